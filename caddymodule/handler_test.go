@@ -1,0 +1,439 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/hdp-il/fhir-pep/internal/testpki"
+	"github.com/hdp-il/fhir-pep/introspection"
+)
+
+// fakeTrust stands in for the ntn app: certificates are trusted by
+// thumbprint, and a test can remove one to simulate an NTN revocation.
+type fakeTrust struct {
+	mu      sync.Mutex
+	members map[string]string
+	revoke  []func([]string)
+}
+
+func (f *fakeTrust) VerifyPeer(leaf *x509.Certificate, _ []*x509.Certificate) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m, ok := f.members[introspection.Thumbprint(leaf.Raw)]; ok {
+		return m, nil
+	}
+	return "", errors.New("unknown certificate")
+}
+
+func (f *fakeTrust) OnRevoke(fn func([]string)) { f.revoke = append(f.revoke, fn) }
+
+type gateFixture struct {
+	pep     *PEP
+	pcm     *fakePCM
+	trust   *fakeTrust
+	caller  *testpki.Leaf
+	logs    *observer.ObservedLogs
+	reg     *prometheus.Registry
+	now     time.Time
+	reached *http.Request
+}
+
+func newGateFixture(t testing.TB) *gateFixture {
+	t.Helper()
+	ca := testpki.NewCA(t, "test root")
+	pepKey := ca.Client(t, "hmo-b data source")
+	caller := ca.Client(t, "hospital a")
+	pcm := newFakePCM(t, ca, pepKey)
+	dir := t.TempDir()
+	certFile, keyFile := pepKey.WriteFiles(t, dir, "pep")
+	f := &gateFixture{
+		pcm:    pcm,
+		caller: caller,
+		trust:  &fakeTrust{members: map[string]string{introspection.Thumbprint(caller.Cert.Raw): "org-sp-hospital-a"}},
+		reg:    prometheus.NewRegistry(),
+		now:    time.Now(),
+	}
+	f.pep = &PEP{
+		Resource: testResource,
+		BasePath: "/R4",
+		PCM: &PCMConfig{
+			Issuer:                testIssuer,
+			TokenEndpoint:         pcm.srv.URL + "/token",
+			IntrospectionEndpoint: pcm.srv.URL + "/introspect",
+			ClientID:              testClientID,
+			ClientCert:            certFile,
+			ClientKey:             keyFile,
+			CA:                    ca.WriteCA(t, dir, "ca"),
+			Timeout:               caddy.Duration(2 * time.Second),
+		},
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	f.logs = logs
+	if err := f.pep.provision(zap.New(core), f.reg, f.trust); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.pep.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.pep.Cleanup() })
+	return f
+}
+
+// request builds a request as Caddy hands it to the handler after an mTLS
+// handshake with the given client certificate (nil: none presented).
+func (f *gateFixture) request(method, target string, cert *testpki.Leaf, token string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.TLS = &tls.ConnectionState{HandshakeComplete: true}
+	if cert != nil {
+		r.TLS.PeerCertificates = []*x509.Certificate{cert.Cert}
+	}
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	repl := caddy.NewReplacer()
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+}
+
+func (f *gateFixture) serve(r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	f.reached = nil
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		f.reached = r
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	if err := f.pep.ServeHTTP(w, r, next); err != nil {
+		w.Code = -1
+	}
+	return w
+}
+
+type outcomeBody struct {
+	ResourceType string `json:"resourceType"`
+	Issue        []struct {
+		Severity, Code, Diagnostics string
+	} `json:"issue"`
+}
+
+func TestTokenGate(t *testing.T) {
+	f := newGateFixture(t)
+	now := time.Now()
+	f.pcm.set("good", activeAnswer(f.caller, now, nil))
+	f.pcm.set("expired", activeAnswer(f.caller, now, func(a map[string]any) { a["exp"] = now.Add(-time.Hour).Unix() }))
+	f.pcm.set("wrong-aud", activeAnswer(f.caller, now, func(a map[string]any) { a["aud"] = "https://other.example/R4" }))
+	f.pcm.set("aud-list", activeAnswer(f.caller, now, func(a map[string]any) { a["aud"] = []any{"https://x.example", testResource} }))
+	f.pcm.set("wrong-iss", activeAnswer(f.caller, now, func(a map[string]any) { a["iss"] = "https://evil.example/" }))
+	f.pcm.set("other-cert", activeAnswer(f.caller, now, func(a map[string]any) {
+		a["cnf"] = map[string]any{"x5t#S256": strings.Repeat("A", 43)}
+	}))
+	f.pcm.set("no-cnf", activeAnswer(f.caller, now, func(a map[string]any) { delete(a, "cnf") }))
+	f.pcm.set("no-patient", activeAnswer(f.caller, now, func(a map[string]any) { delete(a, "patient") }))
+	f.pcm.set("inactive", map[string]any{"active": false})
+	stranger := testpki.SelfSigned(t, "not in NTN")
+
+	tests := []struct {
+		name        string
+		req         func() *http.Request
+		status      int
+		challenge   string // exact WWW-Authenticate, "" = must be absent
+		reachesNext bool
+	}{
+		{"valid token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "good") }, 200, "", true},
+		{"aud as list", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "aud-list") }, 200, "", true},
+		{"base path root", func() *http.Request { return f.request("GET", "/R4", f.caller, "good") }, 200, "", true},
+		{"outside base path", func() *http.Request { return f.request("GET", "/R4x/Observation", f.caller, "good") }, 404, "", false},
+		{"no client certificate", func() *http.Request { return f.request("GET", "/R4/Observation", nil, "good") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"certificate not in NTN", func() *http.Request { return f.request("GET", "/R4/Observation", stranger, "good") }, 403, "", false},
+		{"no token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "") }, 401, `Bearer realm="fhir-pep"`, false},
+		{"other scheme", func() *http.Request {
+			r := f.request("GET", "/R4/Observation", f.caller, "")
+			r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+			return r
+		}, 401, `Bearer realm="fhir-pep"`, false},
+		{"bearer without token", func() *http.Request {
+			r := f.request("GET", "/R4/Observation", f.caller, "")
+			r.Header.Set("Authorization", "Bearer")
+			return r
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		{"token with bad characters", func() *http.Request {
+			r := f.request("GET", "/R4/Observation", f.caller, "")
+			r.Header.Set("Authorization", "Bearer a b")
+			return r
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		{"two Authorization headers", func() *http.Request {
+			r := f.request("GET", "/R4/Observation", f.caller, "good")
+			r.Header.Add("Authorization", "Bearer good")
+			return r
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		{"token in header and query", func() *http.Request {
+			return f.request("GET", "/R4/Observation?access_token=good", f.caller, "good")
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		{"token only in query", func() *http.Request {
+			return f.request("GET", "/R4/Observation?access_token=good", f.caller, "")
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		{"token in header and form body", func() *http.Request {
+			r := f.request("POST", "/R4/Observation/_search", f.caller, "good")
+			r.Body = http.NoBody
+			r.Body = ioNopCloser("code=x&access_token=good")
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		{"form body without token passes", func() *http.Request {
+			r := f.request("POST", "/R4/Observation/_search", f.caller, "good")
+			r.Body = ioNopCloser("code=x")
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, 200, "", true},
+		{"inactive", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "inactive") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"unknown token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "nope") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"expired", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "expired") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"wrong audience", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-aud") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"wrong issuer", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-iss") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"bound to another certificate", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "other-cert") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"missing cnf is garbage from PCM", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-cnf") }, 503, "", false},
+		{"patient scope without patient", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-patient") }, 503, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := f.serve(tt.req())
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d; body %s", w.Code, tt.status, w.Body)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if (f.reached != nil) != tt.reachesNext {
+				t.Fatalf("reached next = %v, want %v", f.reached != nil, tt.reachesNext)
+			}
+			if len(w.Header().Get(decisionHeader)) != 32 {
+				t.Fatalf("missing decision id header")
+			}
+			if tt.status != 200 {
+				var oo outcomeBody
+				if err := json.Unmarshal(w.Body.Bytes(), &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 {
+					t.Fatalf("body is not an OperationOutcome: %s", w.Body)
+				}
+				if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+					t.Fatalf("content type %q", ct)
+				}
+				if strings.Contains(w.Body.String(), "good") || strings.Contains(w.Body.String(), "000000018") {
+					t.Fatalf("body leaks request data: %s", w.Body)
+				}
+			}
+			if tt.status == 503 && w.Header().Get("Retry-After") == "" {
+				t.Fatalf("503 without Retry-After")
+			}
+		})
+	}
+}
+
+func ioNopCloser(s string) *nopBody { return &nopBody{strings.NewReader(s)} }
+
+type nopBody struct{ *strings.Reader }
+
+func (nopBody) Close() error { return nil }
+
+func TestGateHandsOverSubjectAndStripsCredentials(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("good", activeAnswer(f.caller, time.Now(), nil))
+	r := f.request("GET", "/R4/Observation", f.caller, "good")
+	r.Header.Set("X-Fhir-Pep-Member-Id", "org-forged")
+	r.Header.Set("x-fhir-pep-decision-id", "forged")
+	r.Header.Set("Proxy-Authorization", "Basic x")
+	w := f.serve(r)
+	if w.Code != 200 || f.reached == nil {
+		t.Fatalf("status %d", w.Code)
+	}
+	for name := range f.reached.Header {
+		if strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Fhir-Pep-") || name == "Authorization" || name == "Proxy-Authorization" {
+			t.Fatalf("header %s reached the upstream", name)
+		}
+	}
+	subj, ok := SubjectFrom(f.reached.Context())
+	if !ok || subj.MemberID != "org-sp-hospital-a" || subj.Claims.PatientValue != "000000018" ||
+		subj.Thumbprint != introspection.Thumbprint(f.caller.Cert.Raw) || subj.DecisionID != w.Header().Get(decisionHeader) {
+		t.Fatalf("subject = %+v", subj)
+	}
+	repl := f.reached.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if v, _ := repl.GetString("http.fhir_pep.member_id"); v != "org-sp-hospital-a" {
+		t.Fatalf("member_id placeholder = %q", v)
+	}
+}
+
+func TestGatePCMFailuresFailClosed(t *testing.T) {
+	for _, mode := range []string{"500", "garbage", "hang"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newGateFixture(t)
+			f.pep.pcm.introspector.Cache().Wait()
+			f.pcm.set("good", activeAnswer(f.caller, time.Now(), nil))
+			f.pcm.setMode(mode)
+			if mode == "hang" {
+				// The hanging PCM is cut off by the configured timeout.
+				f.pep.PCM.Timeout = caddy.Duration(300 * time.Millisecond)
+				_ = f.pep.Cleanup()
+				if err := f.pep.provision(zap.NewNop(), prometheus.NewRegistry(), f.trust); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good"))
+			if w.Code != 503 || w.Header().Get("Retry-After") == "" || f.reached != nil {
+				t.Fatalf("status %d, retry-after %q", w.Code, w.Header().Get("Retry-After"))
+			}
+			// Errors are not cached: PCM recovering lets the next request in.
+			f.pcm.setMode("")
+			if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 200 {
+				t.Fatalf("after recovery: status %d", w.Code)
+			}
+		})
+	}
+}
+
+func TestGateOneIntrospectionFor1000ConcurrentRequests(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("fresh", activeAnswer(f.caller, time.Now(), nil))
+	// Prime the PEP's own PCM token so the count below is introspections only.
+	f.pcm.set("primer", activeAnswer(f.caller, time.Now(), nil))
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "primer")); w.Code != 200 {
+		t.Fatalf("primer: %d", w.Code)
+	}
+	before := f.pcm.introsps.Load()
+	gate := make(chan struct{})
+	f.pcm.mu.Lock()
+	f.pcm.gate = gate
+	f.pcm.mu.Unlock()
+
+	const n = 1000
+	misses := f.pep.metrics.cacheRequests.WithLabelValues("miss")
+	missesBefore := testutil.ToFloat64(misses)
+	var wg sync.WaitGroup
+	codes := make(chan int, n)
+	for range n {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
+				w.WriteHeader(200)
+				return nil
+			})
+			_ = f.pep.ServeHTTP(w, f.request("GET", "/R4/Observation", f.caller, "fresh"), next)
+			codes <- w.Code
+		})
+	}
+	// Release PCM's answer only once every request has missed the cache
+	// (and so is about to join, or has joined, the one shared call).
+	for testutil.ToFloat64(misses) < missesBefore+n || f.pcm.introsps.Load() == before {
+		runtime.Gosched()
+	}
+	close(gate)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("a request got %d", c)
+		}
+	}
+	if got := f.pcm.introsps.Load() - before; got != 1 {
+		t.Fatalf("%d introspection calls for one token, want 1", got)
+	}
+	if got := f.pcm.tokens.Load(); got != 1 {
+		t.Fatalf("%d token endpoint calls, want 1", got)
+	}
+}
+
+func TestGateRevocationDropsCachedAnswer(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("good", activeAnswer(f.caller, time.Now(), nil))
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	f.trust.mu.Lock()
+	f.trust.members = map[string]string{}
+	f.trust.mu.Unlock()
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 403 {
+		t.Fatalf("revoked member: status %d", w.Code)
+	}
+	if len(f.trust.revoke) != 1 {
+		t.Fatalf("handler did not subscribe to revocations")
+	}
+}
+
+func TestGateMetricsAndLogs(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("good-secret-token", activeAnswer(f.caller, time.Now(), nil))
+	f.serve(f.request("GET", "/R4/Observation", f.caller, "good-secret-token"))
+	f.pep.pcm.introspector.Cache().Wait()
+	f.serve(f.request("GET", "/R4/Observation", f.caller, "good-secret-token"))
+	f.serve(f.request("GET", "/R4/Observation", f.caller, ""))
+	f.pcm.setMode("500")
+	f.serve(f.request("GET", "/R4/Observation", f.caller, "other-secret-token"))
+
+	if got := testutil.ToFloat64(f.pep.metrics.decisions.WithLabelValues("allow", "allowed")); got != 2 {
+		t.Fatalf("allowed = %v", got)
+	}
+	if got := testutil.ToFloat64(f.pep.metrics.decisions.WithLabelValues("deny", "no_token")); got != 1 {
+		t.Fatalf("no_token = %v", got)
+	}
+	if got := testutil.ToFloat64(f.pep.metrics.failClosed.WithLabelValues("pcm_unavailable")); got != 1 {
+		t.Fatalf("fail closed = %v", got)
+	}
+	if got := testutil.ToFloat64(f.pep.metrics.cacheRequests.WithLabelValues("hit")); got < 1 {
+		t.Fatalf("cache hits = %v", got)
+	}
+	if got := testutil.ToFloat64(f.pep.metrics.tokenRefreshes.WithLabelValues("ok")); got != 1 {
+		t.Fatalf("token refreshes = %v", got)
+	}
+	for _, e := range f.logs.All() {
+		line, _ := json.Marshal(e.ContextMap())
+		for _, secret := range []string{"secret-token", "000000018"} {
+			if strings.Contains(e.Message+string(line), secret) {
+				t.Fatalf("log leaks %q: %s %s", secret, e.Message, line)
+			}
+		}
+	}
+}
+
+func BenchmarkGateCacheHit(b *testing.B) {
+	f := newGateFixture(b)
+	f.pcm.set("good", activeAnswer(f.caller, time.Now(), nil))
+	f.serve(f.request("GET", "/R4/Observation", f.caller, "good"))
+	f.pep.pcm.introspector.Cache().Wait()
+	r := f.request("GET", "/R4/Observation", f.caller, "good")
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header.Set("Authorization", "Bearer good")
+		clear(w.h)
+		if err := f.pep.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+		if w.code != 0 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(c int)           { d.code = c }

@@ -1,0 +1,134 @@
+package caddymodule
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hdp-il/fhir-pep/introspection"
+)
+
+const metricsNamespace = "caddy_fhir_pep"
+
+// handlerMetrics are the handler's collectors. They are registered in the
+// registry of the config being provisioned (Caddy makes a new one on every
+// reload), so what /metrics exports is always what the handler updates.
+// Labels are low-cardinality by construction: reasons and outcomes are
+// constants of this module, never tokens, patients, ids or URLs.
+type handlerMetrics struct {
+	decisions        *prometheus.CounterVec
+	stageDuration    *prometheus.HistogramVec
+	introspections   *prometheus.CounterVec
+	introspectionDur prometheus.Histogram
+	cacheRequests    *prometheus.CounterVec
+	cacheEvictions   prometheus.Counter
+	tokenRefreshes   *prometheus.CounterVec
+	failClosed       *prometheus.CounterVec
+}
+
+func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
+	m := &handlerMetrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "decisions_total",
+			Help: "Requests decided by the PEP, by outcome (allow, deny) and reason.",
+		}, []string{"outcome", "reason"}),
+		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "stage_duration_seconds",
+			Help:    "Time spent in each stage of the PEP (gate, introspection, policy, upstream, response).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"stage"}),
+		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "introspection_requests_total",
+			Help: "Introspection calls made to PCM, by outcome.",
+		}, []string{"outcome"}),
+		introspectionDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "introspection_duration_seconds",
+			Help:    "Latency of introspection calls to PCM.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "introspection_cache_requests_total",
+			Help: "Introspection cache lookups, by result (hit, miss).",
+		}, []string{"result"}),
+		cacheEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "introspection_cache_evictions_total",
+			Help: "Introspection results evicted from the cache before they expired.",
+		}),
+		tokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "pcm_token_refreshes_total",
+			Help: "Refreshes of the PEP's own PCM access token, by outcome.",
+		}, []string{"outcome"}),
+		failClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "fail_closed_total",
+			Help: "Requests refused because a dependency failed (PCM, NTN, policy, upstream), by reason.",
+		}, []string{"reason"}),
+	}
+	var err error
+	m.decisions = register(reg, m.decisions, &err)
+	m.stageDuration = register(reg, m.stageDuration, &err)
+	m.introspections = register(reg, m.introspections, &err)
+	m.introspectionDur = register(reg, m.introspectionDur, &err)
+	m.cacheRequests = register(reg, m.cacheRequests, &err)
+	m.cacheEvictions = register(reg, m.cacheEvictions, &err)
+	m.tokenRefreshes = register(reg, m.tokenRefreshes, &err)
+	m.failClosed = register(reg, m.failClosed, &err)
+	return m, err
+}
+
+// register adds c to reg, or returns the collector already there: several
+// fhir_pep handlers in one config share one registry.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if *errp != nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		*errp = err
+	}
+	return c
+}
+
+// failClosedReasons are denials caused by a failing dependency rather than
+// by the caller; they are also counted separately for alerting.
+var failClosedReasons = map[string]bool{
+	"pcm_unavailable": true,
+	"internal_error":  true,
+}
+
+func (m *handlerMetrics) observeGate(reason string, d time.Duration) {
+	m.stageDuration.WithLabelValues("gate").Observe(d.Seconds())
+	if reason == "allowed" {
+		m.decisions.WithLabelValues("allow", "allowed").Inc()
+		return
+	}
+	m.decisions.WithLabelValues("deny", reason).Inc()
+	if failClosedReasons[reason] {
+		m.failClosed.WithLabelValues(reason).Inc()
+	}
+}
+
+// introspectionHooks connects the introspection package's events to the
+// collectors of this config.
+func (m *handlerMetrics) introspectionHooks() introspection.Hooks {
+	return introspection.Hooks{
+		OnIntrospection: func(outcome string, d time.Duration) {
+			m.introspections.WithLabelValues(outcome).Inc()
+			m.introspectionDur.Observe(d.Seconds())
+		},
+		OnTokenRefresh: func(outcome string) { m.tokenRefreshes.WithLabelValues(outcome).Inc() },
+		OnCache: func(hit bool) {
+			if hit {
+				m.cacheRequests.WithLabelValues("hit").Inc()
+			} else {
+				m.cacheRequests.WithLabelValues("miss").Inc()
+			}
+		},
+		OnEvict: func() { m.cacheEvictions.Inc() },
+	}
+}

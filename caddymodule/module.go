@@ -1,0 +1,327 @@
+// Package caddymodule holds the Caddy glue of fhir-pep: the HTTP handler
+// http.handlers.fhir_pep (Caddyfile directive fhir_pep), the ntn app and the
+// tls.client_auth.verifier.ntn module. The security logic lives in the
+// packages introspection, trust, fhir, smart, policy and enforce; this
+// package only wires them into Caddy's lifecycle.
+package caddymodule
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(PEP{})
+}
+
+// Defaults for PEP fields; documented in the README's Caddyfile reference.
+const (
+	defaultRealm            = "fhir-pep"
+	defaultClockSkew        = 30 * time.Second
+	defaultMaxFormBytes     = 1 << 20
+	defaultPCMTimeout       = 3 * time.Second
+	defaultCacheTTL         = 60 * time.Second
+	defaultNegativeCacheTTL = 5 * time.Second
+	defaultCacheMaxBytes    = 32 << 20
+	defaultPCMScope         = "introspect"
+)
+
+// PEP is the fhir-pep policy enforcement point: an HTTP middleware that lets
+// a FHIR request through to the next handler (normally reverse_proxy) only
+// when the caller's NTN client certificate, PCM access token and the Rego
+// policies all agree, and that checks the upstream response before it leaves.
+//
+// It publishes these placeholders for later handlers and access logs:
+//
+//	{http.fhir_pep.member_id}    NTN member id of the caller's certificate
+//	{http.fhir_pep.client_id}    PCM client_id of the caller's token
+//	{http.fhir_pep.decision_id}  id of this decision (also in the X-Fhir-Pep-Decision-Id response header)
+//	{http.fhir_pep.reason}       low-cardinality reason of a denial
+//
+// No placeholder ever carries the token, the patient's national id or a
+// certificate.
+type PEP struct {
+	// Resource is this data source's resource identifier: PCM puts it in
+	// the token's aud, and every token must name it. Required.
+	Resource string `json:"resource,omitempty"`
+
+	// BasePath is the path prefix under which the FHIR API is served, e.g.
+	// "/R4". Requests outside it are refused with 404. Default: "" (root).
+	BasePath string `json:"base_path,omitempty"`
+
+	// Realm is the realm of the RFC 6750 WWW-Authenticate challenge.
+	// Default: "fhir-pep".
+	Realm string `json:"realm,omitempty"`
+
+	// ClockSkew is the tolerance applied to token exp/iat. Default: 30s.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// MaxFormBytes bounds form-encoded request bodies (POST _search),
+	// which the PEP reads before deciding. Default: 1 MiB.
+	MaxFormBytes int64 `json:"max_form_bytes,omitempty"`
+
+	// PCM configures introspection at Patient Consent Management.
+	PCM *PCMConfig `json:"pcm,omitempty"`
+
+	logger   *zap.Logger
+	trust    peerVerifier
+	pcm      *pcmClient
+	pcmKey   string
+	metrics  *handlerMetrics
+	now      func() time.Time
+	issuer   string
+	resource string
+}
+
+// PCMConfig configures the connection to PCM. The PEP authenticates with
+// mTLS and a private_key_jwt client assertion signed with the key of its NTN
+// certificate; by default that is the ntn app's client_cert/client_key.
+type PCMConfig struct {
+	// Issuer is the exact iss PCM puts in introspection responses. Required.
+	Issuer string `json:"issuer,omitempty"`
+	// TokenEndpoint is PCM's OAuth token endpoint. Required.
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// IntrospectionEndpoint is PCM's RFC 7662 endpoint. Required.
+	IntrospectionEndpoint string `json:"introspection_endpoint,omitempty"`
+	// ClientID is the PEP's client_id at PCM. Required.
+	ClientID string `json:"client_id,omitempty"`
+	// ClientCert and ClientKey are PEM files of the data source's NTN
+	// certificate. Default: the ntn app's client_cert and client_key.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+	// CA is a PEM file of the CA certificate(s) that PCM's server
+	// certificate must chain to. Required: system roots are never used.
+	CA string `json:"ca,omitempty"`
+	// Scope requested for the PEP's own PCM token. Default: "introspect".
+	Scope string `json:"scope,omitempty"`
+	// TokenResource is the RFC 8707 resource of the PEP's own PCM token.
+	// Default: the introspection endpoint.
+	TokenResource string `json:"token_resource,omitempty"`
+	// SigningAlgorithm of the client assertion: ES256, ES384, PS256 or
+	// RS256. Default: chosen from the key type (P-256: ES256, P-384: ES384,
+	// RSA: PS256).
+	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+	// Timeout of one PCM call. Default: 3s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// CacheTTL caps how long an active introspection result is reused;
+	// the token's own exp always caps it too. Default: 60s.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+	// NegativeCacheTTL is how long an inactive result is reused. Default: 5s.
+	NegativeCacheTTL caddy.Duration `json:"negative_cache_ttl,omitempty"`
+	// CacheMaxBytes bounds the memory of the introspection cache. Default: 32 MiB.
+	CacheMaxBytes int64 `json:"cache_max_bytes,omitempty"`
+}
+
+// peerVerifier is what the handler needs from the ntn app: a per-request
+// re-check of the caller's certificate against the current manifest, so a
+// member removed from NTN loses access on connections that are already open.
+type peerVerifier interface {
+	VerifyPeer(leaf *x509.Certificate, intermediates []*x509.Certificate) (memberID string, err error)
+}
+
+// CaddyModule returns the Caddy module information.
+func (PEP) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.fhir_pep",
+		New: func() caddy.Module { return new(PEP) },
+	}
+}
+
+// Provision sets defaults, connects to the ntn app and builds (or reuses
+// across reloads) the PCM client and its cache. It does no network I/O.
+func (p *PEP) Provision(ctx caddy.Context) error {
+	appVal, err := ctx.AppIfConfigured("ntn")
+	if err != nil {
+		return fmt.Errorf("fhir_pep: the ntn global option is required (NTN member trust): %w", err)
+	}
+	return p.provision(ctx.Logger(), ctx.GetMetricsRegistry(), appVal)
+}
+
+// provision is Provision without the caddy.Context, so tests can supply
+// the registry and a stand-in for the ntn app.
+func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp any) error {
+	p.logger = logger
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.Realm == "" {
+		p.Realm = defaultRealm
+	}
+	if p.ClockSkew == 0 {
+		p.ClockSkew = caddy.Duration(defaultClockSkew)
+	}
+	if p.MaxFormBytes == 0 {
+		p.MaxFormBytes = defaultMaxFormBytes
+	}
+	p.BasePath = strings.TrimSuffix(p.BasePath, "/")
+	if p.PCM == nil {
+		return errors.New("fhir_pep: pcm block is required")
+	}
+	p.PCM.setDefaults()
+
+	m, err := newHandlerMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("fhir_pep: metrics: %w", err)
+	}
+	p.metrics = m
+
+	verifier, ok := ntnApp.(peerVerifier)
+	if !ok {
+		return fmt.Errorf("fhir_pep: ntn app of type %T cannot verify peers", ntnApp)
+	}
+	p.trust = verifier
+	if err := p.PCM.inheritClientCertificate(ntnApp); err != nil {
+		return err
+	}
+
+	client, key, err := loadPCMClient(p.PCM, time.Duration(p.ClockSkew), p.logger)
+	if err != nil {
+		return fmt.Errorf("fhir_pep: pcm: %w", err)
+	}
+	p.pcm, p.pcmKey = client, key
+	p.pcm.setHooks(p.metrics.introspectionHooks())
+	if r, ok := ntnApp.(revocationNotifier); ok {
+		r.OnRevoke(p.pcm.forgetThumbprints)
+	}
+	p.issuer, p.resource = p.PCM.Issuer, p.Resource
+	return nil
+}
+
+// revocationNotifier is implemented by the ntn app: it reports the
+// thumbprints of certificates that left the manifest so that cached
+// introspection results bound to them are dropped at once.
+type revocationNotifier interface {
+	OnRevoke(func(thumbprints []string))
+}
+
+func (c *PCMConfig) setDefaults() {
+	if c.Scope == "" {
+		c.Scope = defaultPCMScope
+	}
+	if c.TokenResource == "" {
+		c.TokenResource = c.IntrospectionEndpoint
+	}
+	if c.Timeout == 0 {
+		c.Timeout = caddy.Duration(defaultPCMTimeout)
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = caddy.Duration(defaultCacheTTL)
+	}
+	if c.NegativeCacheTTL == 0 {
+		c.NegativeCacheTTL = caddy.Duration(defaultNegativeCacheTTL)
+	}
+	if c.CacheMaxBytes == 0 {
+		c.CacheMaxBytes = defaultCacheMaxBytes
+	}
+}
+
+// clientCertificateSource is implemented by the ntn app, whose client
+// certificate is the data source's NTN identity; PCM wants the same one.
+type clientCertificateSource interface {
+	ClientCertificateFiles() (certFile, keyFile string)
+}
+
+func (c *PCMConfig) inheritClientCertificate(app any) error {
+	if c.ClientCert != "" || c.ClientKey != "" {
+		if c.ClientCert == "" || c.ClientKey == "" {
+			return errors.New("fhir_pep: pcm client_cert and client_key go together")
+		}
+		return nil
+	}
+	src, ok := app.(clientCertificateSource)
+	if ok {
+		c.ClientCert, c.ClientKey = src.ClientCertificateFiles()
+	}
+	if c.ClientCert == "" || c.ClientKey == "" {
+		return errors.New("fhir_pep: pcm needs client_cert and client_key (or the ntn app's)")
+	}
+	return nil
+}
+
+// Validate checks the configuration without touching the network.
+func (p *PEP) Validate() error {
+	if err := checkAbsoluteURL("resource", p.Resource); err != nil {
+		return err
+	}
+	if p.BasePath != "" && (!strings.HasPrefix(p.BasePath, "/") || strings.ContainsAny(p.BasePath, "?#%;")) {
+		return fmt.Errorf("fhir_pep: base_path %q must be a plain absolute path", p.BasePath)
+	}
+	if p.MaxFormBytes < 0 {
+		return errors.New("fhir_pep: max_form_bytes must be positive")
+	}
+	return p.PCM.validate()
+}
+
+func (c *PCMConfig) validate() error {
+	if c.Issuer == "" {
+		return errors.New("fhir_pep: pcm issuer is required")
+	}
+	for _, u := range []struct{ name, val string }{
+		{"pcm token_endpoint", c.TokenEndpoint},
+		{"pcm introspection_endpoint", c.IntrospectionEndpoint},
+	} {
+		if err := checkAbsoluteURL(u.name, u.val); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(u.val, "https://") {
+			return fmt.Errorf("fhir_pep: %s must use https", u.name)
+		}
+	}
+	if c.ClientID == "" {
+		return errors.New("fhir_pep: pcm client_id is required")
+	}
+	if c.CA == "" {
+		return errors.New("fhir_pep: pcm ca is required (PCM's server certificate is never checked against system roots)")
+	}
+	switch c.SigningAlgorithm {
+	case "", "ES256", "ES384", "PS256", "RS256":
+	default:
+		return fmt.Errorf("fhir_pep: pcm signing_algorithm %q is not one of ES256, ES384, PS256, RS256", c.SigningAlgorithm)
+	}
+	if c.Timeout < 0 || c.CacheTTL < 0 || c.NegativeCacheTTL < 0 || c.CacheMaxBytes < 0 {
+		return errors.New("fhir_pep: pcm durations and sizes must be positive")
+	}
+	return nil
+}
+
+func checkAbsoluteURL(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("fhir_pep: %s is required", name)
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("fhir_pep: %s must be an absolute URL", name)
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared PCM client; the client
+// and its cache survive a reload when the next config uses the same PCM
+// settings.
+func (p *PEP) Cleanup() error {
+	if p.pcmKey != "" {
+		if _, err := pcmPool.Delete(p.pcmKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*PEP)(nil)
+	_ caddy.Validator             = (*PEP)(nil)
+	_ caddy.CleanerUpper          = (*PEP)(nil)
+	_ caddyhttp.MiddlewareHandler = (*PEP)(nil)
+	_ caddyfile.Unmarshaler       = (*PEP)(nil)
+)

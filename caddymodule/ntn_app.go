@@ -1,0 +1,569 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"go.uber.org/zap"
+
+	"github.com/hdp-il/fhir-pep/trust"
+)
+
+func init() {
+	caddy.RegisterModule(NTNApp{})
+	httpcaddyfile.RegisterGlobalOption("ntn", parseNTNOption)
+}
+
+// minNTNRefresh keeps a typo such as "refresh 5s" from hammering NTN.
+const minNTNRefresh = 10 * time.Second
+
+// ntnNow is the clock of the ntn app; tests replace it.
+var ntnNow = time.Now
+
+// ntnRuntimes shares one manifest Store (and its refresh loop) between
+// configurations with identical ntn settings, so a config reload neither
+// refetches the manifest nor resets its counters and staleness clock.
+var ntnRuntimes = caddy.NewUsagePool()
+
+// NTNApp is the ntn app: it owns the National Trusted Network member
+// manifest, keeps it fresh in the background, and answers whether a client
+// certificate belongs to an active NTN member. The TLS verifier
+// tls.client_auth.verifier.ntn and the fhir_pep handler both ask it.
+//
+// Until a manifest has been verified (fetched, or loaded from state_dir),
+// and whenever the manifest is stale (past its expires_at, or no
+// successful refresh within max_staleness), every client certificate is
+// rejected. The manifest format is documented in docs/ntn.md.
+type NTNApp struct {
+	// ManifestURL is fetched with GET and must answer with the manifest
+	// JWS. Exactly one of ManifestURL, APIURL and File is required.
+	ManifestURL string `json:"manifest_url,omitempty"`
+	// APIURL is fetched with GET and must answer {"url": "<presigned URL>"};
+	// the manifest JWS is then fetched from that URL (https only).
+	APIURL string `json:"api_url,omitempty"`
+	// File is a local manifest JWS, re-read on every refresh (air-gapped
+	// setups, tests).
+	File string `json:"file,omitempty"`
+
+	// TrustAnchor is a PEM file with the NTN trust anchor certificate(s)
+	// that the manifest's x5c chain must lead to. Required.
+	TrustAnchor string `json:"trust_anchor,omitempty"`
+	// ClientCert and ClientKey are PEM files of this data source's NTN
+	// certificate, presented to NTN (mTLS). Required with manifest_url and
+	// api_url. The fhir_pep handler reuses them for PCM by default.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+	// ServerCA is a PEM file with the CA certificate(s) that verify NTN's
+	// HTTPS server certificate. Default: the system roots. The server
+	// certificate is always verified.
+	ServerCA string `json:"server_ca,omitempty"`
+
+	// Refresh is the manifest refresh interval. Default 5m, minimum 10s.
+	Refresh caddy.Duration `json:"refresh,omitempty"`
+	// MaxStaleness is how long after the last successful refresh the
+	// manifest is still used. Default 24h; at least Refresh.
+	MaxStaleness caddy.Duration `json:"max_staleness,omitempty"`
+	// Timeout bounds one refresh, all requests included. Default 30s; at
+	// most Refresh.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// StateDir keeps the last accepted manifest, its version (rollback
+	// protection) and the time of the last successful refresh across
+	// restarts. Default: "fhir-pep/ntn" in Caddy's data directory.
+	StateDir string `json:"state_dir,omitempty"`
+
+	// resolved is the configuration after placeholders and defaults.
+	resolved *NTNApp
+
+	logger      *zap.Logger
+	now         func() time.Time
+	runtime     *ntnRuntime
+	poolKey     string
+	unsubscribe func()
+	started     bool
+	collector   *ntnCollector
+	revoke      *revokeFanout
+}
+
+// revokeFanout holds the OnRevoke listeners of one app instance.
+type revokeFanout struct {
+	mu  sync.Mutex
+	fns []func(thumbprints []string)
+}
+
+// CaddyModule returns the Caddy module information.
+func (NTNApp) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "ntn",
+		New: func() caddy.Module { return new(NTNApp) },
+	}
+}
+
+// parseNTNOption parses the global option
+//
+//	ntn { ... }
+//
+// into the ntn app (see NTNApp.UnmarshalCaddyfile for the syntax).
+func parseNTNOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		d.Next() // for the error's file and line
+		return nil, d.Err("the ntn global option may only appear once")
+	}
+	app := new(NTNApp)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "ntn", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// Provision loads the trust anchor, client certificate and server CA
+// files, and builds (or reuses, across reloads) the manifest Store, which
+// loads state_dir. It does no network I/O: the first fetch happens in Start.
+func (a *NTNApp) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.now = ntnNow
+	a.resolved = a.resolve(caddy.NewReplacer())
+	cfg := a.resolved
+	if err := cfg.checkConfig(); err != nil {
+		return fmt.Errorf("ntn: %w", err)
+	}
+	in, err := loadNTNInputs(cfg)
+	if err != nil {
+		return fmt.Errorf("ntn: %w", err)
+	}
+	key := ntnPoolKey(cfg, in)
+	val, _, err := ntnRuntimes.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newNTNRuntime(cfg, in, a.logger, a.now)
+	})
+	if err != nil {
+		return fmt.Errorf("ntn: %w", err)
+	}
+	a.runtime, a.poolKey = val.(*ntnRuntime), key
+	a.revoke = new(revokeFanout)
+	a.unsubscribe = a.runtime.store.Subscribe(a.handleSwap)
+
+	collector, err := registerNTNCollector(ctx.GetMetricsRegistry(), a)
+	if err != nil {
+		return fmt.Errorf("ntn: metrics: %w", err)
+	}
+	a.collector = collector
+	return nil
+}
+
+// resolve returns a copy of the configuration with placeholders such as
+// {env.NTN_URL} replaced (at provision time, never at adapt time) and
+// defaults filled in.
+func (a *NTNApp) resolve(repl *caddy.Replacer) *NTNApp {
+	r := &NTNApp{
+		ManifestURL:  repl.ReplaceKnown(a.ManifestURL, ""),
+		APIURL:       repl.ReplaceKnown(a.APIURL, ""),
+		File:         repl.ReplaceKnown(a.File, ""),
+		TrustAnchor:  repl.ReplaceKnown(a.TrustAnchor, ""),
+		ClientCert:   repl.ReplaceKnown(a.ClientCert, ""),
+		ClientKey:    repl.ReplaceKnown(a.ClientKey, ""),
+		ServerCA:     repl.ReplaceKnown(a.ServerCA, ""),
+		StateDir:     repl.ReplaceKnown(a.StateDir, ""),
+		Refresh:      a.Refresh,
+		MaxStaleness: a.MaxStaleness,
+		Timeout:      a.Timeout,
+	}
+	if r.Refresh == 0 {
+		r.Refresh = caddy.Duration(trust.DefaultRefresh)
+	}
+	if r.MaxStaleness == 0 {
+		r.MaxStaleness = caddy.Duration(trust.DefaultMaxStaleness)
+	}
+	if r.Timeout == 0 {
+		r.Timeout = caddy.Duration(min(trust.DefaultTimeout, time.Duration(r.Refresh)))
+	}
+	if r.StateDir == "" {
+		r.StateDir = filepath.Join(caddy.AppDataDir(), "fhir-pep", "ntn")
+	}
+	return r
+}
+
+// checkConfig is the static part of validation: it runs on the Caddyfile
+// (before defaults) and again in Provision (after them).
+func (a *NTNApp) checkConfig() error {
+	sources := 0
+	for _, s := range []string{a.ManifestURL, a.APIURL, a.File} {
+		if s != "" {
+			sources++
+		}
+	}
+	switch {
+	case sources != 1:
+		return errors.New("exactly one of manifest_url, api_url and file is required")
+	case a.TrustAnchor == "":
+		return errors.New("trust_anchor is required")
+	case (a.ClientCert == "") != (a.ClientKey == ""):
+		return errors.New("client_cert and client_key go together")
+	case a.File == "" && a.ClientCert == "":
+		return errors.New("manifest_url and api_url need client_cert and client_key (NTN requires mTLS)")
+	case a.File != "" && a.ServerCA != "":
+		return errors.New("server_ca only applies to manifest_url and api_url")
+	case a.Refresh < 0 || a.MaxStaleness < 0 || a.Timeout < 0:
+		return errors.New("durations must be positive")
+	case a.Refresh != 0 && time.Duration(a.Refresh) < minNTNRefresh:
+		return fmt.Errorf("refresh must be at least %s", minNTNRefresh)
+	case a.Refresh != 0 && a.MaxStaleness != 0 && a.MaxStaleness < a.Refresh:
+		return errors.New("max_staleness must be at least refresh, or the manifest goes stale between refreshes")
+	case a.Refresh != 0 && a.Timeout > a.Refresh:
+		return errors.New("timeout must not exceed refresh")
+	}
+	return nil
+}
+
+// ntnInputs are the loaded files, and their digest for the pool key.
+type ntnInputs struct {
+	anchors    []*x509.Certificate
+	clientCert *tls.Certificate
+	serverCAs  *x509.CertPool
+	digest     []byte
+}
+
+func loadNTNInputs(cfg *NTNApp) (*ntnInputs, error) {
+	h := sha256.New()
+	read := func(name, path string) ([]byte, error) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		h.Write([]byte(name))
+		sum := sha256.Sum256(data)
+		h.Write(sum[:])
+		return data, nil
+	}
+	in := &ntnInputs{}
+	data, err := read("trust_anchor", cfg.TrustAnchor)
+	if err != nil {
+		return nil, err
+	}
+	if in.anchors, err = parsePEMCertificates(data); err != nil {
+		return nil, fmt.Errorf("trust_anchor %s: %w", cfg.TrustAnchor, err)
+	}
+	if cfg.ClientCert != "" {
+		certPEM, err := read("client_cert", cfg.ClientCert)
+		if err != nil {
+			return nil, err
+		}
+		keyPEM, err := read("client_key", cfg.ClientKey)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			// The error of X509KeyPair never contains key material.
+			return nil, fmt.Errorf("client_cert/client_key: %w", err)
+		}
+		in.clientCert = &pair
+	}
+	if cfg.ServerCA != "" {
+		data, err := read("server_ca", cfg.ServerCA)
+		if err != nil {
+			return nil, err
+		}
+		certs, err := parsePEMCertificates(data)
+		if err != nil {
+			return nil, fmt.Errorf("server_ca %s: %w", cfg.ServerCA, err)
+		}
+		in.serverCAs = x509.NewCertPool()
+		for _, c := range certs {
+			in.serverCAs.AddCert(c)
+		}
+	}
+	in.digest = h.Sum(nil)
+	return in, nil
+}
+
+// parsePEMCertificates returns every certificate of a PEM file, which
+// must hold certificates and nothing else.
+func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("unexpected PEM block %q", block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return certs, nil
+}
+
+// ntnPoolKey identifies a runtime by everything that shapes it: the
+// resolved settings and the contents of the files they name.
+func ntnPoolKey(cfg *NTNApp, in *ntnInputs) string {
+	settings, _ := json.Marshal(cfg)
+	h := sha256.New()
+	h.Write(settings)
+	h.Write(in.digest)
+	return "ntn:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Start launches the refresh loop (first fetch at once), unless a config
+// sharing this runtime already did.
+func (a *NTNApp) Start() error {
+	if a.runtime == nil {
+		return errors.New("ntn: not provisioned")
+	}
+	a.runtime.start(a.logger)
+	a.started = true
+	return nil
+}
+
+// Stop stops the refresh loop unless another running config shares it.
+func (a *NTNApp) Stop() error {
+	if a.started {
+		a.runtime.stop()
+		a.started = false
+	}
+	return nil
+}
+
+// Cleanup drops this config's revocation listeners and its reference to
+// the shared runtime; the last reference stops and frees it.
+func (a *NTNApp) Cleanup() error {
+	if a.unsubscribe != nil {
+		a.unsubscribe()
+		a.unsubscribe = nil
+	}
+	if a.collector != nil {
+		a.collector.detach(a)
+	}
+	if a.poolKey != "" {
+		_, err := ntnRuntimes.Delete(a.poolKey)
+		a.poolKey = ""
+		return err
+	}
+	return nil
+}
+
+// VerifyPeer reports which active NTN member a client certificate belongs
+// to, using the current manifest. The fhir_pep handler calls it on every
+// request, so a revocation also reaches connections that are already
+// open. With an error, the member id is set when known (e.g. a suspended
+// member); trust.ReasonOf(err) gives the reason.
+func (a *NTNApp) VerifyPeer(leaf *x509.Certificate, intermediates []*x509.Certificate) (memberID string, err error) {
+	if a.runtime == nil {
+		return "", errors.New("ntn: not provisioned")
+	}
+	return a.runtime.store.VerifyLeaf(leaf, intermediates)
+}
+
+// verifyHandshake is VerifyPeer for the raw chain of a TLS handshake; it
+// counts rejections for the handshake metric.
+func (a *NTNApp) verifyHandshake(rawCerts [][]byte) (string, error) {
+	if a.runtime == nil {
+		return "", errors.New("ntn: not provisioned")
+	}
+	member, err := a.runtime.store.VerifyRawChain(rawCerts)
+	if err != nil {
+		a.runtime.countRejection(trust.ReasonOf(err))
+	}
+	return member, err
+}
+
+// Snapshot returns the current manifest snapshot (nil before the first).
+// It may be stale; VerifyPeer applies staleness.
+func (a *NTNApp) Snapshot() *trust.Snapshot {
+	if a.runtime == nil {
+		return nil
+	}
+	return a.runtime.store.Snapshot()
+}
+
+// Stats returns the manifest store's counters and facts.
+func (a *NTNApp) Stats() trust.Stats {
+	if a.runtime == nil {
+		return trust.Stats{Stale: true}
+	}
+	return a.runtime.store.Stats()
+}
+
+// OnRevoke registers fn to be called, after a new manifest is in force,
+// with the thumbprints (base64url SHA-256, as in cnf.x5t#S256) of pinned
+// certificates that are no longer trusted. Callers use it to drop cached
+// state bound to those certificates at once. Certificates trusted through
+// a member CA cannot be listed; VerifyPeer still rejects them.
+// Call it after the app is provisioned (ctx.App and ctx.AppIfConfigured
+// return provisioned apps); before that there is nothing to listen to.
+func (a *NTNApp) OnRevoke(fn func(thumbprints []string)) {
+	if a.revoke == nil {
+		return
+	}
+	a.revoke.mu.Lock()
+	defer a.revoke.mu.Unlock()
+	a.revoke.fns = append(a.revoke.fns, fn)
+}
+
+func (a *NTNApp) handleSwap(old, next *trust.Snapshot) {
+	removed := trust.RemovedThumbprints(old, next)
+	if len(removed) == 0 {
+		return
+	}
+	a.revoke.mu.Lock()
+	fns := append([]func([]string){}, a.revoke.fns...)
+	a.revoke.mu.Unlock()
+	a.logger.Info("NTN manifest revoked pinned certificates",
+		zap.Int64("version", next.Version()), zap.Int("certificates", len(removed)))
+	for _, fn := range fns {
+		fn(removed)
+	}
+}
+
+// ClientCertificateFiles returns the data source's NTN client certificate
+// and key files (after placeholder replacement), for the fhir_pep
+// handler's PCM client.
+func (a *NTNApp) ClientCertificateFiles() (certFile, keyFile string) {
+	if a.resolved == nil {
+		return "", ""
+	}
+	return a.resolved.ClientCert, a.resolved.ClientKey
+}
+
+// ntnRuntime is what survives config reloads: the Store, its refresh loop
+// and the handshake rejection counters.
+type ntnRuntime struct {
+	store      *trust.Store
+	rejections map[trust.Reason]*atomic.Uint64
+
+	mu      sync.Mutex
+	running int // started configs using this runtime
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// otherReason counts rejections whose error has no trust.Reason.
+const otherReason trust.Reason = "other"
+
+func newNTNRuntime(cfg *NTNApp, in *ntnInputs, logger *zap.Logger, now func() time.Time) (*ntnRuntime, error) {
+	var src trust.Source
+	var err error
+	switch {
+	case cfg.File != "":
+		src, err = trust.NewFileSource(cfg.File)
+	default:
+		client := trust.NewHTTPClient(trust.HTTPClientConfig{
+			Certificate: *in.clientCert,
+			RootCAs:     in.serverCAs,
+			Timeout:     time.Duration(cfg.Timeout),
+		})
+		if cfg.ManifestURL != "" {
+			src, err = trust.NewURLSource(cfg.ManifestURL, client)
+		} else {
+			src, err = trust.NewAPISource(cfg.APIURL, client)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	store, err := trust.NewStore(trust.StoreOptions{
+		Source:       src,
+		TrustAnchors: in.anchors,
+		StateDir:     cfg.StateDir,
+		Refresh:      time.Duration(cfg.Refresh),
+		MaxStaleness: time.Duration(cfg.MaxStaleness),
+		Timeout:      time.Duration(cfg.Timeout),
+		Logger:       logger,
+		Now:          now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &ntnRuntime{store: store, rejections: make(map[trust.Reason]*atomic.Uint64)}
+	for _, reason := range append(append([]trust.Reason{}, trust.LeafReasons...), otherReason) {
+		r.rejections[reason] = new(atomic.Uint64)
+	}
+	return r, nil
+}
+
+func (r *ntnRuntime) countRejection(reason trust.Reason) {
+	c, ok := r.rejections[reason]
+	if !ok {
+		c = r.rejections[otherReason]
+	}
+	c.Add(1)
+}
+
+func (r *ntnRuntime) start(logger *zap.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.store.SetLogger(logger)
+	r.running++
+	if r.running > 1 {
+		return
+	}
+	// The loop belongs to the runtime, not to one config's context: it
+	// must keep running across a reload that shares the runtime.
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.store.Run(ctx)
+	}()
+}
+
+func (r *ntnRuntime) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running == 0 {
+		return
+	}
+	r.running--
+	if r.running == 0 {
+		r.halt()
+	}
+}
+
+// halt cancels the loop and waits for it; r.mu must be held.
+func (r *ntnRuntime) halt() {
+	r.cancel()
+	<-r.done
+}
+
+// Destruct implements caddy.Destructor: the last config using the
+// runtime is gone.
+func (r *ntnRuntime) Destruct() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running > 0 {
+		r.running = 0
+		r.halt()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App             = (*NTNApp)(nil)
+	_ caddy.Provisioner     = (*NTNApp)(nil)
+	_ caddy.CleanerUpper    = (*NTNApp)(nil)
+	_ caddyfile.Unmarshaler = (*NTNApp)(nil)
+	_ caddy.Destructor      = (*ntnRuntime)(nil)
+)

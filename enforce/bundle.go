@@ -1,0 +1,485 @@
+package enforce
+
+// FilterOptions tune FilterBundle.
+type FilterOptions struct {
+	// AnnotateWithheld adds, to a searchset from which something was
+	// withheld, one entry with search.mode "outcome" holding an informational
+	// OperationOutcome (issue code "suppressed") that says so.
+	AnnotateWithheld bool
+	// KeepUnverifiedTotal keeps Bundle.total when nothing was withheld from
+	// this page even if the PEP cannot verify it (several pages, or a count
+	// that differs from the page, as with _summary=count). Off by default.
+	KeepUnverifiedTotal bool
+}
+
+// Stats describes what FilterBundle did.
+type Stats struct {
+	Returned     int             // entries with a resource that passed (includes Included)
+	Included     int             // of which search.mode "include"
+	Outcomes     int             // OperationOutcome entries, passed in sanitised form
+	Withheld     [NumReasons]int // entries withheld, by reason
+	LinksRemoved int             // Bundle.link elements removed (entry.link is not counted)
+	TotalDropped bool
+}
+
+// WithheldCount is the number of entries withheld for any reason.
+func (st *Stats) WithheldCount() int {
+	n := 0
+	for _, c := range st.Withheld {
+		n += c
+	}
+	return n
+}
+
+type bundleType uint8
+
+const (
+	bundleUnsupported bundleType = iota
+	bundleSearchset
+	bundleHistory
+	bundleBatchResponse
+	bundleTransactionResponse
+	bundleCollection
+)
+
+func parseBundleType(t []byte) bundleType {
+	switch string(t) {
+	case "searchset":
+		return bundleSearchset
+	case "history":
+		return bundleHistory
+	case "batch-response":
+		return bundleBatchResponse
+	case "transaction-response":
+		return bundleTransactionResponse
+	case "collection":
+		return bundleCollection
+	}
+	return bundleUnsupported
+}
+
+type entryAction uint8
+
+const (
+	entryKeep entryAction = iota
+	entryRemove
+	entryReplace // batch/transaction-response: stands in as a 404 to keep positions
+)
+
+type entryRec struct {
+	start, end       int
+	editFrom, editTo int // edits inside this entry
+	reason           Reason
+	hasResource      bool
+	outcome          bool // resource is an OperationOutcome, replaced by its sanitised form
+	include          bool
+	match            bool // search.mode absent or "match"
+	action           entryAction
+}
+
+// memberRec is a member of the Bundle or of an entry: key start to value end.
+type memberRec = span
+
+type bundleState struct {
+	typ        bundleType
+	isBundle   bool
+	total      int // index in members, -1 when absent
+	totalValue int
+	totalValid bool
+	entry      int // index in members, -1 when absent
+	entryArr   span
+	linkMember int // index in members of a link array to remove, -1 when none
+	multiPage  bool
+}
+
+// FilterBundle checks every resource of a Bundle (searchset, history,
+// batch-response, transaction-response, collection) and returns the Bundle
+// without what failed, with links, fullUrl and response.location moved to
+// PublicBase, and total fixed (see doc.go). When nothing needs to change the
+// input slice itself is returned: the result may alias body. An error means
+// the body cannot be sent at all (the handler answers 502).
+func (a *Access) FilterBundle(body []byte, opts FilterOptions) ([]byte, Stats, error) {
+	return a.filterBundle(nil, body, opts, true)
+}
+
+// AppendFilterBundle is FilterBundle appending the result to dst, so that a
+// caller can reuse output buffers. dst must not overlap body. On error dst is
+// returned unchanged.
+func (a *Access) AppendFilterBundle(dst, body []byte, opts FilterOptions) ([]byte, Stats, error) {
+	return a.filterBundle(dst, body, opts, false)
+}
+
+func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias bool) ([]byte, Stats, error) {
+	if len(body) > a.e.maxBytes {
+		return dst, Stats{}, ErrTooLarge
+	}
+	w := getWork(a, body, a.e.maxDepth)
+	defer putWork(w)
+	var stats Stats
+	if err := w.bundle(opts, &stats); err != nil {
+		return dst, Stats{}, err
+	}
+	if len(w.edits) == 0 {
+		if mayAlias {
+			return body, stats, nil
+		}
+		return append(dst, body...), stats, nil
+	}
+	out, err := w.apply(dst, body)
+	if err != nil {
+		return dst, Stats{}, err
+	}
+	return out, stats, nil
+}
+
+// bundle walks the Bundle, deciding every entry and collecting the edits.
+func (w *work) bundle(opts FilterOptions, stats *Stats) error {
+	s := &w.s
+	if s.peek() != '{' {
+		if err := s.skipValue(); err != nil {
+			return err
+		}
+		if !s.atEnd() {
+			return ErrSyntax
+		}
+		return ErrInvalidBundle
+	}
+	b := bundleState{total: -1, entry: -1, linkMember: -1}
+	if err := s.openObject(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := s.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		m := memberRec{start: s.keyStart}
+		switch {
+		case keyIs(key, "resourceType"):
+			var st str
+			var ok bool
+			st, ok, err = s.readStringValue()
+			b.isBundle = ok && string(s.text(st)) == "Bundle"
+		case keyIs(key, "type"):
+			var st str
+			var ok bool
+			st, ok, err = s.readStringValue()
+			if ok {
+				b.typ = parseBundleType(s.text(st))
+			}
+		case keyIs(key, "total"):
+			b.total = len(w.members)
+			b.totalValue, b.totalValid, err = w.count()
+		case keyIs(key, "link"):
+			var allRemoved bool
+			allRemoved, b.multiPage, err = w.linkArray(stats)
+			if allRemoved {
+				b.linkMember = len(w.members)
+			}
+		case keyIs(key, "entry"):
+			b.entry = len(w.members)
+			err = w.entryArray(&b)
+		default:
+			err = s.skipValue()
+		}
+		if err != nil {
+			return err
+		}
+		m.end = s.pos
+		w.members = append(w.members, m)
+	}
+	if !s.atEnd() {
+		return ErrSyntax
+	}
+	if !b.isBundle || b.typ == bundleUnsupported {
+		return ErrInvalidBundle
+	}
+	w.decide(&b, opts, stats)
+	return nil
+}
+
+// count reads Bundle.total: valid only as a plain non-negative integer.
+func (w *work) count() (int, bool, error) {
+	s := &w.s
+	s.skipWS()
+	start := s.pos
+	if err := s.skipValue(); err != nil {
+		return 0, false, err
+	}
+	digits := s.data[start:s.pos]
+	if len(digits) == 0 || len(digits) > 9 || (digits[0] == '0' && len(digits) > 1) {
+		return 0, false, nil
+	}
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false, nil
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true, nil
+}
+
+func (w *work) entryArray(b *bundleState) error {
+	s := &w.s
+	if s.peek() != '[' {
+		return ErrInvalidBundle
+	}
+	b.entryArr.start = s.pos
+	if err := s.openArray(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		more, err := s.nextElem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		rec := entryRec{start: s.pos, editFrom: len(w.edits), match: true}
+		if s.peek() == '{' {
+			err = w.entry(&rec)
+		} else {
+			rec.reason = ReasonNotAResource
+			err = s.skipValue()
+		}
+		if err != nil {
+			return err
+		}
+		rec.end, rec.editTo = s.pos, len(w.edits)
+		w.entries = append(w.entries, rec)
+	}
+	b.entryArr.end = s.pos
+	return nil
+}
+
+func (w *work) entry(rec *entryRec) error {
+	s := &w.s
+	if err := s.openObject(); err != nil {
+		return err
+	}
+	memberBase := len(w.members)
+	var scratch Stats // entry-level link counts are not reported separately
+	for first := true; ; first = false {
+		key, more, err := s.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		m := memberRec{start: s.keyStart}
+		switch {
+		case keyIs(key, "fullUrl"):
+			var st str
+			var ok bool
+			st, ok, err = s.readStringValue()
+			if ok {
+				w.rewriteURL(st)
+			}
+		case keyIs(key, "resource"):
+			rec.hasResource = true
+			s.skipWS()
+			start := s.pos
+			var info resourceInfo
+			info, err = w.resource(nil, false)
+			if err == nil && string(info.typ) == "OperationOutcome" {
+				rec.outcome = true
+				off := w.beginEdit()
+				w.repl = appendSanitizedOutcome(w.repl, s.data[start:s.pos])
+				w.endEdit(start, s.pos, off)
+			} else {
+				rec.reason = info.reason
+			}
+		case keyIs(key, "search"):
+			err = w.search(rec)
+		case keyIs(key, "response"):
+			err = w.response()
+		case keyIs(key, "link"):
+			var allRemoved bool
+			allRemoved, _, err = w.linkArray(&scratch)
+			m.remove = allRemoved
+		default:
+			err = s.skipValue()
+		}
+		if err != nil {
+			return err
+		}
+		m.end = s.pos
+		w.members = append(w.members, m)
+	}
+	w.removeSpans(w.members[memberBase:])
+	w.members = w.members[:memberBase]
+	return nil
+}
+
+func (w *work) search(rec *entryRec) error {
+	s := &w.s
+	if s.peek() != '{' {
+		return s.skipValue()
+	}
+	if err := s.openObject(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := s.nextKey(first)
+		if err != nil || !more {
+			return err
+		}
+		if !keyIs(key, "mode") {
+			if err := s.skipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		st, ok, err := s.readStringValue()
+		if err != nil {
+			return err
+		}
+		if ok {
+			mode := s.text(st)
+			rec.include = string(mode) == "include"
+			rec.match = string(mode) == "match"
+		}
+	}
+}
+
+// response rewrites response.location and replaces response.outcome, which
+// is an OperationOutcome that may echo another patient's data, by its
+// sanitised form.
+func (w *work) response() error {
+	s := &w.s
+	if s.peek() != '{' {
+		return s.skipValue()
+	}
+	if err := s.openObject(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := s.nextKey(first)
+		if err != nil || !more {
+			return err
+		}
+		switch {
+		case keyIs(key, "location"):
+			var st str
+			var ok bool
+			st, ok, err = s.readStringValue()
+			if ok {
+				w.rewriteURL(st)
+			}
+		case keyIs(key, "outcome"):
+			start := s.pos
+			if err = s.skipValue(); err == nil {
+				off := w.beginEdit()
+				w.repl = appendSanitizedOutcome(w.repl, s.data[start:s.pos])
+				w.endEdit(start, s.pos, off)
+			}
+		default:
+			err = s.skipValue()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// decide settles every entry, total and the links, and adds the Bundle-level edits.
+func (w *work) decide(b *bundleState, opts FilterOptions, stats *Stats) {
+	batch := b.typ == bundleBatchResponse || b.typ == bundleTransactionResponse
+	matches, kept := 0, 0
+	for i := range w.entries {
+		e := &w.entries[i]
+		reason := e.reason
+		switch {
+		case e.outcome:
+			stats.Outcomes++
+		case reason != ReasonNone:
+		case !e.hasResource:
+			if !batch {
+				reason = ReasonNoResource
+			}
+		default:
+			stats.Returned++
+			if e.include {
+				stats.Included++
+			}
+			if e.match {
+				matches++
+			}
+		}
+		if reason != ReasonNone && !e.outcome {
+			stats.Withheld[reason]++
+			e.action = entryRemove
+			if batch {
+				e.action = entryReplace
+			}
+		}
+		if e.action != entryRemove {
+			kept++
+		}
+	}
+	withheld := stats.WithheldCount()
+
+	// Edits inside entries that do not survive as they are would overlap
+	// the removal or replacement of the entry.
+	live := w.edits[:0]
+	next := 0
+	for i, ed := range w.edits {
+		for next < len(w.entries) && w.entries[next].editTo <= i {
+			next++
+		}
+		if next < len(w.entries) && i >= w.entries[next].editFrom && w.entries[next].action != entryKeep {
+			continue
+		}
+		live = append(live, ed)
+	}
+	w.edits = live
+
+	annotate := opts.AnnotateWithheld && withheld > 0 && b.typ == bundleSearchset
+	if len(w.entries) > 0 {
+		switch {
+		case kept == 0 && annotate:
+			off := w.beginEdit()
+			w.repl = append(w.repl, '[')
+			w.repl = append(w.repl, withheldEntry...)
+			w.repl = append(w.repl, ']')
+			w.endEdit(b.entryArr.start, b.entryArr.end, off)
+		case kept == 0:
+			w.members[b.entry].remove = true
+		default:
+			spans := w.links[:0] // reuse: links are done
+			for _, e := range w.entries {
+				if e.action == entryReplace {
+					w.addEdit(e.start, e.end, notFoundEntry)
+				}
+				spans = append(spans, span{start: e.start, end: e.end, remove: e.action == entryRemove})
+			}
+			w.removeSpans(spans)
+			w.links = spans[:0]
+			if annotate {
+				off := w.beginEdit()
+				w.repl = append(w.repl, ',')
+				w.repl = append(w.repl, withheldEntry...)
+				w.endEdit(b.entryArr.end-1, b.entryArr.end-1, off)
+			}
+		}
+	}
+
+	if b.total >= 0 {
+		verified := b.totalValid && !b.multiPage && b.totalValue == matches
+		keep := withheld == 0 && b.totalValid && (verified || opts.KeepUnverifiedTotal)
+		if !keep {
+			w.members[b.total].remove = true
+			stats.TotalDropped = true
+		}
+	}
+	if b.linkMember >= 0 {
+		w.members[b.linkMember].remove = true
+	}
+	w.removeSpans(w.members)
+}

@@ -1,0 +1,535 @@
+package enforce
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+)
+
+// scanner is a strict, validating, non-allocating JSON reader over a byte
+// slice. It never builds a tree: callers walk the few members they need and
+// skip every other value with skipValue, which still validates it completely
+// (grammar, UTF-8, escapes, depth, duplicate keys). Every object the scanner
+// enters, through any path, goes through keyTracker, so "duplicate keys
+// anywhere" holds by construction.
+type scanner struct {
+	data     []byte
+	pos      int
+	depth    int
+	maxDepth int
+	keyStart int // offset of the opening quote of the last key read
+	keys     keyTracker
+	// Deep scan (see work.resource): while deep is on, every "reference"
+	// string met by skipObject or skipMember that names another patient
+	// sets deepForeign. acc classifies the references.
+	deep        bool
+	deepForeign bool
+	acc         *Access
+	buf         []byte // scratch for decoded escaped strings
+}
+
+// str is a JSON string token: data[start:end] is the raw content between the quotes.
+type str struct {
+	start, end int
+	flags      uint8
+}
+
+const (
+	strEscaped  uint8 = 1 << iota // contains a backslash escape
+	strNonASCII                   // contains bytes >= 0x80
+)
+
+func (s *scanner) reset(data []byte, maxDepth int) {
+	s.data = data
+	s.pos = 0
+	s.depth = 0
+	s.maxDepth = maxDepth
+	s.keys.reset()
+	s.buf = s.buf[:0]
+	s.deep, s.deepForeign = false, false
+}
+
+// mark is a position to come back to (see rewind).
+type mark struct {
+	pos, depth, frames int
+}
+
+func (s *scanner) mark() mark {
+	return mark{pos: s.pos, depth: s.depth, frames: len(s.keys.frames)}
+}
+
+// rewind returns to m, closing the objects opened since.
+func (s *scanner) rewind(m mark) {
+	for len(s.keys.frames) > m.frames {
+		s.keys.pop()
+	}
+	s.pos = m.pos
+	s.depth = m.depth
+}
+
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+func (s *scanner) skipWS() {
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
+		return // compact JSON: nothing to skip
+	}
+	d, i := s.data, s.pos
+	for i < len(d) && isSpace[d[i]] {
+		i++
+	}
+	s.pos = i
+}
+
+// peek skips white space and returns the next byte, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.skipWS()
+	if s.pos >= len(s.data) {
+		return 0
+	}
+	return s.data[s.pos]
+}
+
+// atEnd reports whether only white space is left.
+func (s *scanner) atEnd() bool {
+	s.skipWS()
+	return s.pos == len(s.data)
+}
+
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// specialBytes returns a mask with the high bit set in every byte of x (read
+// little-endian) that needs attention inside a string: '"', '\\', a control
+// character, or a byte >= 0x80. For a byte below 0x80, adding 0x7F (or 0x60)
+// sets its high bit without carrying into the next byte, so the flag of the
+// lowest special byte is exact; bytes >= 0x80 may carry upwards, but they are
+// flagged themselves and only bytes above them can be disturbed.
+func specialBytes(x uint64) uint64 {
+	notQuote := (x ^ (swarOnes * '"')) + swarOnes*0x7F
+	notBackslash := (x ^ (swarOnes * '\\')) + swarOnes*0x7F
+	notControl := x + swarOnes*0x60
+	return ^(notQuote & notBackslash & notControl & ^x) & swarHigh
+}
+
+// readString reads the string at s.pos (which must be '"') and validates it.
+func (s *scanner) readString() (str, error) {
+	d := s.data
+	i := s.pos + 1
+	st := str{start: i}
+	for {
+		for i+8 <= len(d) {
+			m := specialBytes(binary.LittleEndian.Uint64(d[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(d) {
+			return str{}, ErrSyntax
+		}
+		c := d[i]
+		switch {
+		case c == '"':
+			st.end = i
+			s.pos = i + 1
+			return st, nil
+		case c == '\\':
+			st.flags |= strEscaped
+			next, ok := validEscape(d, i)
+			if !ok {
+				return str{}, ErrSyntax
+			}
+			i = next
+		case c < 0x20:
+			return str{}, ErrSyntax
+		case c >= utf8.RuneSelf:
+			st.flags |= strNonASCII
+			size := runeLen(d, i)
+			if size == 0 {
+				return str{}, ErrSyntax
+			}
+			i += size
+		default:
+			i++
+		}
+	}
+}
+
+// runeLen returns the length of the valid UTF-8 sequence at d[i] (a byte
+// >= 0x80), or 0 if it is invalid. Two-byte sequences (Hebrew, Arabic) are
+// decoded inline; the rest goes to the standard decoder.
+func runeLen(d []byte, i int) int {
+	c := d[i]
+	if c >= 0xC2 && c <= 0xDF && i+1 < len(d) && d[i+1]&0xC0 == 0x80 {
+		return 2
+	}
+	r, size := utf8.DecodeRune(d[i:])
+	if r == utf8.RuneError && size <= 1 {
+		return 0
+	}
+	return size
+}
+
+// validEscape checks the escape sequence starting at d[i] == '\\' and returns
+// the index after it. Lone or mismatched UTF-16 surrogates are rejected:
+// decoders disagree on them (encoding/json turns them into U+FFFD, which
+// would make distinct keys collide).
+func validEscape(d []byte, i int) (int, bool) {
+	if i+1 >= len(d) {
+		return 0, false
+	}
+	switch d[i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return i + 2, true
+	case 'u':
+		r, ok := hex4(d, i+2)
+		if !ok {
+			return 0, false
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+12 > len(d) || d[i+6] != '\\' || d[i+7] != 'u' {
+				return 0, false
+			}
+			r2, ok := hex4(d, i+8)
+			if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
+				return 0, false
+			}
+			return i + 12, true
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return 0, false
+		}
+		return i + 6, true
+	}
+	return 0, false
+}
+
+func hex4(d []byte, i int) (rune, bool) {
+	if i+4 > len(d) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d[i : i+4] {
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(v)
+	}
+	return r, true
+}
+
+// text returns the decoded content of st. For strings without escapes it is a
+// sub-slice of the body; otherwise it lives in s.buf and is valid until the
+// next call to text.
+func (s *scanner) text(st str) []byte {
+	raw := s.data[st.start:st.end]
+	if st.flags&strEscaped == 0 {
+		return raw
+	}
+	s.buf = appendUnescaped(s.buf[:0], raw)
+	return s.buf
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return ErrSyntax
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+func (s *scanner) skipNumber() error {
+	d, i := s.data, s.pos
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(d):
+		return ErrSyntax
+	case d[i] == '0':
+		i++
+	case d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	default:
+		return ErrSyntax
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return ErrSyntax
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return ErrSyntax
+		}
+	}
+	s.pos = i
+	return nil
+}
+
+// openObject consumes the '{' at s.pos.
+func (s *scanner) openObject() error {
+	s.depth++
+	if s.depth > s.maxDepth {
+		return ErrTooDeep
+	}
+	s.pos++
+	s.keys.push()
+	return nil
+}
+
+// nextKey moves to the next member of the object being read. It returns the
+// member's key and true, with s.pos at the value, or false once the closing
+// brace is consumed. first is true for the first call after openObject.
+// The key is only valid until the value has been read: keep a decision about
+// it, never the slice.
+func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
+	s.skipWS()
+	if s.pos >= len(s.data) {
+		return nil, false, ErrSyntax
+	}
+	c := s.data[s.pos]
+	if c == '}' {
+		s.pos++
+		s.depth--
+		s.keys.pop()
+		return nil, false, nil
+	}
+	if !first {
+		if c != ',' {
+			return nil, false, ErrSyntax
+		}
+		s.pos++
+		s.skipWS()
+		if s.pos >= len(s.data) {
+			return nil, false, ErrSyntax
+		}
+		c = s.data[s.pos]
+	}
+	if c != '"' {
+		return nil, false, ErrSyntax
+	}
+	s.keyStart = s.pos
+	st, err := s.readString()
+	if err != nil {
+		return nil, false, err
+	}
+	key, err := s.keys.add(s, st)
+	if err != nil {
+		return nil, false, err
+	}
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		s.skipWS()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, false, ErrSyntax
+		}
+	}
+	s.pos++
+	s.skipWS()
+	return key, true, nil
+}
+
+// openArray consumes the '[' at s.pos.
+func (s *scanner) openArray() error {
+	s.depth++
+	if s.depth > s.maxDepth {
+		return ErrTooDeep
+	}
+	s.pos++
+	return nil
+}
+
+// nextElem moves to the next element of the array being read: true with
+// s.pos at the element, or false once the closing bracket is consumed.
+func (s *scanner) nextElem(first bool) (bool, error) {
+	s.skipWS()
+	if s.pos >= len(s.data) {
+		return false, ErrSyntax
+	}
+	c := s.data[s.pos]
+	if c == ']' {
+		s.pos++
+		s.depth--
+		return false, nil
+	}
+	if !first {
+		if c != ',' {
+			return false, ErrSyntax
+		}
+		s.pos++
+		s.skipWS()
+	}
+	return true, nil
+}
+
+// skipValue validates and steps over one value.
+func (s *scanner) skipValue() error {
+	s.skipWS()
+	if s.pos >= len(s.data) {
+		return ErrSyntax
+	}
+	switch s.data[s.pos] {
+	case '{':
+		return s.skipObject()
+	case '[':
+		return s.skipArray()
+	case '"':
+		_, err := s.readString()
+		return err
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	default:
+		return s.skipNumber()
+	}
+}
+
+// skipObject is skipValue for an object. It does what openObject and
+// nextKey do, inlined: this loop carries most of the bytes of a body.
+func (s *scanner) skipObject() error {
+	if err := s.openObject(); err != nil {
+		return err
+	}
+	d := s.data
+	s.skipWS()
+	if s.pos < len(d) && d[s.pos] == '}' {
+		s.pos++
+		s.depth--
+		s.keys.pop()
+		return nil
+	}
+	for {
+		if s.pos >= len(d) || d[s.pos] != '"' {
+			return ErrSyntax
+		}
+		s.keyStart = s.pos
+		st, err := s.readString()
+		if err != nil {
+			return err
+		}
+		key, err := s.keys.add(s, st)
+		if err != nil {
+			return err
+		}
+		if s.pos >= len(d) || d[s.pos] != ':' {
+			s.skipWS()
+			if s.pos >= len(d) || d[s.pos] != ':' {
+				return ErrSyntax
+			}
+		}
+		s.pos++
+		if s.deep && keyIs(key, "reference") {
+			err = s.deepReference()
+		} else {
+			err = s.skipValue()
+		}
+		if err != nil {
+			return err
+		}
+		s.skipWS()
+		if s.pos >= len(d) {
+			return ErrSyntax
+		}
+		switch d[s.pos] {
+		case ',':
+			s.pos++
+			s.skipWS()
+		case '}':
+			s.pos++
+			s.depth--
+			s.keys.pop()
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+// skipArray is skipValue for an array.
+func (s *scanner) skipArray() error {
+	if err := s.openArray(); err != nil {
+		return err
+	}
+	d := s.data
+	s.skipWS()
+	if s.pos < len(d) && d[s.pos] == ']' {
+		s.pos++
+		s.depth--
+		return nil
+	}
+	for {
+		if err := s.skipValue(); err != nil {
+			return err
+		}
+		s.skipWS()
+		if s.pos >= len(d) {
+			return ErrSyntax
+		}
+		switch d[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			s.depth--
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+// readStringValue reads a string if one is next; ok is false (and the value is
+// skipped) for any other JSON type.
+func (s *scanner) readStringValue() (st str, ok bool, err error) {
+	if s.peek() != '"' {
+		return str{}, false, s.skipValue()
+	}
+	st, err = s.readString()
+	return st, err == nil, err
+}
+
+// skipMember skips the value of the member key, unless a deep scan is on
+// and key is "reference": for walkers that read members themselves.
+func (s *scanner) skipMember(key []byte) error {
+	if s.deep && keyIs(key, "reference") {
+		return s.deepReference()
+	}
+	return s.skipValue()
+}
+
+func (s *scanner) deepReference() error {
+	st, ok, err := s.readStringValue()
+	if err == nil && ok && s.acc.classify(s.text(st)) == refForeign {
+		s.deepForeign = true
+	}
+	return err
+}

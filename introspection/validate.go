@@ -1,0 +1,113 @@
+package introspection
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+)
+
+// Expectations is what one request requires of the token's claims.
+type Expectations struct {
+	// Issuer is PCM's issuer identifier; "iss" must equal it exactly.
+	Issuer string
+	// Resource is this data source's resource identifier; "aud" must
+	// contain it.
+	Resource string
+	// Thumbprint is Thumbprint(leaf.Raw) of the client certificate the
+	// caller presented on this connection; empty when none was presented.
+	Thumbprint string
+	// Now is the current time; the zero value means time.Now().
+	Now time.Time
+	// Skew is the tolerated clock difference between PCM and the PEP.
+	Skew time.Duration
+}
+
+// ValidationError is a token that PCM vouched for but that must not be
+// accepted for this request. Reason is a fixed, low-cardinality string for
+// metrics labels and audit records; the message never contains claim values.
+type ValidationError struct {
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return "introspection: token rejected: " + e.Reason
+}
+
+// The validation failures, one per Reason. Validate returns these values
+// themselves, so both errors.Is and errors.As work, and the check allocates
+// nothing.
+var (
+	ErrNoClientCertificate = &ValidationError{Reason: "no_client_certificate"}
+	ErrInactive            = &ValidationError{Reason: "inactive"}
+	ErrExpired             = &ValidationError{Reason: "expired"}
+	ErrIssuedInFuture      = &ValidationError{Reason: "issued_in_future"}
+	ErrIssuerMismatch      = &ValidationError{Reason: "issuer_mismatch"}
+	ErrAudienceMismatch    = &ValidationError{Reason: "audience_mismatch"}
+	ErrCertificateMismatch = &ValidationError{Reason: "certificate_mismatch"}
+)
+
+// Validate checks claims against one request, in this order: a client
+// certificate was presented; the token is active; not expired (exp + skew
+// after now); not issued in the future (iat - skew not after now, when iat
+// is present); iss equals exp.Issuer; aud contains exp.Resource;
+// cnf.x5t#S256 equals exp.Thumbprint (constant time). Empty expectations
+// never match, so a misconfigured PEP denies.
+func Validate(c *Claims, exp Expectations) error {
+	if exp.Thumbprint == "" {
+		return ErrNoClientCertificate
+	}
+	if c == nil || !c.Active {
+		return ErrInactive
+	}
+	now := exp.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if c.ExpiresAt.IsZero() || !c.ExpiresAt.Add(exp.Skew).After(now) {
+		return ErrExpired
+	}
+	if !c.IssuedAt.IsZero() && c.IssuedAt.Add(-exp.Skew).After(now) {
+		return ErrIssuedInFuture
+	}
+	if exp.Issuer == "" || c.Issuer != exp.Issuer {
+		return ErrIssuerMismatch
+	}
+	if exp.Resource == "" || !contains(c.Audience, exp.Resource) {
+		return ErrAudienceMismatch
+	}
+	if !constantTimeEqual(c.Confirmation.X5tS256, exp.Thumbprint) {
+		return ErrCertificateMismatch
+	}
+	return nil
+}
+
+// Thumbprint returns the RFC 8705 x5t#S256 value of a DER certificate:
+// unpadded base64url of its SHA-256 digest.
+func Thumbprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// constantTimeEqual compares two strings without an early exit on the
+// first differing byte and without converting them to byte slices (which
+// would allocate on the per-request path). Lengths are public: thumbprints
+// always have 43 characters.
+func constantTimeEqual(a, b string) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	var v byte
+	for i := range len(a) {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}

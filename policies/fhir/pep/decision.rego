@@ -1,0 +1,90 @@
+package fhir.pep
+
+# METADATA
+# title: FHIR PEP decision
+# description: >-
+#   The decision for one FHIR request made with a PCM token: allow, the HTTP
+#   status to use when denied, low-cardinality reason codes, and the
+#   obligations Go must apply (query narrowing, read-as-search, empty result,
+#   response check). Input and output are documented in policies/README.md.
+# entrypoint: true
+decision := batch_decision if {
+	is_batch
+} else := single_decision
+
+default allow := false
+
+# METADATA
+# title: FHIR PEP allow
+# description: decision.allow as a plain boolean, for tools that only ask yes or no.
+# entrypoint: true
+allow if decision.allow == true
+
+# The decision for input.request alone (batch entries are evaluated with it).
+single_decision := {
+	"allow": true,
+	"status": 200,
+	"reasons": [],
+	"obligations": obligations,
+} if {
+	count(deny) == 0
+} else := {
+	"allow": false,
+	"status": status_for(deny),
+	"reasons": sort(deny),
+	"obligations": {},
+}
+
+obligations := {
+	"search_params": search_params,
+	"read_as_search": read_as_search,
+	"empty_result": empty_result,
+	"response": {"types": response_types},
+}
+
+search_params := array.concat(compartment_params, constraint_params) if narrows
+
+search_params := [] if not narrows
+
+# A read becomes GET /<type>?_id=<id>&<search_params> whenever the policy
+# narrows it: the upstream search proves the resource is the patient's and in
+# a granted bucket before anything is returned.
+default read_as_search := false
+
+read_as_search if {
+	is_read
+	count(search_params) > 0
+}
+
+# The patient has no data here: Go answers an empty searchset itself.
+default empty_result := false
+
+empty_result if {
+	is_search
+	in_compartment(rtype)
+	no_patient_data
+}
+
+# Reasons that mean "this request uses something the PEP does not serve".
+bad_request_reasons := {
+	"interaction_unknown",
+	"format_not_supported",
+	"type_missing",
+	"id_missing",
+	"has_param_not_allowed",
+	"chained_param_not_allowed",
+	"param_not_allowed",
+	"type_not_in_compartment",
+	"nested_batch_not_allowed",
+	"batch_empty",
+	"batch_too_large",
+}
+
+# 400 beats 403 beats 404: 404 only when the patient simply has no data here.
+status_for(reasons) := 400 if {
+	some r in reasons
+	r in bad_request_reasons
+} else := 403 if {
+	some r in reasons
+	r != "patient_not_found"
+} else := 404

@@ -1,0 +1,118 @@
+package fhir.pep_test
+
+# Shared test inputs. Tests build an input with inp(request, scopes) and
+# evaluate data.fhir.pep.decision with it.
+
+il_buckets := "http://fhir.health.gov.il/cs/il-hdp-information-buckets"
+
+seed_buckets := "http://fhir.health.gov.il/cs/hdp-information-buckets"
+
+lab := concat("|", [il_buckets, "LaboratoryTests"])
+
+measurements := concat("|", [il_buckets, "Measurements"])
+
+canonical_lab := concat("|", [il_buckets, "laboratorytests"])
+
+canonical_measurements := concat("|", [il_buckets, "measurements"])
+
+canonical_practitioner := concat("|", [il_buckets, "practitioner"])
+
+practitioner_bucket := concat("|", [il_buckets, "Practitioner"])
+
+demographics := concat("|", [il_buckets, "PatientDemographics"])
+
+# The _security query value Go injects for the LaboratoryTests bucket: both
+# alias systems, every usual spelling, sorted.
+lab_query := concat(",", [
+	concat("|", [seed_buckets, "LaboratoryTests"]),
+	concat("|", [seed_buckets, "laboratoryTests"]),
+	concat("|", [seed_buckets, "laboratorytests"]),
+	concat("|", [il_buckets, "LaboratoryTests"]),
+	concat("|", [il_buckets, "laboratoryTests"]),
+	concat("|", [il_buckets, "laboratorytests"]),
+])
+
+scope(type, permissions, constraints) := {
+	"context": "patient",
+	"resource_type": type,
+	"permissions": permissions,
+	"constraints": constraints,
+	"version": 2,
+	"raw": "patient/scope-under-test",
+}
+
+lab_scope := scope("Observation", "rs", {"_security": [lab]})
+
+measurements_scope := scope("Observation", "rs", {"_security": [measurements]})
+
+patient_scope := scope("Patient", "rs", {"_security": [demographics]})
+
+practitioner_scope := scope("Practitioner", "rs", {"_security": [practitioner_bucket]})
+
+own_patient := {
+	"system": "http://fhir.health.gov.il/identifier/il-national-id",
+	"value": "000000018",
+	"ids": ["pat-1"],
+}
+
+base_request := {
+	"method": "GET",
+	"interaction": "search-type",
+	"resource_type": "Observation",
+	"id": null,
+	"version_id": null,
+	"compartment": null,
+	"operation": null,
+	"params": {},
+	"param_list": [],
+	"wants_xml": false,
+}
+
+request(overrides) := object.union(base_request, overrides)
+
+# param_list as Go builds it for plain parameters (no chain, no _has).
+param_list(params) := [p |
+	some key, values in params
+	parts := split(key, ":")
+	p := {
+		"name": parts[0],
+		"modifier": concat(":", array.slice(parts, 1, count(parts))),
+		"chain": "",
+		"has": false,
+		"values": values,
+	}
+]
+
+search(type, params) := request({
+	"interaction": "search-type",
+	"resource_type": type,
+	"params": params,
+	"param_list": param_list(params),
+})
+
+read(type, id) := request({"interaction": "read", "resource_type": type, "id": id})
+
+compartment_search(compartment_type, compartment_id, type) := request({
+	"interaction": "search-compartment",
+	"resource_type": type,
+	"compartment": {"type": compartment_type, "id": compartment_id},
+})
+
+everything(id, level) := request({
+	"interaction": "operation",
+	"resource_type": "Patient",
+	"id": id,
+	"operation": {"name": "$everything", "level": level},
+})
+
+inp(req, scopes) := {
+	"request": req,
+	"token": {"active": true, "scope": "patient/Observation.rs", "client_id": "client-a"},
+	"scopes": scopes,
+	"patient": own_patient,
+	"client": {"member_id": "org-sp-hospital-a", "thumbprint": "thumb"},
+}
+
+with_ids(input_doc, ids) := object.union(input_doc, {"patient": object.union(own_patient, {"ids": ids})})
+
+param_value(d, name) := [p.value | some p in d.obligations.search_params; p.name == name]

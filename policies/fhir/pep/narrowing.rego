@@ -1,0 +1,167 @@
+package fhir.pep
+
+# Query narrowing: the search parameters Go appends (AND) to the upstream query.
+#
+# The relevant scopes form a union of constraint sets. Their parameters are
+# added only where they select exactly that union, never more:
+#   1. a scope without constraints makes the union unconstrained;
+#   2. every scope constrains buckets only: one _security with all their
+#      bucket items (OR);
+#   3. one distinct set: its parameters;
+#   4. sets with the same parameter names that differ in exactly one parameter
+#      without a modifier, holding one value in each set: that parameter's
+#      values joined with commas (OR), the rest as they are;
+#   5. sets the client's own query already pins (each of their values is
+#      repeated, or narrowed to a subset of its comma items, by the client):
+#      their parameters, which then remove nothing the client asked for;
+#   6. otherwise: deny, "ambiguous_scope_constraints".
+# _security bucket items are rewritten so that every alias system and the
+# usual spellings of the code match (codes are case-insensitive, upstream
+# token search usually is not); see README.md.
+
+constraint_sets := {f.constraints | some f in relevant_scopes}
+
+unconstrained if {
+	some c in constraint_sets
+	count(c) == 0
+}
+
+constraint_params := [] if {
+	unconstrained
+} else := [{"name": "_security", "value": security_query_items(bucket_items)}] if {
+	only_bucket_scopes
+} else := pairs_params(constraint_sets) if {
+	count(constraint_sets) == 1
+} else := merged_params if {
+	mergeable
+} else := pairs_params(pinned_sets) if {
+	count(pinned_sets) > 0
+}
+
+# The common case: every relevant scope constrains buckets only. Their union
+# is the OR of all their bucket items.
+only_bucket_scopes if {
+	every f in relevant_scopes {
+		f.enforceable
+	}
+}
+
+bucket_items := {item |
+	some f in relevant_scopes
+	some item in f.items
+}
+
+deny contains "ambiguous_scope_constraints" if {
+	narrows
+	count(relevant_scopes) > 0
+	not constraint_params
+}
+
+pairs_params(sets) := sort({p |
+	some c in sets
+	some name, values in c
+	some v in values
+	p := {"name": name, "value": query_value(name, v)}
+})
+
+constraint_names := {name |
+	some c in constraint_sets
+	some name, _ in c
+}
+
+differing_names := {name |
+	some name in constraint_names
+	count({object.get(c, name, null) | some c in constraint_sets}) > 1
+}
+
+mergeable if {
+	count(constraint_sets) > 1
+	count(differing_names) == 1
+	every c in constraint_sets {
+		count(c) == count(constraint_names)
+	}
+	some name in differing_names
+	not contains(name, ":")
+	every c in constraint_sets {
+		count(c[name]) == 1
+	}
+}
+
+merged_params := sort(common_params | {p |
+	some name in differing_names
+	p := {"name": name, "value": concat(",", sort({query_value(name, c[name][0]) | some c in constraint_sets}))}
+})
+
+common_params := {p |
+	some c in constraint_sets
+	some name, values in c
+	not name in differing_names
+	some v in values
+	p := {"name": name, "value": query_value(name, v)}
+}
+
+pinned_sets := {c |
+	some c in constraint_sets
+	pinned(c)
+}
+
+pinned(c) if {
+	every name, values in c {
+		every v in values {
+			client_pins(name, v)
+		}
+	}
+}
+
+client_pins(name, v) if {
+	some cv in input.request.params[name]
+	cv == v
+}
+
+# The client's value keeps a subset of the scope value's comma items. Values
+# with escapes ("\,") are only compared whole.
+client_pins(name, v) if {
+	some cv in input.request.params[name]
+	not contains(cv, "\\")
+	not contains(v, "\\")
+	allowed := {item_key(name, i) | some i in split(v, ",")}
+	every i in split(cv, ",") {
+		item_key(name, i) in allowed
+	}
+}
+
+item_key(name, i) := b if {
+	name == "_security"
+	b := bucket_key(i)
+} else := i
+
+query_value(name, v) := security_query(v) if name == "_security"
+
+query_value(name, v) := v if name != "_security"
+
+security_query(v) := security_query_items(split(v, ","))
+
+security_query_items(items) := concat(",", sort({x |
+	some item in items
+	some x in security_variants(item)
+}))
+
+# Every alias system with every usual spelling of the code: as written,
+# lower case, lowerCamel and UpperCamel (the IG's examples write
+# "laboratoryTests", its code system "LaboratoryTests").
+security_variants(item) := {concat("|", [system, code]) |
+	some system in data.fhir.pep.bucket_systems
+	some code in code_spellings(split(item, "|")[1])
+} if bucket_key(item)
+
+security_variants(item) := {item} if not bucket_key(item)
+
+code_spellings(code) := {
+	code,
+	lower(code),
+	concat("", [lower(first), rest]),
+	concat("", [upper(first), rest]),
+} if {
+	first := substring(code, 0, 1)
+	rest := substring(code, 1, -1)
+}

@@ -1,0 +1,209 @@
+package fhir.pep_test
+
+import data.fhir.pep
+
+test_capabilities_allowed if {
+	d := pep.decision with input as inp(request({"interaction": "capabilities", "resource_type": null}), [])
+	d.allow == true
+	d.status == 200
+	d.reasons == []
+	d.obligations.search_params == []
+}
+
+test_capabilities_denied_for_xml if {
+	d := pep.decision with input as inp(request({"interaction": "capabilities", "resource_type": null, "wants_xml": true}), [])
+	d.allow == false
+	d.status == 400
+	d.reasons == ["format_not_supported"]
+}
+
+test_json_search_allowed if {
+	d := pep.decision with input as inp(search("Observation", {}), [lab_scope])
+	d.allow == true
+}
+
+test_xml_search_denied if {
+	d := pep.decision with input as inp(request({"wants_xml": true}), [lab_scope])
+	d.allow == false
+	d.status == 400
+	"format_not_supported" in d.reasons
+}
+
+test_missing_wants_xml_denied if {
+	d := pep.decision with input as inp(object.remove(base_request, ["wants_xml"]), [lab_scope])
+	d.allow == false
+	"format_not_supported" in d.reasons
+}
+
+test_unknown_interaction_denied if {
+	d := pep.decision with input as inp(request({"interaction": "$weird"}), [lab_scope])
+	d.allow == false
+	d.status == 400
+	"interaction_unknown" in d.reasons
+}
+
+test_refused_interactions_denied if {
+	every interaction in pep.refused_interactions {
+		d := pep.decision with input as inp(request({"interaction": interaction, "id": "obs-1"}), [scope("Observation", "cruds", {"_security": [lab]})])
+		d.allow == false
+		d.status == 403
+		d.reasons == ["interaction_not_allowed"]
+	}
+}
+
+test_search_type_allowed_with_all_permissions if {
+	d := pep.decision with input as inp(search("Observation", {}), [scope("Observation", "cruds", {"_security": [lab]})])
+	d.allow == true
+}
+
+test_type_missing_denied if {
+	d := pep.decision with input as inp(request({"resource_type": null}), [lab_scope])
+	d.allow == false
+	d.status == 400
+	"type_missing" in d.reasons
+}
+
+test_wildcard_type_in_request_denied if {
+	d := pep.decision with input as inp(request({"resource_type": "*"}), [scope("*", "rs", {"_security": [lab]})])
+	d.allow == false
+	"type_missing" in d.reasons
+}
+
+test_read_without_id_denied if {
+	d := pep.decision with input as inp(read("Observation", null), [lab_scope])
+	d.allow == false
+	d.status == 400
+	"id_missing" in d.reasons
+}
+
+test_read_with_id_allowed if {
+	d := pep.decision with input as inp(read("Observation", "obs-1"), [lab_scope])
+	d.allow == true
+}
+
+test_has_param_list_denied if {
+	req := request({"param_list": [{"name": "_has", "modifier": "", "chain": "", "has": true, "values": ["x"]}]})
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	d.status == 400
+	"has_param_not_allowed" in d.reasons
+}
+
+test_has_param_name_denied if {
+	d := pep.decision with input as inp(request({"params": {"_has:Observation:patient:code": ["1234"]}}), [lab_scope])
+	d.allow == false
+	"has_param_not_allowed" in d.reasons
+}
+
+test_plain_param_allowed if {
+	d := pep.decision with input as inp(search("Observation", {"code": ["1234"]}), [lab_scope])
+	d.allow == true
+}
+
+test_chained_param_list_denied if {
+	req := request({
+		"params": {"subject:Patient": ["x"]},
+		"param_list": [{"name": "subject", "modifier": "Patient", "chain": "name", "has": false, "values": ["x"]}],
+	})
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	d.status == 400
+	"chained_param_not_allowed" in d.reasons
+}
+
+test_chained_param_name_denied if {
+	d := pep.decision with input as inp(request({"params": {"subject.name": ["peter"]}}), [lab_scope])
+	d.allow == false
+	"chained_param_not_allowed" in d.reasons
+}
+
+test_reference_param_allowed if {
+	d := pep.decision with input as inp(search("Observation", {"subject:Patient": ["pat-1"]}), [lab_scope])
+	d.allow == true
+}
+
+test_filter_and_query_denied if {
+	every name in ["_filter", "_query"] {
+		d := pep.decision with input as inp(search("Observation", {name: ["x"]}), [lab_scope])
+		d.allow == false
+		d.status == 400
+		d.reasons == ["param_not_allowed"]
+	}
+}
+
+test_filter_allowed_when_not_in_data if {
+	d := pep.decision with input as inp(search("Observation", {"_filter": ["x"]}), [lab_scope])
+		with data.fhir.pep.denied_params as ["_query"]
+	d.allow == true
+}
+
+test_iterate_includes_denied if {
+	every name in ["_include:iterate", "_revinclude:iterate", "_include:recurse"] {
+		d := pep.decision with input as inp(search("Observation", {name: ["Observation:has-member"]}), [lab_scope])
+		d.allow == false
+		d.reasons == ["param_not_allowed"]
+	}
+}
+
+test_iterate_modifier_in_param_list_denied if {
+	req := request({"param_list": [{"name": "_include", "modifier": "iterate", "chain": "", "has": false, "values": ["x"]}]})
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	"param_not_allowed" in d.reasons
+}
+
+test_plain_include_allowed if {
+	d := pep.decision with input as inp(search("Observation", {"_include": ["Observation:performer"]}), [lab_scope])
+	d.allow == true
+}
+
+test_other_operation_denied if {
+	every name in ["$graphql", "$export", "$validate"] {
+		req := request({"interaction": "operation", "resource_type": null, "operation": {"name": name, "level": "system"}})
+		d := pep.decision with input as inp(req, [lab_scope, patient_scope])
+		d.allow == false
+		d.status == 403
+		"operation_not_allowed" in d.reasons
+	}
+}
+
+test_everything_on_type_denied if {
+	d := pep.decision with input as inp(everything(null, "type"), [patient_scope])
+	d.allow == false
+	"operation_not_allowed" in d.reasons
+}
+
+test_everything_on_own_patient_allowed if {
+	d := pep.decision with input as inp(everything("pat-1", "instance"), [patient_scope])
+	d.allow == true
+}
+
+test_everything_on_observation_denied if {
+	req := object.union(everything("obs-1", "instance"), {"resource_type": "Observation"})
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	"operation_not_allowed" in d.reasons
+}
+
+test_letters if {
+	pep.letter == "r" with input as inp(read("Observation", "x"), [])
+	pep.letter == "s" with input as inp(search("Observation", {}), [])
+	pep.letter == "r" with input as inp(everything("pat-1", "instance"), [])
+	pep.letter == "u" with input as inp(request({"interaction": "patch"}), [])
+	pep.letter == "d" with input as inp(request({"interaction": "delete"}), [])
+	pep.letter == "c" with input as inp(request({"interaction": "create"}), [])
+	not pep.letter with input as inp(request({"interaction": "capabilities"}), [])
+}
+
+test_missing_interaction_denied if {
+	d := pep.decision with input as inp(object.remove(base_request, ["interaction"]), [lab_scope])
+	d.allow == false
+	d.status == 400
+	d.reasons == ["interaction_unknown"]
+}
+
+test_missing_request_denied if {
+	d := pep.decision with input as object.remove(inp(base_request, [lab_scope]), ["request"])
+	d.allow == false
+	"interaction_unknown" in d.reasons
+}

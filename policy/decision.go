@@ -1,0 +1,326 @@
+package policy
+
+import (
+	"net/http"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// ReasonPolicyError is the only reason of the deny decision returned with an
+// error: the policy could not be evaluated, or its result broke the contract.
+const ReasonPolicyError = "policy_error"
+
+// Decision mirrors data.fhir.pep.decision (policies/README.md).
+type Decision struct {
+	Allow bool `json:"allow"`
+	// Status is the HTTP status for a denial (400..599); 200 when allowed.
+	Status int `json:"status"`
+	// Reasons are low-cardinality codes, documented in policies/README.md.
+	Reasons     []string    `json:"reasons"`
+	Obligations Obligations `json:"obligations"`
+}
+
+// Obligations are what Go must do with an allowed request.
+type Obligations struct {
+	// SearchParams are appended (AND) to the upstream query, in order.
+	SearchParams []SearchParam `json:"search_params,omitempty"`
+	// ReadAsSearch: send GET /<type>?_id=<id>&<SearchParams> instead of the
+	// read; a single match is returned as the resource, anything else is 404.
+	ReadAsSearch bool `json:"read_as_search,omitempty"`
+	// EmptyResult: the patient has no data here; answer an empty searchset
+	// without asking upstream.
+	EmptyResult bool     `json:"empty_result,omitempty"`
+	Response    Response `json:"response"`
+	// Entries holds one Obligations per entry of a batch or transaction, in
+	// entry order. Entries never nest. The caller must deny when their number
+	// differs from the request's entries.
+	Entries []Obligations `json:"entries,omitempty"`
+}
+
+// SearchParam is one name=value pair; Value is raw (commas mean OR).
+type SearchParam struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Response is what the response check may let through.
+type Response struct {
+	// Types maps a resource type, or "*" for every type, to the buckets
+	// granted for it as "<canonical system>|<lower-case code>". A resource
+	// passes when one of its buckets is in Types[its type] or Types["*"]. The
+	// bucket "*" means any bucket (only when the policy's require_bucket is
+	// false).
+	Types map[string][]string `json:"types,omitempty"`
+}
+
+// policyErrorDecision is returned with every error: deny, 500.
+func policyErrorDecision() Decision {
+	return Decision{
+		Allow:   false,
+		Status:  http.StatusInternalServerError,
+		Reasons: []string{ReasonPolicyError},
+	}
+}
+
+var (
+	keyAllow        = ast.StringTerm("allow")
+	keyStatus       = ast.StringTerm("status")
+	keyReasons      = ast.StringTerm("reasons")
+	keyObligations  = ast.StringTerm("obligations")
+	keySearchParams = ast.StringTerm("search_params")
+	keyReadAsSearch = ast.StringTerm("read_as_search")
+	keyEmptyResult  = ast.StringTerm("empty_result")
+	keyResponse     = ast.StringTerm("response")
+	keyEntries      = ast.StringTerm("entries")
+	keyTypes        = ast.StringTerm("types")
+	keyName         = ast.StringTerm("name")
+	keyValue        = ast.StringTerm("value")
+
+	decisionKeys    = keySet("allow", "status", "reasons", "obligations")
+	obligationKeys  = keySet("search_params", "read_as_search", "empty_result", "response", "entries")
+	entryKeys       = keySet("search_params", "read_as_search", "empty_result", "response")
+	responseKeys    = keySet("types")
+	searchParamKeys = keySet("name", "value")
+)
+
+func keySet(keys ...string) map[string]struct{} {
+	m := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		m[k] = struct{}{}
+	}
+	return m
+}
+
+// decodeDecision checks the decision against the contract. Unknown keys are
+// errors too: an obligation Go does not know is one it would not enforce.
+func decodeDecision(v ast.Value) (Decision, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return policyErrorDecision(), mistyped("decision", "an object")
+	}
+	if err := onlyKeys(obj, "decision", decisionKeys); err != nil {
+		return policyErrorDecision(), err
+	}
+
+	var d Decision
+	allow, ok := termBool(obj.Get(keyAllow))
+	if !ok {
+		return policyErrorDecision(), mistyped("decision.allow", "a boolean")
+	}
+	status, ok := termInt(obj.Get(keyStatus))
+	if !ok || status < 200 || status > 599 {
+		return policyErrorDecision(), mistyped("decision.status", "an integer in 200..599")
+	}
+	if allow && status > 299 {
+		return policyErrorDecision(), mistyped("decision.status", "2xx when allow is true")
+	}
+	if !allow && status < 400 {
+		return policyErrorDecision(), mistyped("decision.status", "4xx or 5xx when allow is false")
+	}
+	reasons, ok := termStrings(obj.Get(keyReasons))
+	if !ok {
+		return policyErrorDecision(), mistyped("decision.reasons", "an array of non-empty strings")
+	}
+	if t := obj.Get(keyObligations); t != nil {
+		o, err := decodeObligations(t.Value, "decision.obligations", true)
+		if err != nil {
+			return policyErrorDecision(), err
+		}
+		d.Obligations = o
+	}
+	d.Allow, d.Status, d.Reasons = allow, status, reasons
+	return d, nil
+}
+
+func decodeObligations(v ast.Value, field string, withEntries bool) (Obligations, error) {
+	var o Obligations
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return o, mistyped(field, "an object")
+	}
+	keys := entryKeys
+	if withEntries {
+		keys = obligationKeys
+	}
+	if err := onlyKeys(obj, field, keys); err != nil {
+		return o, err
+	}
+	if t := obj.Get(keySearchParams); t != nil {
+		params, err := decodeSearchParams(t.Value, field+".search_params")
+		if err != nil {
+			return o, err
+		}
+		o.SearchParams = params
+	}
+	if t := obj.Get(keyReadAsSearch); t != nil {
+		if o.ReadAsSearch, ok = termBool(t); !ok {
+			return o, mistyped(field+".read_as_search", "a boolean")
+		}
+	}
+	if t := obj.Get(keyEmptyResult); t != nil {
+		if o.EmptyResult, ok = termBool(t); !ok {
+			return o, mistyped(field+".empty_result", "a boolean")
+		}
+	}
+	if t := obj.Get(keyResponse); t != nil {
+		r, err := decodeResponse(t.Value, field+".response")
+		if err != nil {
+			return o, err
+		}
+		o.Response = r
+	}
+	if t := obj.Get(keyEntries); t != nil {
+		arr, ok := t.Value.(*ast.Array)
+		if !ok {
+			return o, mistyped(field+".entries", "an array")
+		}
+		o.Entries = make([]Obligations, arr.Len())
+		for i := range arr.Len() {
+			e, err := decodeObligations(arr.Elem(i).Value, field+".entries[]", false)
+			if err != nil {
+				return o, err
+			}
+			o.Entries[i] = e
+		}
+	}
+	return o, nil
+}
+
+func decodeSearchParams(v ast.Value, field string) ([]SearchParam, error) {
+	arr, ok := v.(*ast.Array)
+	if !ok {
+		return nil, mistyped(field, "an array")
+	}
+	if arr.Len() == 0 {
+		return nil, nil
+	}
+	params := make([]SearchParam, arr.Len())
+	for i := range arr.Len() {
+		obj, ok := arr.Elem(i).Value.(ast.Object)
+		if !ok {
+			return nil, mistyped(field+"[]", "an object")
+		}
+		if err := onlyKeys(obj, field+"[]", searchParamKeys); err != nil {
+			return nil, err
+		}
+		// An empty name or value would make upstream ignore the parameter:
+		// the narrowing would silently vanish.
+		name, ok := termString(obj.Get(keyName))
+		if !ok {
+			return nil, mistyped(field+"[].name", "a non-empty string")
+		}
+		value, ok := termString(obj.Get(keyValue))
+		if !ok {
+			return nil, mistyped(field+"[].value", "a non-empty string")
+		}
+		params[i] = SearchParam{Name: name, Value: value}
+	}
+	return params, nil
+}
+
+func decodeResponse(v ast.Value, field string) (Response, error) {
+	var r Response
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return r, mistyped(field, "an object")
+	}
+	if err := onlyKeys(obj, field, responseKeys); err != nil {
+		return r, err
+	}
+	t := obj.Get(keyTypes)
+	if t == nil {
+		return r, nil
+	}
+	types, ok := t.Value.(ast.Object)
+	if !ok {
+		return r, mistyped(field+".types", "an object")
+	}
+	r.Types = make(map[string][]string, types.Len())
+	var err error
+	types.Foreach(func(k, v *ast.Term) {
+		if err != nil {
+			return
+		}
+		name, ok := termString(k)
+		if !ok {
+			err = mistyped(field+".types", "keyed by non-empty strings")
+			return
+		}
+		buckets, ok := termStrings(v)
+		if !ok {
+			err = mistyped(field+".types[]", "an array of non-empty strings")
+			return
+		}
+		r.Types[name] = buckets
+	})
+	return r, err
+}
+
+func onlyKeys(obj ast.Object, field string, allowed map[string]struct{}) error {
+	for _, k := range obj.Keys() {
+		s, ok := k.Value.(ast.String)
+		if !ok {
+			return mistyped(field, "keyed by strings")
+		}
+		if _, ok := allowed[string(s)]; !ok {
+			return mistyped(field, "free of unknown keys")
+		}
+	}
+	return nil
+}
+
+func termBool(t *ast.Term) (bool, bool) {
+	if t == nil {
+		return false, false
+	}
+	b, ok := t.Value.(ast.Boolean)
+	return bool(b), ok
+}
+
+func termInt(t *ast.Term) (int, bool) {
+	if t == nil {
+		return 0, false
+	}
+	n, ok := t.Value.(ast.Number)
+	if !ok {
+		return 0, false
+	}
+	return n.Int()
+}
+
+func termString(t *ast.Term) (string, bool) {
+	if t == nil {
+		return "", false
+	}
+	s, ok := t.Value.(ast.String)
+	if !ok || s == "" {
+		return "", false
+	}
+	return string(s), true
+}
+
+// termStrings accepts an array or a set (Rego's natural type for reasons) of
+// non-empty strings; a set comes out sorted.
+func termStrings(t *ast.Term) ([]string, bool) {
+	if t == nil {
+		return nil, false
+	}
+	var arr *ast.Array
+	switch v := t.Value.(type) {
+	case *ast.Array:
+		arr = v
+	case ast.Set:
+		arr = v.Sorted()
+	default:
+		return nil, false
+	}
+	out := make([]string, arr.Len())
+	for i := range arr.Len() {
+		s, ok := termString(arr.Elem(i))
+		if !ok {
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, true
+}

@@ -1,0 +1,237 @@
+// Package policy evaluates the fhir-pep Rego policies: it loads a policy
+// directory, compiles it strictly, prepares the query data.fhir.pep.decision
+// once, and turns each result into a Decision. Anything unexpected (undefined,
+// several results, a wrong type, an evaluation error) is a deny with an error.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// Query is the one query the engine evaluates.
+const Query = "data.fhir.pep.decision"
+
+// Engine is a loaded, compiled and prepared policy set. It is immutable and
+// safe for concurrent use; a configuration reload loads a new Engine.
+type Engine struct {
+	query         rego.PreparedEvalQuery
+	version       string
+	bucketSystems []string
+}
+
+// Option configures Load.
+type Option func(*config)
+
+type config struct {
+	capabilities *ast.Capabilities
+}
+
+// WithCapabilities replaces the built-ins policies may use. The default is
+// OPA's own set without the built-ins that reach the network or the process
+// (http.send, net.lookup_ip_addr, opa.runtime): a decision must be a function
+// of its input and the policy data, and must not stall on I/O.
+func WithCapabilities(c *ast.Capabilities) Option {
+	return func(cfg *config) { cfg.capabilities = c }
+}
+
+// deniedBuiltins are left out of the default capabilities.
+var deniedBuiltins = []string{"http.send", "net.lookup_ip_addr", "opa.runtime"}
+
+func defaultCapabilities() *ast.Capabilities {
+	caps := ast.CapabilitiesForThisVersion()
+	builtins := make([]*ast.Builtin, 0, len(caps.Builtins))
+	for _, b := range caps.Builtins {
+		if !slices.Contains(deniedBuiltins, b.Name) {
+			builtins = append(builtins, b)
+		}
+	}
+	caps.Builtins = builtins
+	caps.AllowNet = []string{}
+	return caps
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.capabilities == nil {
+		cfg.capabilities = defaultCapabilities()
+	}
+	return cfg
+}
+
+// LoadDir is Load on os.DirFS(dir).
+func LoadDir(ctx context.Context, dir string, opts ...Option) (*Engine, error) {
+	return Load(ctx, os.DirFS(dir), opts...)
+}
+
+// Load reads every .rego file (except *_test.rego) and every data.json,
+// data.yaml and data.yml under the root of fsys (hidden files and directories
+// are skipped), compiles the modules in strict mode, and prepares the query
+// once. A data file's object is placed at its directory's path. A policy set
+// that has no decision rule loads, and every Eval on it denies.
+func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
+	cfg := newConfig(opts)
+	set, err := readPolicySet(fsys, false)
+	if err != nil {
+		return nil, err
+	}
+	store, err := newStore(set.data)
+	if err != nil {
+		return nil, err
+	}
+	compiler, err := compile(ctx, set.modules, store, cfg.capabilities, false)
+	if err != nil {
+		return nil, err
+	}
+	pq, err := rego.New(
+		rego.Query(Query),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.Capabilities(cfg.capabilities),
+		rego.StrictBuiltinErrors(true),
+		rego.GenerateJSON(resultAsAST),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
+	}
+	systems, err := readBucketSystems(ctx, compiler, store)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{query: pq, version: set.version, bucketSystems: systems}, nil
+}
+
+// BucketSystemsQuery names the bucket system aliases in the policy data; the
+// first is canonical.
+const BucketSystemsQuery = "data.fhir.pep.bucket_systems"
+
+// readBucketSystems evaluates BucketSystemsQuery once, at load. Undefined is
+// allowed (a policy set without buckets); any other shape than an array of
+// non-empty strings is an error.
+func readBucketSystems(ctx context.Context, compiler *ast.Compiler, store storage.Store) ([]string, error) {
+	rs, err := rego.New(
+		rego.Query(BucketSystemsQuery),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.StrictBuiltinErrors(true),
+		rego.GenerateJSON(resultAsAST),
+	).Eval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %s: %w", BucketSystemsQuery, newEvalError(err))
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	// An array, not a set: order matters, the first system is canonical.
+	arr, ok := rs[0].Expressions[0].Value.(*ast.Array)
+	if !ok {
+		return nil, mistyped(BucketSystemsQuery, "an array of non-empty strings")
+	}
+	systems, ok := termStrings(ast.NewTerm(arr))
+	if !ok || len(systems) == 0 {
+		return nil, mistyped(BucketSystemsQuery, "an array of non-empty strings")
+	}
+	return systems, nil
+}
+
+// BucketSystems returns data.fhir.pep.bucket_systems as loaded: the bucket
+// code system aliases, canonical first, so that the response check
+// normalises meta.security exactly as the policy does. Nil when the policy
+// set defines none. The slice is a copy.
+func (e *Engine) BucketSystems() []string { return slices.Clone(e.bucketSystems) }
+
+// newStore holds the data as AST values, so that evaluation reads them
+// without converting on every request.
+func newStore(data map[string]any) (storage.Store, error) {
+	v, err := ast.InterfaceToValue(data)
+	if err != nil {
+		return nil, fmt.Errorf("policy: data: %w", err)
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("policy: data is not an object")
+	}
+	return inmem.NewFromASTObject(obj), nil
+}
+
+// compile is `opa check --strict`: unused variables and imports, shadowed
+// input/data, deprecated built-ins and rules clashing with data are errors.
+func compile(ctx context.Context, modules map[string]*ast.Module, store storage.Store, caps *ast.Capabilities, withPrint bool) (*ast.Compiler, error) {
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	defer store.Abort(ctx, txn)
+	c := ast.NewCompiler().
+		WithStrict(true).
+		WithCapabilities(caps).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithEnablePrintStatements(withPrint).
+		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn))
+	if c.Compile(modules); c.Failed() {
+		return nil, fmt.Errorf("policy: compile: %w", c.Errors)
+	}
+	return c, nil
+}
+
+// resultAsAST keeps the result as an ast.Value: decoding from the AST skips a
+// JSON-like conversion on every request.
+func resultAsAST(t *ast.Term, _ *rego.EvalContext) (any, error) {
+	return t.Value, nil
+}
+
+// Version is the hex SHA-256 over the loaded files (sorted paths and their
+// contents), for audit records.
+func (e *Engine) Version() string { return e.version }
+
+// noMetrics avoids allocating a metrics registry per evaluation.
+var noMetrics = metrics.NoOp()
+
+// Eval evaluates the decision for one request. On any error the Decision is
+// a deny (status 500, reason "policy_error") and err says why: ErrUndefined,
+// ErrMultiple, ErrMistyped, or an *EvalError (errors.Is ErrEval).
+func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
+	if err != nil {
+		return policyErrorDecision(), newEvalError(err)
+	}
+	return decodeResultSet(rs)
+}
+
+func decodeResultSet(rs rego.ResultSet) (Decision, error) {
+	switch {
+	case len(rs) == 0:
+		return policyErrorDecision(), ErrUndefined
+	case len(rs) > 1:
+		return policyErrorDecision(), ErrMultiple
+	case len(rs[0].Expressions) != 1:
+		return policyErrorDecision(), mistyped("result", "one expression")
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return policyErrorDecision(), mistyped("result", "an AST value")
+	}
+	return decodeDecision(v)
+}
+
+// EvalInterface converts a JSON-like input and evaluates it. For tools and
+// tests; the request path builds an ast.Value and calls Eval.
+func (e *Engine) EvalInterface(ctx context.Context, input map[string]any) (Decision, error) {
+	v, err := ast.InterfaceToValue(input)
+	if err != nil {
+		return policyErrorDecision(), fmt.Errorf("%w: input: %w", ErrEval, err)
+	}
+	return e.Eval(ctx, v)
+}

@@ -1,0 +1,133 @@
+package trust
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// encoding/json matches object keys case-insensitively, keeps the last of
+// duplicate keys and has no notion of "exactly these keys". A signed
+// manifest must mean one thing only, so before the typed decode the raw
+// JSON is walked once and every object key is checked against the schema:
+// exact spelling, no unknown keys, no duplicates, right container types.
+
+// fieldWalker consumes the value of one object member.
+type fieldWalker func(dec *json.Decoder) error
+
+// objectWalker returns a walker for an object with exactly the given keys
+// (each optional at this stage; presence is checked by the typed decode).
+// A JSON null is accepted in place of the object.
+func objectWalker(name string, fields map[string]fieldWalker) fieldWalker {
+	return func(dec *json.Decoder) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil {
+			return nil
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '{' {
+			return fmt.Errorf("%s must be an object", name)
+		}
+		seen := make(map[string]bool, len(fields))
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key, ok := tok.(string)
+			if !ok {
+				return fmt.Errorf("%s: malformed object key", name)
+			}
+			walk, known := fields[key]
+			if !known {
+				return fmt.Errorf("%s: unknown field %q", name, key)
+			}
+			if seen[key] {
+				return fmt.Errorf("%s: duplicate field %q", name, key)
+			}
+			seen[key] = true
+			if err := walk(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // the closing '}'
+		return err
+	}
+}
+
+// arrayWalker returns a walker for an array whose elements are walked by
+// elem. A JSON null is accepted in place of the array.
+func arrayWalker(name string, elem fieldWalker) fieldWalker {
+	return func(dec *json.Decoder) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil {
+			return nil
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return fmt.Errorf("%s must be an array", name)
+		}
+		for dec.More() {
+			if err := elem(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // the closing ']'
+		return err
+	}
+}
+
+// scalarWalker consumes one value that must not be an object (types are
+// checked exactly by the typed decode afterwards). Arrays are skipped
+// iteratively so that deeply nested input cannot exhaust the stack.
+func scalarWalker(name string) fieldWalker {
+	return func(dec *json.Decoder) error {
+		depth := 0
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if d, ok := tok.(json.Delim); ok {
+				switch d {
+				case '{':
+					return fmt.Errorf("%s must not contain an object", name)
+				case '[':
+					depth++
+				case ']':
+					depth--
+				}
+			}
+			if depth == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// walkStrict checks data against root and rejects anything after the
+// top-level value.
+func walkStrict(data []byte, root fieldWalker) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := root(dec); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the top-level value")
+	}
+	return nil
+}
+
+// decodeExact decodes data into v after walkStrict has vetted its keys;
+// DisallowUnknownFields stays on as a second guard.
+func decodeExact(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
