@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -28,7 +30,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    base_path       <path>
 //	    realm           <realm>
 //	    clock_skew      <duration>
-//	    max_form_bytes  <size>
+//	    max_request_bytes  <size>
+//	    upstream_base   <url>
+//	    public_base     <url>
+//	    max_response_bytes <size>
+//	    max_json_depth  <n>
+//	    annotate_withheld
+//	    patient_cache_ttl <duration>
+//	    policy [<dir>] {
+//	        dir     <dir>
+//	        dry_run
+//	    }
 //	    pcm {
 //	        issuer                 <iss>
 //	        token_endpoint         <url>
@@ -70,8 +82,26 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &p.Realm)
 		case "clock_skew":
 			err = durationArg(d, &p.ClockSkew)
-		case "max_form_bytes":
-			err = sizeArg(d, &p.MaxFormBytes)
+		case "max_request_bytes":
+			err = sizeArg(d, &p.MaxRequestBytes)
+		case "upstream_base":
+			err = oneArg(d, &p.UpstreamBase)
+		case "public_base":
+			err = oneArg(d, &p.PublicBase)
+		case "max_response_bytes":
+			err = sizeArg(d, &p.MaxResponseBytes)
+		case "max_json_depth":
+			err = intArg(d, &p.MaxJSONDepth)
+		case "annotate_withheld":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.AnnotateWithheld = true
+		case "patient_cache_ttl":
+			err = durationArg(d, &p.PatientCacheTTL)
+		case "policy":
+			p.Policy = new(PolicyConfig)
+			err = p.Policy.unmarshalCaddyfile(d)
 		case "pcm":
 			p.PCM = new(PCMConfig)
 			err = p.PCM.unmarshalCaddyfile(d)
@@ -133,6 +163,55 @@ func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// unmarshalCaddyfile reads `policy <dir>` or a policy block.
+func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	inline := false
+	if d.NextArg() {
+		c.Dir, inline = d.Val(), true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate policy subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "dir":
+			if inline {
+				return d.Err("policy directory given twice")
+			}
+			if err := oneArg(d, &c.Dir); err != nil {
+				return err
+			}
+		case "dry_run":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.DryRun = true
+		default:
+			return d.Errf("unrecognized policy subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return d.Errf("invalid positive integer %q", s)
+	}
+	*dst = v
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/introspection"
 )
 
@@ -43,10 +45,12 @@ func SubjectFrom(ctx context.Context) (*Subject, bool) {
 	return s, ok
 }
 
-// ServeHTTP enforces the gate. It writes the denial itself (as a FHIR
-// OperationOutcome) rather than returning a caddyhttp.Error, because the
-// FHIR contract requires that body and the RFC 6750 challenge on every
-// denial, whatever handle_errors an operator configured.
+// ServeHTTP runs the whole PEP: the token gate, the policy decision, the
+// narrowed upstream call(s) through next, and the response check. It writes
+// denials itself (as FHIR OperationOutcomes) rather than returning a
+// caddyhttp.Error, because the FHIR contract requires that body and the
+// RFC 6750 challenge on every denial, whatever handle_errors an operator
+// configured.
 func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := p.now()
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -57,20 +61,77 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 
 	subj, d, ok := p.authenticate(r, decisionID)
+	p.metrics.stageDuration.WithLabelValues("gate").Observe(p.now().Sub(start).Seconds())
 	if !ok {
 		p.deny(w, r, repl, d)
-		p.metrics.observeGate(d.reason, p.now().Sub(start))
+		p.metrics.observeDecision(false, d.reason)
 		return nil
 	}
-	p.metrics.observeGate("allowed", p.now().Sub(start))
 	if repl != nil {
 		repl.Set("http.fhir_pep.member_id", subj.MemberID)
 		repl.Set("http.fhir_pep.client_id", subj.Claims.ClientID)
 	}
-
 	stripClientCredentials(r)
+	r.Header.Set(decisionHeader, decisionID)
 	r = r.WithContext(context.WithValue(r.Context(), subjectKey{}, subj))
+	fetch := p.fetcher(r, next)
+
+	policyStart := p.now()
+	pl, d, ok := p.decide(r, fetch, subj)
+	p.metrics.stageDuration.WithLabelValues("policy").Observe(p.now().Sub(policyStart).Seconds())
+	if !ok {
+		p.deny(w, r, repl, d)
+		p.metrics.observeDecision(false, d.reason)
+		return nil
+	}
+	if pl.dryRun {
+		return p.passThrough(w, r, next, pl)
+	}
+	res := p.execute(r.Context(), fetch, pl)
+	p.metrics.observeDecision(res.status < 400, res.out.reason)
+	if repl != nil && res.out.reason != "" {
+		repl.Set("http.fhir_pep.reason", res.out.reason)
+	}
+	writeResult(w, res)
+	return nil
+}
+
+// passThrough is dry-run for a request the policy denied: reads go to the
+// upstream unchanged; writes stay refused even in dry-run.
+func (p *PEP) passThrough(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, pl *plan) error {
+	if !isReadInteraction(pl.req.Interaction) {
+		p.metrics.observeDecision(false, "interaction_not_supported")
+		writeDenial(w, p.Realm, denyNotSupported)
+		return nil
+	}
+	p.metrics.observeDecision(true, "allowed")
+	r.Header.Del(decisionHeader)
 	return next.ServeHTTP(w, r)
+}
+
+func isReadInteraction(i fhir.Interaction) bool {
+	switch i {
+	case fhir.InteractionRead, fhir.InteractionVRead, fhir.InteractionHistoryInstance,
+		fhir.InteractionHistoryType, fhir.InteractionHistorySystem, fhir.InteractionSearchType,
+		fhir.InteractionSearchSystem, fhir.InteractionSearchCompartment, fhir.InteractionCapabilities:
+		return true
+	}
+	return false
+}
+
+// writeResult sends a checked result. Patient data is never cacheable by
+// intermediaries.
+func writeResult(w http.ResponseWriter, res result) {
+	h := w.Header()
+	for k, v := range res.header {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/fhir+json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(res.body)))
+	w.WriteHeader(res.status)
+	_, _ = w.Write(res.body)
 }
 
 // authenticate runs the checks of the token gate in the order that costs
@@ -93,7 +154,7 @@ func (p *PEP) authenticate(r *http.Request, decisionID string) (*Subject, denial
 		return nil, denyUntrustedCertificate, false
 	}
 
-	token, err := bearerToken(r, p.MaxFormBytes)
+	token, err := bearerToken(r, p.MaxRequestBytes)
 	switch {
 	case errors.Is(err, errNoToken):
 		return nil, denyNoToken, false

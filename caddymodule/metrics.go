@@ -25,6 +25,11 @@ type handlerMetrics struct {
 	cacheEvictions   prometheus.Counter
 	tokenRefreshes   *prometheus.CounterVec
 	failClosed       *prometheus.CounterVec
+	withheld         *prometheus.CounterVec
+	returned         prometheus.Counter
+	dryRunDenials    *prometheus.CounterVec
+	policyInfo       *prometheus.GaugeVec
+	auditRecords     *prometheus.CounterVec
 }
 
 func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
@@ -63,8 +68,33 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 			Namespace: metricsNamespace, Name: "fail_closed_total",
 			Help: "Requests refused because a dependency failed (PCM, NTN, policy, upstream), by reason.",
 		}, []string{"reason"}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "resources_withheld_total",
+			Help: "Resources removed from upstream answers by response enforcement, by reason.",
+		}, []string{"reason"}),
+		returned: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "resources_returned_total",
+			Help: "Resources returned to clients after response enforcement.",
+		}),
+		dryRunDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "dry_run_denials_total",
+			Help: "Requests the policy denied but dry-run let through, by reason.",
+		}, []string{"reason"}),
+		policyInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "policy_info",
+			Help: "The loaded policy bundle (1 for the current version).",
+		}, []string{"version"}),
+		auditRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "audit_records_total",
+			Help: "Audit records by sink and result (written, failed, dropped).",
+		}, []string{"sink", "result"}),
 	}
 	var err error
+	m.withheld = register(reg, m.withheld, &err)
+	m.returned = register(reg, m.returned, &err)
+	m.dryRunDenials = register(reg, m.dryRunDenials, &err)
+	m.policyInfo = register(reg, m.policyInfo, &err)
+	m.auditRecords = register(reg, m.auditRecords, &err)
 	m.decisions = register(reg, m.decisions, &err)
 	m.stageDuration = register(reg, m.stageDuration, &err)
 	m.introspections = register(reg, m.introspections, &err)
@@ -97,13 +127,17 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *erro
 // failClosedReasons are denials caused by a failing dependency rather than
 // by the caller; they are also counted separately for alerting.
 var failClosedReasons = map[string]bool{
-	"pcm_unavailable": true,
-	"internal_error":  true,
+	"pcm_unavailable":       true,
+	"internal_error":        true,
+	"policy_error":          true,
+	"patient_lookup_failed": true,
+	"ntn_stale":             true,
+	"audit_failed":          true,
 }
 
-func (m *handlerMetrics) observeGate(reason string, d time.Duration) {
-	m.stageDuration.WithLabelValues("gate").Observe(d.Seconds())
-	if reason == "allowed" {
+// observeDecision counts the final decision of a request once.
+func (m *handlerMetrics) observeDecision(allowed bool, reason string) {
+	if allowed {
 		m.decisions.WithLabelValues("allow", "allowed").Inc()
 		return
 	}
@@ -132,3 +166,11 @@ func (m *handlerMetrics) introspectionHooks() introspection.Hooks {
 		OnEvict: func() { m.cacheEvictions.Inc() },
 	}
 }
+
+// nopRegisterer accepts collectors without exporting them, for the offline
+// commands that reuse the handler's code paths.
+type nopRegisterer struct{}
+
+func (nopRegisterer) Register(prometheus.Collector) error  { return nil }
+func (nopRegisterer) MustRegister(...prometheus.Collector) {}
+func (nopRegisterer) Unregister(prometheus.Collector) bool { return true }

@@ -6,6 +6,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,6 +19,12 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/hdp-il/fhir-pep/enforce"
+	"github.com/hdp-il/fhir-pep/fhir"
+	"github.com/hdp-il/fhir-pep/patient"
+	"github.com/hdp-il/fhir-pep/policies"
+	"github.com/hdp-il/fhir-pep/policy"
 )
 
 func init() {
@@ -28,7 +35,7 @@ func init() {
 const (
 	defaultRealm            = "fhir-pep"
 	defaultClockSkew        = 30 * time.Second
-	defaultMaxFormBytes     = 1 << 20
+	defaultMaxRequestBytes  = 1 << 20
 	defaultPCMTimeout       = 3 * time.Second
 	defaultCacheTTL         = 60 * time.Second
 	defaultNegativeCacheTTL = 5 * time.Second
@@ -66,14 +73,46 @@ type PEP struct {
 	// ClockSkew is the tolerance applied to token exp/iat. Default: 30s.
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
-	// MaxFormBytes bounds form-encoded request bodies (POST _search),
-	// which the PEP reads before deciding. Default: 1 MiB.
-	MaxFormBytes int64 `json:"max_form_bytes,omitempty"`
+	// MaxRequestBytes bounds the request bodies the PEP reads to decide
+	// (POST _search forms, batch Bundles). Default: 1 MiB.
+	MaxRequestBytes int64 `json:"max_request_bytes,omitempty"`
 
 	// PCM configures introspection at Patient Consent Management.
 	PCM *PCMConfig `json:"pcm,omitempty"`
 
+	// Policy configures the Rego policies. Default: the policies built
+	// into the binary (the repository's policies/ directory).
+	Policy *PolicyConfig `json:"policy,omitempty"`
+
+	// UpstreamBase is the FHIR base URL the upstream server writes in its
+	// links (fullUrl, paging links, Location), e.g.
+	// "http://hapi.internal:8080/fhir/R4". Links under it are rewritten
+	// to PublicBase; other absolute links are removed. Required.
+	UpstreamBase string `json:"upstream_base,omitempty"`
+
+	// PublicBase is the FHIR base URL clients use. Default: Resource.
+	PublicBase string `json:"public_base,omitempty"`
+
+	// MaxResponseBytes bounds an upstream answer; larger answers become
+	// 502 (they are buffered whole and checked before anything is sent).
+	// Default: 32 MiB.
+	MaxResponseBytes int64 `json:"max_response_bytes,omitempty"`
+
+	// MaxJSONDepth bounds the nesting of upstream JSON. Default: 64.
+	MaxJSONDepth int `json:"max_json_depth,omitempty"`
+
+	// AnnotateWithheld adds an informational OperationOutcome entry
+	// (code "suppressed") to searchsets from which resources were removed.
+	AnnotateWithheld bool `json:"annotate_withheld,omitempty"`
+
+	// PatientCacheTTL is how long a national id's resolution to upstream
+	// Patient ids is reused. Default: 5m ("no such patient": 30s).
+	PatientCacheTTL caddy.Duration `json:"patient_cache_ttl,omitempty"`
+
 	logger   *zap.Logger
+	engine   *policy.Engine
+	enforcer *enforce.Enforcer
+	resolver *patient.Resolver
 	trust    peerVerifier
 	pcm      *pcmClient
 	pcmKey   string
@@ -122,6 +161,18 @@ type PCMConfig struct {
 	CacheMaxBytes int64 `json:"cache_max_bytes,omitempty"`
 }
 
+// PolicyConfig selects the Rego policies.
+type PolicyConfig struct {
+	// Dir is a directory of .rego and data files. Default: the policies
+	// built into the binary.
+	Dir string `json:"dir,omitempty"`
+	// DryRun decides and logs but lets read requests the policy denies
+	// through unchanged (no narrowing, no response check), for rolling
+	// out policy changes. Writes stay refused. Off by default; every
+	// let-through request logs a warning.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
 // peerVerifier is what the handler needs from the ntn app: a per-request
 // re-check of the caller's certificate against the current manifest, so a
 // member removed from NTN loses access on connections that are already open.
@@ -160,8 +211,20 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 	if p.ClockSkew == 0 {
 		p.ClockSkew = caddy.Duration(defaultClockSkew)
 	}
-	if p.MaxFormBytes == 0 {
-		p.MaxFormBytes = defaultMaxFormBytes
+	if p.MaxRequestBytes == 0 {
+		p.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if p.MaxResponseBytes == 0 {
+		p.MaxResponseBytes = enforce.DefaultMaxBytes
+	}
+	if p.MaxJSONDepth == 0 {
+		p.MaxJSONDepth = enforce.DefaultMaxDepth
+	}
+	if p.PublicBase == "" {
+		p.PublicBase = p.Resource
+	}
+	if p.Policy == nil {
+		p.Policy = new(PolicyConfig)
 	}
 	p.BasePath = strings.TrimSuffix(p.BasePath, "/")
 	if p.PCM == nil {
@@ -194,6 +257,49 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 		r.OnRevoke(p.pcm.forgetThumbprints)
 	}
 	p.issuer, p.resource = p.PCM.Issuer, p.Resource
+
+	if err := p.provisionPolicy(); err != nil {
+		return err
+	}
+	p.resolver = patient.NewResolver(patient.Config{TTL: time.Duration(p.PatientCacheTTL), Now: p.now})
+	return nil
+}
+
+// provisionPolicy loads and prepares the Rego policies (once per config
+// load: a reload picks up edited policies) and builds the response
+// enforcer with the policy's bucket system aliases.
+func (p *PEP) provisionPolicy() error {
+	ctx := context.Background()
+	var err error
+	if p.Policy.Dir != "" {
+		p.engine, err = policy.LoadDir(ctx, p.Policy.Dir)
+	} else {
+		p.engine, err = policy.Load(ctx, policies.FS())
+	}
+	if err != nil {
+		return fmt.Errorf("fhir_pep: policy: %w", err)
+	}
+	p.metrics.policyInfo.Reset()
+	p.metrics.policyInfo.WithLabelValues(p.engine.Version()).Set(1)
+	if p.Policy.DryRun {
+		p.logger.Warn("POLICY DRY RUN IS ON: requests the policy denies are let through unchanged; do not leave this on",
+			zap.String("policy_version", p.engine.Version()))
+	}
+	compartment := make(map[string][][]string, len(fhir.PatientCompartment))
+	for typ, e := range fhir.PatientCompartment {
+		compartment[typ] = e.Paths
+	}
+	p.enforcer, err = enforce.New(enforce.Config{
+		Compartment:   compartment,
+		SystemAliases: [][]string{p.engine.BucketSystems()},
+		MaxBytes:      int(p.MaxResponseBytes),
+		MaxDepth:      p.MaxJSONDepth,
+		UpstreamBase:  p.UpstreamBase,
+		PublicBase:    p.PublicBase,
+	})
+	if err != nil {
+		return fmt.Errorf("fhir_pep: response enforcement: %w", err)
+	}
 	return nil
 }
 
@@ -256,8 +362,14 @@ func (p *PEP) Validate() error {
 	if p.BasePath != "" && (!strings.HasPrefix(p.BasePath, "/") || strings.ContainsAny(p.BasePath, "?#%;")) {
 		return fmt.Errorf("fhir_pep: base_path %q must be a plain absolute path", p.BasePath)
 	}
-	if p.MaxFormBytes < 0 {
-		return errors.New("fhir_pep: max_form_bytes must be positive")
+	if p.MaxRequestBytes < 0 || p.MaxResponseBytes < 0 || p.MaxJSONDepth < 0 {
+		return errors.New("fhir_pep: max_request_bytes, max_response_bytes and max_json_depth must be positive")
+	}
+	if err := checkAbsoluteURL("upstream_base", p.UpstreamBase); err != nil {
+		return err
+	}
+	if err := checkAbsoluteURL("public_base", p.PublicBase); err != nil {
+		return err
 	}
 	return p.PCM.validate()
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +96,6 @@ type NTNApp struct {
 	runtime     *ntnRuntime
 	poolKey     string
 	unsubscribe func()
-	started     bool
 	collector   *ntnCollector
 	revoke      *revokeFanout
 }
@@ -332,16 +332,14 @@ func (a *NTNApp) Start() error {
 	if a.runtime == nil {
 		return errors.New("ntn: not provisioned")
 	}
-	a.runtime.start(a.logger)
-	a.started = true
+	a.runtime.start(a)
 	return nil
 }
 
 // Stop stops the refresh loop unless another running config shares it.
 func (a *NTNApp) Stop() error {
-	if a.started {
-		a.runtime.stop()
-		a.started = false
+	if a.runtime != nil {
+		a.runtime.stop(a)
 	}
 	return nil
 }
@@ -453,10 +451,10 @@ type ntnRuntime struct {
 	store      *trust.Store
 	rejections map[trust.Reason]*atomic.Uint64
 
-	mu      sync.Mutex
-	running int // started configs using this runtime
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu     sync.Mutex
+	users  []*NTNApp // started configs using this runtime, oldest first
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // otherReason counts rejections whose error has no trust.Reason.
@@ -511,12 +509,18 @@ func (r *ntnRuntime) countRejection(reason trust.Reason) {
 	c.Add(1)
 }
 
-func (r *ntnRuntime) start(logger *zap.Logger) {
+// start registers a started config; the first one launches the loop.
+// The Store logs through the logger of the most recently started config
+// that is still running (a stopped config's log writers may be closed).
+func (r *ntnRuntime) start(app *NTNApp) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.store.SetLogger(logger)
-	r.running++
-	if r.running > 1 {
+	if slices.Contains(r.users, app) {
+		return
+	}
+	r.users = append(r.users, app)
+	r.store.SetLogger(app.logger)
+	if len(r.users) > 1 {
 		return
 	}
 	// The loop belongs to the runtime, not to one config's context: it
@@ -529,16 +533,20 @@ func (r *ntnRuntime) start(logger *zap.Logger) {
 	}()
 }
 
-func (r *ntnRuntime) stop() {
+// stop unregisters a started config; the last one stops the loop.
+func (r *ntnRuntime) stop(app *NTNApp) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.running == 0 {
+	i := slices.Index(r.users, app)
+	if i < 0 {
 		return
 	}
-	r.running--
-	if r.running == 0 {
-		r.halt()
+	r.users = slices.Delete(r.users, i, i+1)
+	if len(r.users) > 0 {
+		r.store.SetLogger(r.users[len(r.users)-1].logger)
+		return
 	}
+	r.halt()
 }
 
 // halt cancels the loop and waits for it; r.mu must be held.
@@ -552,8 +560,8 @@ func (r *ntnRuntime) halt() {
 func (r *ntnRuntime) Destruct() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.running > 0 {
-		r.running = 0
+	if len(r.users) > 0 {
+		r.users = nil
 		r.halt()
 	}
 	return nil

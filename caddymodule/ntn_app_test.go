@@ -300,14 +300,14 @@ func TestNTNAppSharesRuntimeAcrossReloads(t *testing.T) {
 	if err := first.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if first.runtime.running != 1 {
-		t.Fatalf("running = %d after one of two configs stopped", first.runtime.running)
+	if n := len(first.runtime.users); n != 1 {
+		t.Fatalf("%d users after one of two configs stopped", n)
 	}
 	if err := same.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if first.runtime.running != 0 {
-		t.Fatalf("running = %d after both stopped", first.runtime.running)
+	if n := len(first.runtime.users); n != 0 {
+		t.Fatalf("%d users after both stopped", n)
 	}
 }
 

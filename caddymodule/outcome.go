@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/hdp-il/fhir-pep/enforce"
 )
 
 // denial is a fully decided refusal: the status, the OperationOutcome issue
@@ -71,6 +73,51 @@ var (
 	}
 )
 
+var (
+	denyPolicyError = denial{
+		status: http.StatusInternalServerError, issueCode: "exception",
+		text: "The request could not be authorized.", reason: "policy_error",
+	}
+	denyNotSupported = denial{
+		status: http.StatusForbidden, issueCode: "forbidden",
+		text: "This interaction is not permitted.", reason: "interaction_not_supported",
+	}
+)
+
+// denyBadRequest answers a request the FHIR parser refuses (non-canonical
+// path, unknown type, bad parameter...). reason is the parser's
+// low-cardinality reason code.
+func denyBadRequest(reason string) denial {
+	return denial{
+		status: http.StatusBadRequest, issueCode: "invalid",
+		text: "The request is not a valid FHIR request for this server.", reason: reason,
+	}
+}
+
+// denyUpstreamUnavailable is a fail-closed answer when the FHIR server
+// could not be asked what the decision needs (the patient lookup).
+func denyUpstreamUnavailable(reason string) denial {
+	return denial{
+		status: http.StatusBadGateway, issueCode: "transient",
+		text: "The FHIR server is temporarily unavailable.", reason: reason,
+	}
+}
+
+// policyDenial maps a policy deny to an answer. The status comes from the
+// policy (400-599, checked by the engine); the text stays generic.
+func policyDenial(status int, reason string) denial {
+	d := denial{status: status, issueCode: "forbidden", text: "The request is outside the consented access.", reason: reason}
+	switch {
+	case status == http.StatusNotFound:
+		d.issueCode, d.text = "not-found", ""
+	case status == http.StatusBadRequest:
+		d.issueCode, d.text = "invalid", "The request is not permitted in this form."
+	case status >= 500:
+		d.issueCode, d.text = "exception", "The request could not be authorized."
+	}
+	return d
+}
+
 // invalidToken builds the 401 for a token that PCM or our checks reject.
 // The reason is for metrics; the client only learns "invalid_token".
 func invalidToken(reason string) denial {
@@ -95,6 +142,11 @@ func writeDenial(w http.ResponseWriter, realm string, d denial) {
 		h.Set("Retry-After", strconv.Itoa(d.retryAfter))
 	}
 	body := operationOutcome("error", d.issueCode, d.text)
+	if d.status == http.StatusNotFound {
+		// Every 404 of the PEP is byte-identical to a real not-found, so a
+		// withheld resource cannot be told from a missing one.
+		body = enforce.NotFoundBody()
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(d.status)
 	_, _ = w.Write(body)

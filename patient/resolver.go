@@ -35,7 +35,6 @@ type Fetcher func(ctx context.Context, rawQuery string) (status int, body []byte
 // Resolver caches resolutions. Keys are SHA-256 of "system|value", so the
 // cache never holds a national id in clear.
 type Resolver struct {
-	fetch       Fetcher
 	ttl         time.Duration
 	negativeTTL time.Duration
 	maxEntries  int
@@ -53,7 +52,6 @@ type entry struct {
 
 // Config configures a Resolver.
 type Config struct {
-	Fetch Fetcher
 	// TTL of a resolution with at least one match. Default 5m.
 	TTL time.Duration
 	// NegativeTTL of "no Patient here". Default 30s: a patient registered
@@ -66,12 +64,9 @@ type Config struct {
 }
 
 // NewResolver returns a Resolver.
-func NewResolver(cfg Config) (*Resolver, error) {
-	if cfg.Fetch == nil {
-		return nil, errors.New("patient: fetcher is required")
-	}
+func NewResolver(cfg Config) *Resolver {
 	r := &Resolver{
-		fetch: cfg.Fetch, ttl: cfg.TTL, negativeTTL: cfg.NegativeTTL,
+		ttl: cfg.TTL, negativeTTL: cfg.NegativeTTL,
 		maxEntries: cfg.MaxEntries, now: cfg.Now, entries: map[[32]byte]entry{},
 	}
 	if r.ttl <= 0 {
@@ -86,12 +81,15 @@ func NewResolver(cfg Config) (*Resolver, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
-	return r, nil
+	return r
 }
 
-// Resolve returns the upstream Patient ids carrying identifier system|value.
-// An empty result means the patient has no data on this server.
-func (r *Resolver) Resolve(ctx context.Context, system, value string) ([]string, error) {
+// Resolve returns the upstream Patient ids carrying identifier system|value,
+// asking the upstream through fetch on a cache miss. The fetcher is passed
+// per call because the Caddy handler reaches the upstream through the
+// request's own handler chain. An empty result means the patient has no data
+// on this server.
+func (r *Resolver) Resolve(ctx context.Context, fetch Fetcher, system, value string) ([]string, error) {
 	if system == "" || value == "" {
 		return nil, fmt.Errorf("%w: empty identifier", ErrLookupFailed)
 	}
@@ -105,7 +103,7 @@ func (r *Resolver) Resolve(ctx context.Context, system, value string) ([]string,
 	}
 	v, err, _ := r.group.Do(string(key[:]), func() (any, error) {
 		// Detached: one caller going away must not fail the others.
-		ids, err := r.lookup(context.WithoutCancel(ctx), system, value)
+		ids, err := r.lookup(context.WithoutCancel(ctx), fetch, system, value)
 		if err != nil {
 			return nil, err
 		}
@@ -148,14 +146,14 @@ func (r *Resolver) store(key [32]byte, ids []string) {
 	r.entries[key] = entry{ids: ids, expires: now.Add(ttl)}
 }
 
-func (r *Resolver) lookup(ctx context.Context, system, value string) ([]string, error) {
+func (r *Resolver) lookup(ctx context.Context, fetch Fetcher, system, value string) ([]string, error) {
 	q := url.Values{}
 	q.Set("identifier", system+"|"+value)
 	// _count guards against a server that ignores identifier: a full page
 	// of unrelated Patients is filtered below, and a further page is an
 	// error rather than silently dropped matches.
 	q.Set("_count", "50")
-	status, body, err := r.fetch(ctx, q.Encode())
+	status, body, err := fetch(ctx, q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrLookupFailed, err)
 	}

@@ -63,26 +63,21 @@ func TestResolverCachesAndExpires(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	var calls atomic.Int32
 	body := `{"resourceType":"Bundle","entry":[` + patientJSON("p1", sys, "000000018") + `]}`
-	r, err := NewResolver(Config{
-		Now: clock.now, TTL: time.Minute, NegativeTTL: 10 * time.Second,
-		Fetch: func(_ context.Context, q string) (int, []byte, error) {
-			calls.Add(1)
-			v, err := url.ParseQuery(q)
-			if err != nil || v.Get("identifier") == "" {
-				return 400, nil, nil
-			}
-			if v.Get("identifier") == sys+"|000000018" {
-				return 200, []byte(body), nil
-			}
-			return 200, []byte(`{"resourceType":"Bundle"}`), nil
-		},
+	r := NewResolver(Config{Now: clock.now, TTL: time.Minute, NegativeTTL: 10 * time.Second})
+	fetch := Fetcher(func(_ context.Context, q string) (int, []byte, error) {
+		calls.Add(1)
+		v, err := url.ParseQuery(q)
+		if err != nil || v.Get("identifier") == "" {
+			return 400, nil, nil
+		}
+		if v.Get("identifier") == sys+"|000000018" {
+			return 200, []byte(body), nil
+		}
+		return 200, []byte(`{"resourceType":"Bundle"}`), nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	for range 3 {
-		ids, err := r.Resolve(ctx, sys, "000000018")
+		ids, err := r.Resolve(ctx, fetch, sys, "000000018")
 		if err != nil || len(ids) != 1 || ids[0] != "p1" {
 			t.Fatalf("ids=%v err=%v", ids, err)
 		}
@@ -91,24 +86,24 @@ func TestResolverCachesAndExpires(t *testing.T) {
 		t.Fatalf("want 1 upstream call, got %d", calls.Load())
 	}
 	clock.t = clock.t.Add(61 * time.Second)
-	if _, err := r.Resolve(ctx, sys, "000000018"); err != nil {
+	if _, err := r.Resolve(ctx, fetch, sys, "000000018"); err != nil {
 		t.Fatal(err)
 	}
 	if calls.Load() != 2 {
 		t.Fatalf("want a refetch after TTL, got %d calls", calls.Load())
 	}
 	// Negative results use the shorter TTL.
-	ids, err := r.Resolve(ctx, sys, "000000026")
+	ids, err := r.Resolve(ctx, fetch, sys, "000000026")
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("ids=%v err=%v", ids, err)
 	}
 	clock.t = clock.t.Add(5 * time.Second)
-	_, _ = r.Resolve(ctx, sys, "000000026")
+	_, _ = r.Resolve(ctx, fetch, sys, "000000026")
 	if calls.Load() != 3 {
 		t.Fatalf("negative result should be cached, calls=%d", calls.Load())
 	}
 	clock.t = clock.t.Add(6 * time.Second)
-	_, _ = r.Resolve(ctx, sys, "000000026")
+	_, _ = r.Resolve(ctx, fetch, sys, "000000026")
 	if calls.Load() != 4 {
 		t.Fatalf("negative result should expire after 10s, calls=%d", calls.Load())
 	}
@@ -117,28 +112,29 @@ func TestResolverCachesAndExpires(t *testing.T) {
 func TestResolverErrorsAreNotCached(t *testing.T) {
 	var calls atomic.Int32
 	fail := true
-	r, _ := NewResolver(Config{Fetch: func(context.Context, string) (int, []byte, error) {
+	r := NewResolver(Config{})
+	fetch := Fetcher(func(context.Context, string) (int, []byte, error) {
 		calls.Add(1)
 		if fail {
 			return 503, nil, nil
 		}
 		return 200, []byte(`{"resourceType":"Bundle","entry":[` + patientJSON("p1", sys, "1") + `]}`), nil
-	}})
-	if _, err := r.Resolve(context.Background(), sys, "1"); !errors.Is(err, ErrLookupFailed) {
+	})
+	if _, err := r.Resolve(context.Background(), fetch, sys, "1"); !errors.Is(err, ErrLookupFailed) {
 		t.Fatalf("want ErrLookupFailed, got %v", err)
 	}
 	fail = false
-	ids, err := r.Resolve(context.Background(), sys, "1")
+	ids, err := r.Resolve(context.Background(), fetch, sys, "1")
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("ids=%v err=%v", ids, err)
 	}
-	if _, err := r.Resolve(context.Background(), "", "1"); !errors.Is(err, ErrLookupFailed) {
+	if _, err := r.Resolve(context.Background(), fetch, "", "1"); !errors.Is(err, ErrLookupFailed) {
 		t.Fatalf("empty system must fail, got %v", err)
 	}
-	r2, _ := NewResolver(Config{Fetch: func(context.Context, string) (int, []byte, error) {
+	refused := Fetcher(func(context.Context, string) (int, []byte, error) {
 		return 0, nil, errors.New("dial refused")
-	}})
-	if _, err := r2.Resolve(context.Background(), sys, "1"); !errors.Is(err, ErrLookupFailed) {
+	})
+	if _, err := NewResolver(Config{}).Resolve(context.Background(), refused, sys, "1"); !errors.Is(err, ErrLookupFailed) {
 		t.Fatalf("transport error must fail, got %v", err)
 	}
 }
@@ -146,17 +142,18 @@ func TestResolverErrorsAreNotCached(t *testing.T) {
 func TestResolverSingleflight(t *testing.T) {
 	var calls atomic.Int32
 	release := make(chan struct{})
-	r, _ := NewResolver(Config{Fetch: func(context.Context, string) (int, []byte, error) {
+	r := NewResolver(Config{})
+	fetch := Fetcher(func(context.Context, string) (int, []byte, error) {
 		calls.Add(1)
 		<-release
 		return 200, []byte(`{"resourceType":"Bundle","entry":[` + patientJSON("p1", sys, "1") + `]}`), nil
-	}})
+	})
 	var wg sync.WaitGroup
 	started := make(chan struct{}, 100)
 	for range 100 {
 		wg.Go(func() {
 			started <- struct{}{}
-			if ids, err := r.Resolve(context.Background(), sys, "1"); err != nil || len(ids) != 1 {
+			if ids, err := r.Resolve(context.Background(), fetch, sys, "1"); err != nil || len(ids) != 1 {
 				t.Errorf("ids=%v err=%v", ids, err)
 			}
 		})
@@ -176,11 +173,12 @@ func TestResolverSingleflight(t *testing.T) {
 }
 
 func TestResolverBoundedCache(t *testing.T) {
-	r, _ := NewResolver(Config{MaxEntries: 3, Fetch: func(context.Context, string) (int, []byte, error) {
+	r := NewResolver(Config{MaxEntries: 3})
+	empty := Fetcher(func(context.Context, string) (int, []byte, error) {
 		return 200, []byte(`{"resourceType":"Bundle"}`), nil
-	}})
+	})
 	for i := range 10 {
-		if _, err := r.Resolve(context.Background(), sys, fmt.Sprint(i)); err != nil {
+		if _, err := r.Resolve(context.Background(), empty, sys, fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

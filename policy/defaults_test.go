@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-
 	"github.com/hdp-il/fhir-pep/policies"
 	"github.com/hdp-il/fhir-pep/policy"
 )
@@ -271,7 +269,7 @@ func removePath(m map[string]any, path []string) map[string]any {
 // TestEvalConcurrent shares one Engine between goroutines (run with -race).
 func TestEvalConcurrent(t *testing.T) {
 	e := loadDefaults(t)
-	input := typicalSearchInput(t)
+	input := typicalSearch(t).Value()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -301,65 +299,6 @@ type unexpectedError struct{}
 func (unexpectedError) Error() string { return "unexpected decision" }
 
 var errUnexpected error = unexpectedError{}
-
-// typicalSearchInput is GET /Observation?category=laboratory&date=ge2024-01-01
-// by a client with two lab-related scopes, built once as an ast.Value.
-func typicalSearchInput(tb testing.TB) ast.Value {
-	tb.Helper()
-	src := `{
-	"request": {
-		"method": "GET", "interaction": "search-type", "resource_type": "Observation",
-		"id": null, "version_id": null, "compartment": null, "operation": null,
-		"params": {"category": ["laboratory"], "date": ["ge2024-01-01"]},
-		"param_list": [
-			{"name": "category", "modifier": "", "chain": "", "has": false, "values": ["laboratory"]},
-			{"name": "date", "modifier": "", "chain": "", "has": false, "values": ["ge2024-01-01"]}
-		],
-		"wants_xml": false
-	},
-	"token": {
-		"active": true, "scope": "patient/Observation.rs?_security=http://fhir.health.gov.il/cs/il-hdp-information-buckets|LaboratoryTests",
-		"patient": "http://fhir.health.gov.il/identifier/il-national-id|000000018",
-		"aud": "https://fhir.hmo-b.example/R4", "iss": "https://pcm.fhir.health.gov.il/",
-		"client_id": "client-a", "organization_id": "org-sp-hospital-a", "exp": 1900000000, "iat": 1800000000,
-		"cnf": {"x5t#S256": "thumb"}
-	},
-	"scopes": [
-		{"context": "patient", "resource_type": "Observation", "permissions": "rs",
-		 "constraints": {"_security": ["http://fhir.health.gov.il/cs/il-hdp-information-buckets|LaboratoryTests"]},
-		 "version": 2, "raw": "patient/Observation.rs?_security=..."},
-		{"context": "patient", "resource_type": "Observation", "permissions": "rs",
-		 "constraints": {"_security": ["http://fhir.health.gov.il/cs/il-hdp-information-buckets|Measurements"]},
-		 "version": 2, "raw": "patient/Observation.rs?_security=..."},
-		{"context": "patient", "resource_type": "Patient", "permissions": "rs",
-		 "constraints": {"_security": ["http://fhir.health.gov.il/cs/il-hdp-information-buckets|PatientDemographics"]},
-		 "version": 2, "raw": "patient/Patient.rs?_security=..."}
-	],
-	"patient": {"system": "http://fhir.health.gov.il/identifier/il-national-id", "value": "000000018", "ids": ["patient-with-israeli-id"]},
-	"client": {"member_id": "org-sp-hospital-a", "thumbprint": "thumb"}
-}`
-	v, err := ast.ValueFromReader(strings.NewReader(src))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return v
-}
-
-func BenchmarkEval(b *testing.B) {
-	e := loadDefaults(b)
-	input := typicalSearchInput(b)
-	ctx := context.Background()
-	d, err := e.Eval(ctx, input)
-	if err != nil || !d.Allow {
-		b.Fatalf("precondition: %+v %v", d, err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.Eval(ctx, input); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 func BenchmarkLoad(b *testing.B) {
 	ctx := context.Background()

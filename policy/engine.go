@@ -199,10 +199,16 @@ func (e *Engine) Version() string { return e.version }
 // noMetrics avoids allocating a metrics registry per evaluation.
 var noMetrics = metrics.NoOp()
 
-// Eval evaluates the decision for one request. On any error the Decision is
-// a deny (status 500, reason "policy_error") and err says why: ErrUndefined,
-// ErrMultiple, ErrMistyped, or an *EvalError (errors.Is ErrEval).
+// Eval evaluates the decision for one request, usually on Input.Value(). On
+// any error the Decision is a deny (status 500, reason "policy_error") and
+// err says why: ErrInput (nil input), ErrUndefined, ErrMultiple,
+// ErrMistyped, or an *EvalError (errors.Is ErrEval).
 func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
+	if input == nil {
+		// Without input every rule on input is undefined, and a policy
+		// written as "allow unless a deny rule fires" would allow.
+		return policyErrorDecision(), ErrInput
+	}
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		return policyErrorDecision(), newEvalError(err)

@@ -307,7 +307,7 @@ func TestEvalCancelled(t *testing.T) {
 	e := loadDefaults(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	d, err := e.Eval(ctx, typicalSearchInput(t))
+	d, err := e.Eval(ctx, typicalSearch(t).Value())
 	if !errors.Is(err, policy.ErrEval) || d.Allow {
 		t.Fatalf("Eval(cancelled) = %+v, %v; want deny with ErrEval", d, err)
 	}
@@ -316,11 +316,11 @@ func TestEvalCancelled(t *testing.T) {
 func TestEvalNilInput(t *testing.T) {
 	e := loadDefaults(t)
 	d, err := e.Eval(context.Background(), nil)
-	if err != nil {
-		t.Fatalf("Eval(nil): %v", err)
+	if !errors.Is(err, policy.ErrInput) {
+		t.Fatalf("Eval(nil) err = %v, want ErrInput", err)
 	}
-	if d.Allow {
-		t.Fatalf("Eval(nil) allowed: %+v", d)
+	if d.Allow || d.Status != 500 || !reflect.DeepEqual(d.Reasons, []string{policy.ReasonPolicyError}) {
+		t.Fatalf("Eval(nil) = %+v, want deny 500 policy_error", d)
 	}
 }
 
@@ -394,7 +394,7 @@ func BenchmarkEvalMinimalPolicy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	input := typicalSearchInput(b)
+	input := typicalSearch(b).Value()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -19,6 +19,9 @@ var (
 	ErrMultiple = errors.New("policy: decision has multiple results")
 	// ErrMistyped: the decision is not shaped as the contract says.
 	ErrMistyped = errors.New("policy: decision is mistyped")
+	// ErrInput: Eval was given no input (Input.Value returned nil because
+	// the token held a value with no JSON form).
+	ErrInput = errors.New("policy: no input")
 	// ErrEval: evaluation failed (conflicting rule values, a built-in error,
 	// cancellation). Returned wrapped in an *EvalError.
 	ErrEval = errors.New("policy: evaluation failed")

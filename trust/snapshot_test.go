@@ -13,6 +13,7 @@ import (
 // NTN and the client certificates they present.
 type memberPKI struct {
 	pinnedA        *ntntest.Issuer // org-a, self-signed, pinned
+	pinnedCAFlagA  *ntntest.Issuer // org-a, self-signed with CA:TRUE (openssl req -x509 default), pinned
 	expiredPinnedA *ntntest.Issuer // org-a, pinned but expired
 	futurePinnedA  *ntntest.Issuer // org-a, pinned but not yet valid
 	caB            *ntntest.Issuer // org-b CA
@@ -37,6 +38,7 @@ func newMemberPKI(t *testing.T) *memberPKI {
 	t.Helper()
 	p := &memberPKI{}
 	p.pinnedA = ntntest.SelfSigned(t, ntntest.CertOptions{CommonName: "org-a client"})
+	p.pinnedCAFlagA = ntntest.SelfSigned(t, ntntest.CertOptions{CommonName: "org-a openssl", IsCA: true})
 	p.expiredPinnedA = ntntest.SelfSigned(t, ntntest.CertOptions{
 		CommonName: "org-a old", NotBefore: ntntest.Epoch.Add(-365 * 24 * time.Hour), NotAfter: ntntest.Epoch.Add(-time.Minute),
 	})
@@ -66,7 +68,7 @@ func (p *memberPKI) manifest(version int64) ntntest.Manifest {
 	removed := ntntest.ActiveMember("org-d", ntntest.TLS(p.pinnedD.Cert))
 	removed.Status = "removed"
 	return ntntest.NewManifest(version,
-		ntntest.ActiveMember("org-a", ntntest.TLS(p.pinnedA.Cert), ntntest.TLS(p.expiredPinnedA.Cert), ntntest.TLS(p.futurePinnedA.Cert)),
+		ntntest.ActiveMember("org-a", ntntest.TLS(p.pinnedA.Cert), ntntest.TLS(p.expiredPinnedA.Cert), ntntest.TLS(p.futurePinnedA.Cert), ntntest.TLS(p.pinnedCAFlagA.Cert)),
 		ntntest.ActiveMember("org-b", ntntest.CA(p.caB.Cert)),
 		ntntest.ActiveMember("org-r", ntntest.CA(p.caRSA.Cert)),
 		suspended,
@@ -99,6 +101,7 @@ func TestSnapshotVerifyLeaf(t *testing.T) {
 		wantReason    Reason
 	}{
 		{"pinned self-signed member", p.pinnedA, nil, ntntest.Epoch, "org-a", ""},
+		{"pinned self-signed member with CA:TRUE", p.pinnedCAFlagA, nil, ntntest.Epoch, "org-a", ""},
 		{"CA-issued member", p.leafB, nil, ntntest.Epoch, "org-b", ""},
 		{"CA-issued through intermediate", p.leafViaSubB, []*x509.Certificate{p.subB.Cert}, ntntest.Epoch, "org-b", ""},
 		{"CA-issued RSA member", p.leafRSA, nil, ntntest.Epoch, "org-r", ""},
@@ -167,9 +170,9 @@ func TestSnapshotCounts(t *testing.T) {
 	if snap.Version() != 3 {
 		t.Errorf("Version = %d", snap.Version())
 	}
-	// Active: org-a (3 pins), org-b (1 CA), org-r (1 CA), org-e (1 pin), org-f (1 pin).
-	if snap.ActiveMembers() != 5 || snap.TrustedCertificates() != 7 {
-		t.Errorf("ActiveMembers = %d, TrustedCertificates = %d; want 5, 7", snap.ActiveMembers(), snap.TrustedCertificates())
+	// Active: org-a (4 pins), org-b (1 CA), org-r (1 CA), org-e (1 pin), org-f (1 pin).
+	if snap.ActiveMembers() != 5 || snap.TrustedCertificates() != 8 {
+		t.Errorf("ActiveMembers = %d, TrustedCertificates = %d; want 5, 8", snap.ActiveMembers(), snap.TrustedCertificates())
 	}
 	if got := snap.Signer(); got != pki.Download.Cert.Subject.String() {
 		t.Errorf("Signer = %q", got)
@@ -184,7 +187,7 @@ func TestSnapshotCounts(t *testing.T) {
 	if got := len(snap.Members()); got != 7 {
 		t.Errorf("Members() has %d entries", got)
 	}
-	want := []string{ntntest.Thumbprint(p.pinnedA.Cert), ntntest.Thumbprint(p.expiredPinnedA.Cert), ntntest.Thumbprint(p.futurePinnedA.Cert)}
+	want := []string{ntntest.Thumbprint(p.pinnedA.Cert), ntntest.Thumbprint(p.expiredPinnedA.Cert), ntntest.Thumbprint(p.futurePinnedA.Cert), ntntest.Thumbprint(p.pinnedCAFlagA.Cert)}
 	slices.Sort(want)
 	if got := snap.Thumbprints("org-a"); !slices.Equal(got, want) {
 		t.Errorf("Thumbprints(org-a) = %v, want %v", got, want)

@@ -1,0 +1,57 @@
+package audit
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"sync"
+)
+
+// MinPatientKeyLen is the shortest key NewPatientHasher accepts: the full
+// output size of SHA-256, so the key is never the weak part.
+const MinPatientKeyLen = 32
+
+// PatientHasher turns a patient identifier into a keyed hash that audit
+// records can carry instead of the national id.
+//
+// A plain hash would not do: Israeli national ids are 9 digits, so all
+// of them can be hashed in seconds and the hash reversed by lookup. With
+// a secret key (HMAC-SHA256) the hash is only linkable by whoever holds
+// the key, i.e. the data source that must answer audit questions.
+type PatientHasher struct {
+	pool sync.Pool
+}
+
+// NewPatientHasher returns a hasher keyed with key, which must be at
+// least MinPatientKeyLen bytes. The caller loads the key (from a file
+// readable only by the PEP) and keeps it stable: changing it unlinks old
+// records from new ones.
+func NewPatientHasher(key []byte) (*PatientHasher, error) {
+	if len(key) < MinPatientKeyLen {
+		return nil, errors.New("audit: patient hash key must be at least 32 bytes")
+	}
+	k := append([]byte(nil), key...)
+	h := &PatientHasher{}
+	h.pool.New = func() any { return hmac.New(sha256.New, k) }
+	return h, nil
+}
+
+// Hash returns base64url (no padding) of HMAC-SHA256(key, system|value).
+// An empty value yields "": there is no patient to record, and a hash of
+// "|" would look like one.
+func (h *PatientHasher) Hash(system, value string) string {
+	if value == "" {
+		return ""
+	}
+	mac := h.pool.Get().(hash.Hash)
+	mac.Reset()
+	var buf [256]byte
+	in := append(append(append(buf[:0], system...), '|'), value...)
+	_, _ = mac.Write(in) // hash.Hash.Write never returns an error
+	var sum [sha256.Size]byte
+	out := mac.Sum(sum[:0])
+	h.pool.Put(mac)
+	return base64.RawURLEncoding.EncodeToString(out)
+}

@@ -1,0 +1,54 @@
+package audit
+
+import "time"
+
+// Outcomes of a decision, as carried in Record.Outcome.
+const (
+	OutcomeAllow = "allow" // the request was let through
+	OutcomeDeny  = "deny"  // the caller or the request was refused
+	OutcomeError = "error" // the PEP or a dependency failed; the request was refused
+)
+
+// Record is one consent-grade audit record: everything needed to answer
+// "who read what about which patient, under which consent, and why was it
+// allowed", and nothing that must not be stored in an audit trail (no
+// tokens, no national ids, no resource contents).
+//
+// Every string field must be a value the PEP produced or checked: ids,
+// low-cardinality reasons, references. Free text from the request or the
+// upstream must never be put here.
+type Record struct {
+	// DecisionID is also sent to the client in X-Fhir-Pep-Decision-Id, so
+	// both sides can find the same decision.
+	DecisionID string
+	Time       time.Time
+	// MemberID is the NTN member of the client certificate.
+	MemberID string
+	// Thumbprint is the x5t#S256 of the client certificate.
+	Thumbprint string
+	// ClientID is the PCM client_id of the token.
+	ClientID string
+	// ConsentRefs are the references from the token's fhirContext
+	// (e.g. "Consent/123").
+	ConsentRefs  []string
+	Intent       string
+	Interaction  string
+	ResourceType string
+	// Outcome is OutcomeAllow, OutcomeDeny or OutcomeError.
+	Outcome string
+	// Status is the HTTP status sent to the client.
+	Status int
+	// Reason is the low-cardinality reason label (the same as in metrics).
+	Reason string
+	// Returned counts the resources returned to the client.
+	Returned int
+	// Withheld counts the resources removed by response enforcement.
+	Withheld      int
+	PolicyVersion string
+	// PatientHash is PatientHasher.Hash of the token's patient, never the
+	// national id itself.
+	PatientHash string
+	// DryRun is true when the policy ran in dry-run mode: a denial was
+	// recorded but not enforced.
+	DryRun bool
+}

@@ -1,0 +1,214 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/policy"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "policy",
+		Usage: "test <dir> [-v] | explain --claims <file> --request '<METHOD> <path?query>' [--patient-ids a,b] [--policy <dir>]",
+		Short: "Tests and explains fhir-pep Rego policies",
+		Long: `
+Tools for security teams who edit the Rego policies.
+
+"policy test <dir>" runs every test_ rule in the *_test.rego files under
+<dir> with OPA's test runner, as "go test ./policies/" does, and exits
+non-zero when one fails.
+
+"policy explain" shows what the PEP would do with one request, offline:
+it takes an introspection response (JSON, as PCM returns it), a request
+line such as 'GET /Observation?category=laboratory' (relative to the FHIR
+base) and the patient's upstream Patient ids, then prints the policy
+decision, its reasons and obligations, and the narrowed upstream
+request(s) the PEP would send. Nothing is sent anywhere.
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			test := &cobra.Command{
+				Use:   "test <dir>",
+				Short: "Runs the Rego policy tests in <dir>",
+				Args:  cobra.ExactArgs(1),
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdPolicyTest),
+			}
+			test.Flags().BoolP("verbose", "v", false, "print every test")
+			explain := &cobra.Command{
+				Use:   "explain --claims <file> --request '<METHOD> <path?query>'",
+				Short: "Prints the decision and the narrowed upstream request for one request",
+				Args:  cobra.NoArgs,
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdPolicyExplain),
+			}
+			explain.Flags().String("claims", "", "file with the introspection response JSON (required)")
+			explain.Flags().String("request", "", "request line relative to the FHIR base, e.g. 'GET /Observation?code=x' (required)")
+			explain.Flags().String("patient-ids", "", "comma-separated upstream Patient ids of the token's patient (empty: no data here)")
+			explain.Flags().String("policy", "", "policy directory (default: the built-in policies)")
+			explain.Flags().String("member-id", "org-sp-explain", "NTN member id of the caller")
+			cmd.AddCommand(test, explain)
+		},
+	})
+}
+
+// policyCommandOutput is where the policy commands print; tests replace it.
+var policyCommandOutput io.Writer = os.Stdout
+
+func cmdPolicyTest(fl caddycmd.Flags) (int, error) {
+	passed, failed, err := policy.RunTestsDir(context.Background(), fl.Arg(0), policyCommandOutput, fl.Bool("verbose"))
+	if err != nil {
+		return 1, err
+	}
+	_, _ = fmt.Fprintf(policyCommandOutput, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return 1, fmt.Errorf("%d policy tests failed", failed)
+	}
+	return 0, nil
+}
+
+func cmdPolicyExplain(fl caddycmd.Flags) (int, error) {
+	claimsJSON, err := os.ReadFile(fl.String("claims"))
+	if err != nil {
+		return 2, fmt.Errorf("--claims: %w", err)
+	}
+	var ids []string
+	if s := fl.String("patient-ids"); s != "" {
+		ids = strings.Split(s, ",")
+	}
+	out, err := explainRequest(context.Background(), explainArgs{
+		claims: claimsJSON, request: fl.String("request"), patientIDs: ids,
+		policyDir: fl.String("policy"), memberID: fl.String("member-id"),
+	})
+	if err != nil {
+		return 1, err
+	}
+	_, _ = io.WriteString(policyCommandOutput, out)
+	return 0, nil
+}
+
+type explainArgs struct {
+	claims     []byte
+	request    string
+	patientIDs []string
+	policyDir  string
+	memberID   string
+}
+
+// explainRequest runs the handler's own decide and execute steps against a
+// recording upstream that answers every call with an empty searchset, so
+// what it prints is exactly what the handler would do.
+func explainRequest(ctx context.Context, a explainArgs) (string, error) {
+	claims, err := introspection.DecodeClaims(a.claims)
+	if err != nil {
+		return "", fmt.Errorf("claims: %w", err)
+	}
+	method, target, ok := strings.Cut(strings.TrimSpace(a.request), " ")
+	if !ok || method == "" || !strings.HasPrefix(target, "/") {
+		return "", errors.New(`--request must look like 'GET /Observation?code=x'`)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("--request: %w", err)
+	}
+	p := &PEP{
+		Resource: "https://pep.invalid/fhir", UpstreamBase: "https://upstream.invalid/fhir",
+		Policy: &PolicyConfig{Dir: a.policyDir}, MaxRequestBytes: defaultMaxRequestBytes,
+		logger: zap.NewNop(),
+	}
+	p.PublicBase = p.Resource
+	if p.metrics, err = newHandlerMetrics(nopRegisterer{}); err != nil {
+		return "", err
+	}
+	if err := p.provisionPolicy(); err != nil {
+		return "", err
+	}
+	p.now = time.Now
+	p.MaxResponseBytes = 1 << 20
+	var calls []string
+	fetch := func(_ context.Context, relPath, rawQuery string) (*capture, error) {
+		call := "GET " + relPath
+		if rawQuery != "" {
+			call += "?" + rawQuery
+		}
+		calls = append(calls, call)
+		c := newCapture(p.MaxResponseBytes)
+		if relPath == "/Patient" && strings.Contains(rawQuery, "identifier=") {
+			// The patient lookup: answer with the ids given on the command line.
+			c.header.Set("Content-Type", "application/fhir+json")
+			_, _ = c.Write(patientBundle(claims.PatientSystem, claims.PatientValue, a.patientIDs))
+			return c, nil
+		}
+		c.header.Set("Content-Type", "application/fhir+json")
+		_, _ = c.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[]}`))
+		return c, nil
+	}
+	r, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	subj := &Subject{Claims: claims, MemberID: a.memberID, DecisionID: "explain"}
+	pl, d, allowed := p.decide(r, fetch, subj)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "policy version: %s\n", p.engine.Version())
+	if !allowed {
+		fmt.Fprintf(&b, "decision: DENY (status %d, reason %s)\n", d.status, d.reason)
+		writeCalls(&b, calls)
+		return b.String(), nil
+	}
+	fmt.Fprintf(&b, "decision: ALLOW\n")
+	ob, _ := json.MarshalIndent(pl.decision.Obligations, "", "  ")
+	fmt.Fprintf(&b, "obligations:\n%s\n", ob)
+	res := p.execute(ctx, fetch, pl)
+	writeCalls(&b, calls)
+	fmt.Fprintf(&b, "with an empty upstream the client would get: %d\n", res.status)
+	return b.String(), nil
+}
+
+func writeCalls(b *strings.Builder, calls []string) {
+	fmt.Fprintf(b, "upstream requests:\n")
+	if len(calls) == 0 {
+		fmt.Fprintf(b, "  (none)\n")
+	}
+	for _, c := range calls {
+		fmt.Fprintf(b, "  %s\n", c)
+	}
+}
+
+// patientBundle is a searchset of Patients carrying the identifier.
+func patientBundle(system, value string, ids []string) []byte {
+	type ident struct {
+		System string `json:"system"`
+		Value  string `json:"value"`
+	}
+	type res struct {
+		ResourceType string  `json:"resourceType"`
+		ID           string  `json:"id"`
+		Identifier   []ident `json:"identifier"`
+	}
+	type entry struct {
+		Resource res `json:"resource"`
+	}
+	b := struct {
+		ResourceType string  `json:"resourceType"`
+		Type         string  `json:"type"`
+		Entry        []entry `json:"entry"`
+	}{ResourceType: "Bundle", Type: "searchset", Entry: []entry{}}
+	for _, id := range ids {
+		b.Entry = append(b.Entry, entry{Resource: res{ResourceType: "Patient", ID: id, Identifier: []ident{{system, value}}}})
+	}
+	out, _ := json.Marshal(b)
+	return out
+}
