@@ -34,24 +34,31 @@ func NewPatientHasher(key []byte) (*PatientHasher, error) {
 	}
 	k := append([]byte(nil), key...)
 	h := &PatientHasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, k) }
+	h.pool.New = func() any { return &hashState{mac: hmac.New(sha256.New, k)} }
 	return h, nil
+}
+
+// hashState is pooled so that Hash allocates only its result.
+type hashState struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
 }
 
 // Hash returns base64url (no padding) of HMAC-SHA256(key, system|value).
 // An empty value yields "": there is no patient to record, and a hash of
-// "|" would look like one.
+// "|" would look like one. The separator is not escaped: systems are URIs
+// and values national ids, neither of which contains "|".
 func (h *PatientHasher) Hash(system, value string) string {
 	if value == "" {
 		return ""
 	}
-	mac := h.pool.Get().(hash.Hash)
-	mac.Reset()
-	var buf [256]byte
-	in := append(append(append(buf[:0], system...), '|'), value...)
-	_, _ = mac.Write(in) // hash.Hash.Write never returns an error
-	var sum [sha256.Size]byte
-	out := mac.Sum(sum[:0])
-	h.pool.Put(mac)
-	return base64.RawURLEncoding.EncodeToString(out)
+	st := h.pool.Get().(*hashState)
+	st.in = append(append(append(st.in[:0], system...), '|'), value...)
+	st.mac.Reset()
+	_, _ = st.mac.Write(st.in) // hash.Hash.Write never returns an error
+	out := base64.RawURLEncoding.EncodeToString(st.mac.Sum(st.sum[:0]))
+	clear(st.in) // do not keep a national id in pooled memory
+	h.pool.Put(st)
+	return out
 }

@@ -48,7 +48,9 @@ func NewLogSink(logger *zap.Logger) *LogSink {
 // client_id, consent_refs, intent, interaction, resource_type, outcome,
 // status, reason, returned, withheld, policy_version, patient_hash and
 // dry_run. Every field is always present, so the schema never changes
-// with the record.
+// with the record. time is the record's Time in UTC with milliseconds
+// (the AuditEvent's recorded); the entry's own timestamp is the same
+// instant, in whatever format the log encoder uses.
 //
 // It goes to the core directly rather than through zap.Logger.Info,
 // because Logger swallows write errors: an audit trail must know when a

@@ -262,6 +262,7 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 		return err
 	}
 	p.resolver = patient.NewResolver(patient.Config{TTL: time.Duration(p.PatientCacheTTL), Now: p.now})
+	registerLive(p)
 	return nil
 }
 
@@ -421,6 +422,7 @@ func checkAbsoluteURL(name, v string) error {
 // and its cache survive a reload when the next config uses the same PCM
 // settings.
 func (p *PEP) Cleanup() error {
+	unregisterLive(p)
 	if p.pcmKey != "" {
 		if _, err := pcmPool.Delete(p.pcmKey); err != nil {
 			return err

@@ -68,7 +68,11 @@ func TestZZRules(t *testing.T) {
 		for p, s := range mods {
 			opts = append(opts, rego.Module(p, s))
 		}
-		pq, err := rego.New(opts...).PrepareForEval(context.Background())
+		var popts []rego.PrepareOption
+		if os.Getenv("ZZPE") != "" {
+			popts = append(popts, rego.WithPartialEval())
+		}
+		pq, err := rego.New(opts...).PrepareForEval(context.Background(), popts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +81,7 @@ func TestZZRules(t *testing.T) {
 		for r := 0; r < 5; r++ {
 			start := time.Now()
 			for i := 0; i < n; i++ {
-				if _, err := pq.Eval(context.Background(), rego.EvalParsedInput(input)); err != nil {
+				if _, err := pq.Eval(context.Background(), rego.EvalParsedInput(input), rego.EvalRuleIndexing(os.Getenv("ZZNOIDX") == "")); err != nil {
 					t.Fatal(err)
 				}
 			}
