@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/patient"
 	"github.com/hdp-il/fhir-pep/policy"
 )
 
@@ -136,20 +137,23 @@ func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	}
 	p.now = time.Now
 	p.MaxResponseBytes = 1 << 20
+	p.resolver = patient.NewResolver(patient.Config{})
 	var calls []string
 	fetch := func(_ context.Context, relPath, rawQuery string) (*capture, error) {
+		c := newCapture(p.MaxResponseBytes)
+		if relPath == "/Patient" && strings.Contains(rawQuery, "identifier=") {
+			// The patient lookup: answer with the ids given on the command
+			// line, and keep the national id off the screen.
+			calls = append(calls, "GET /Patient?identifier=<the token's patient>  (patient lookup, cached)")
+			c.header.Set("Content-Type", "application/fhir+json")
+			_, _ = c.Write(patientBundle(claims.PatientSystem, claims.PatientValue, a.patientIDs))
+			return c, nil
+		}
 		call := "GET " + relPath
 		if rawQuery != "" {
 			call += "?" + rawQuery
 		}
 		calls = append(calls, call)
-		c := newCapture(p.MaxResponseBytes)
-		if relPath == "/Patient" && strings.Contains(rawQuery, "identifier=") {
-			// The patient lookup: answer with the ids given on the command line.
-			c.header.Set("Content-Type", "application/fhir+json")
-			_, _ = c.Write(patientBundle(claims.PatientSystem, claims.PatientValue, a.patientIDs))
-			return c, nil
-		}
 		c.header.Set("Content-Type", "application/fhir+json")
 		_, _ = c.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[]}`))
 		return c, nil

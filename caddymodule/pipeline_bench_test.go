@@ -1,0 +1,37 @@
+package caddymodule
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// BenchmarkDecide measures the whole decision of typical requests: FHIR
+// request parsing, scope parsing, the patient resolution from its cache,
+// the Rego input and evaluation, and the response obligations.
+func BenchmarkDecide(b *testing.B) {
+	f := newGateFixture(b)
+	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
+	f.serve(f.request("GET", "/R4/metadata", f.caller, "lab")) // resolve and cache the patient
+	subj, d, ok := f.pep.authenticate(f.request("GET", "/R4/metadata", f.caller, "lab"), "bench")
+	if !ok {
+		b.Fatalf("gate: %s", d.reason)
+	}
+	fetch := f.pep.fetcher(httptest.NewRequest("GET", "/R4/metadata", nil), proxyTo(f.fhir.srv.URL))
+	for _, tc := range []struct{ name, target string }{
+		{"search", "/R4/Observation?code=718-7&date=ge2024-01-01"},
+		{"read", "/R4/Observation/obs-lab"},
+		{"compartment-search", "/R4/Patient/p1/Observation?category=laboratory"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", tc.target, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				pl, d, ok := f.pep.decide(r, fetch, subj)
+				if !ok || pl.decision.Allow != true {
+					b.Fatalf("denied: %s", d.reason)
+				}
+			}
+		})
+	}
+}

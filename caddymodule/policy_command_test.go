@@ -1,0 +1,103 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/pflag"
+
+	"github.com/hdp-il/fhir-pep/internal/testpki"
+)
+
+func explainClaims(t *testing.T, scope string) []byte {
+	t.Helper()
+	a := activeAnswer(testpki.SelfSigned(t, "explain"), time.Now(), func(a map[string]any) { a["scope"] = scope })
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestPolicyExplain(t *testing.T) {
+	lab := "patient/Observation.rs?_security=" + bucketSystem + "|LaboratoryTests"
+	tests := []struct {
+		name    string
+		scope   string
+		request string
+		ids     []string
+		want    []string
+	}{
+		{"narrowed search", lab, "GET /Observation?code=718-7", []string{"p1"}, []string{
+			"decision: ALLOW", "GET /Patient?identifier=<the token", "GET /Observation?code=718-7&subject=Patient/p1&_security=",
+		}},
+		{"read becomes a search", lab, "GET /Observation/o1", []string{"p1"}, []string{
+			"decision: ALLOW", "GET /Observation?_id=o1&subject=Patient/p1",
+		}},
+		{"another patient refused", lab, "GET /Patient/p9", []string{"p1"}, []string{"decision: DENY (status 403"}},
+		{"no data here", lab, "GET /Observation", nil, []string{"decision: ALLOW", "\"empty_result\": true"}},
+		{"type not granted", lab, "GET /Condition", []string{"p1"}, []string{"decision: DENY (status 403, reason scope_missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := explainRequest(context.Background(), explainArgs{
+				claims: explainClaims(t, tt.scope), request: tt.request, patientIDs: tt.ids, memberID: "m",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Fatalf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "000000018") {
+				t.Fatalf("explain printed the national id:\n%s", out)
+			}
+		})
+	}
+	if _, err := explainRequest(context.Background(), explainArgs{claims: []byte(`{}`), request: "GET /x"}); err == nil {
+		t.Fatal("invalid claims accepted")
+	}
+	if _, err := explainRequest(context.Background(), explainArgs{claims: explainClaims(t, lab), request: "Observation"}); err == nil {
+		t.Fatal("malformed request line accepted")
+	}
+}
+
+func TestPolicyTestCommand(t *testing.T) {
+	var out bytes.Buffer
+	policyCommandOutput = &out
+	t.Cleanup(func() { policyCommandOutput = os.Stdout })
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.Bool("verbose", false, "")
+	if err := fs.Parse([]string{"../policies"}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := cmdPolicyTest(caddycmd.Flags{FlagSet: fs})
+	if err != nil || code != 0 {
+		t.Fatalf("code %d err %v\n%s", code, err, out.String())
+	}
+	if !strings.Contains(out.String(), " passed, 0 failed") {
+		t.Fatalf("output %q", out.String())
+	}
+
+	// A failing test makes the command fail.
+	dir := t.TempDir()
+	bad := "package fhir.pep_test\n\ntest_fails if {\n\tfalse\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "bad_test.rego"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs = pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.Bool("verbose", false, "")
+	_ = fs.Parse([]string{dir})
+	if code, err := cmdPolicyTest(caddycmd.Flags{FlagSet: fs}); err == nil || code == 0 {
+		t.Fatalf("failing policy test passed: code %d", code)
+	}
+}
