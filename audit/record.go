@@ -21,7 +21,8 @@ type Record struct {
 	// DecisionID is also sent to the client in X-Fhir-Pep-Decision-Id, so
 	// both sides can find the same decision.
 	DecisionID string
-	Time       time.Time
+	// Time is when the decision was made; Auditor.Record sets it when zero.
+	Time time.Time
 	// MemberID is the NTN member of the client certificate.
 	MemberID string
 	// Thumbprint is the x5t#S256 of the client certificate.

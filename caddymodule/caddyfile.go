@@ -41,6 +41,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        dir     <dir>
 //	        dry_run
 //	    }
+//	    audit {
+//	        patient_hash_key        <file>
+//	        required
+//	        audit_event_endpoint    <url>
+//	        audit_event_ca          <pem_file>
+//	        audit_event_client_cert <pem_file>
+//	        audit_event_client_key  <pem_file>
+//	        queue_size              <n>
+//	        data_source_member_id   <member_id>
+//	    }
 //	    pcm {
 //	        issuer                 <iss>
 //	        token_endpoint         <url>
@@ -102,6 +112,9 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "policy":
 			p.Policy = new(PolicyConfig)
 			err = p.Policy.unmarshalCaddyfile(d)
+		case "audit":
+			p.Audit = new(AuditConfig)
+			err = p.Audit.unmarshalCaddyfile(d)
 		case "pcm":
 			p.PCM = new(PCMConfig)
 			err = p.PCM.unmarshalCaddyfile(d)
@@ -197,6 +210,48 @@ func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			c.DryRun = true
 		default:
 			return d.Errf("unrecognized policy subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+func (c *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate audit subdirective %q", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "patient_hash_key":
+			err = oneArg(d, &c.PatientHashKey)
+		case "required":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Required = true
+		case "audit_event_endpoint":
+			err = oneArg(d, &c.AuditEventEndpoint)
+		case "audit_event_ca":
+			err = oneArg(d, &c.AuditEventCA)
+		case "audit_event_client_cert":
+			err = oneArg(d, &c.AuditEventClientCert)
+		case "audit_event_client_key":
+			err = oneArg(d, &c.AuditEventClientKey)
+		case "queue_size":
+			err = intArg(d, &c.QueueSize)
+		case "data_source_member_id":
+			err = oneArg(d, &c.DataSourceMemberID)
+		default:
+			return d.Errf("unrecognized audit subdirective %q", name)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -63,8 +63,7 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	subj, d, ok := p.authenticate(r, decisionID)
 	p.metrics.stageDuration.WithLabelValues("gate").Observe(p.now().Sub(start).Seconds())
 	if !ok {
-		p.deny(w, r, repl, d)
-		p.metrics.observeDecision(false, d.reason)
+		p.finishDenied(w, r, repl, subj, decisionID, nil, d, false)
 		return nil
 	}
 	if repl != nil {
@@ -80,14 +79,18 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	pl, d, ok := p.decide(r, fetch, subj)
 	p.metrics.stageDuration.WithLabelValues("policy").Observe(p.now().Sub(policyStart).Seconds())
 	if !ok {
-		p.deny(w, r, repl, d)
-		p.metrics.observeDecision(false, d.reason)
+		p.finishDenied(w, r, repl, subj, decisionID, nil, d, false)
 		return nil
 	}
 	if pl.dryRun {
-		return p.passThrough(w, r, next, pl)
+		return p.passThrough(w, r, next, repl, subj, decisionID, pl)
 	}
 	res := p.execute(r.Context(), fetch, pl)
+	rec := p.auditRecord(subj, decisionID, pl.req, res.status, res.out.reason, res.out, false)
+	if !p.record(r.Context(), rec) {
+		p.finishDenied(w, r, repl, subj, decisionID, pl.req, denyAuditFailed, true)
+		return nil
+	}
 	p.metrics.observeDecision(res.status < 400, res.out.reason)
 	if repl != nil && res.out.reason != "" {
 		repl.Set("http.fhir_pep.reason", res.out.reason)
@@ -96,12 +99,32 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return nil
 }
 
+// finishDenied audits and writes a denial. audited is true when the
+// denial is itself the answer to an audit failure (no second record).
+func (p *PEP) finishDenied(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, subj *Subject, decisionID string, req *fhir.Request, d denial, audited bool) {
+	if !audited {
+		rec := p.auditRecord(subj, decisionID, req, d.status, d.reason, outcome{}, false)
+		if !p.record(r.Context(), rec) {
+			d = denyAuditFailed
+		}
+	}
+	p.deny(w, r, repl, d)
+	p.metrics.observeDecision(false, d.reason)
+}
+
 // passThrough is dry-run for a request the policy denied: reads go to the
 // upstream unchanged; writes stay refused even in dry-run.
-func (p *PEP) passThrough(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, pl *plan) error {
+func (p *PEP) passThrough(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, repl *caddy.Replacer, subj *Subject, decisionID string, pl *plan) error {
 	if !isReadInteraction(pl.req.Interaction) {
-		p.metrics.observeDecision(false, "interaction_not_supported")
-		writeDenial(w, p.Realm, denyNotSupported)
+		p.finishDenied(w, r, repl, subj, decisionID, pl.req, denyNotSupported, false)
+		return nil
+	}
+	reason := "policy_denied"
+	if len(pl.decision.Reasons) > 0 {
+		reason = pl.decision.Reasons[0]
+	}
+	if !p.record(r.Context(), p.auditRecord(subj, decisionID, pl.req, http.StatusOK, reason, outcome{}, true)) {
+		p.finishDenied(w, r, repl, subj, decisionID, pl.req, denyAuditFailed, true)
 		return nil
 	}
 	p.metrics.observeDecision(true, "allowed")

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hdp-il/fhir-pep/audit"
 	"github.com/hdp-il/fhir-pep/enforce"
 	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/patient"
@@ -105,21 +106,28 @@ type PEP struct {
 	// (code "suppressed") to searchsets from which resources were removed.
 	AnnotateWithheld bool `json:"annotate_withheld,omitempty"`
 
+	// Audit configures the audit trail. The audit log is always written;
+	// the block adds the patient hash key, AuditEvent delivery and
+	// audit_required.
+	Audit *AuditConfig `json:"audit,omitempty"`
+
 	// PatientCacheTTL is how long a national id's resolution to upstream
 	// Patient ids is reused. Default: 5m ("no such patient": 30s).
 	PatientCacheTTL caddy.Duration `json:"patient_cache_ttl,omitempty"`
 
-	logger   *zap.Logger
-	engine   *policy.Engine
-	enforcer *enforce.Enforcer
-	resolver *patient.Resolver
-	trust    peerVerifier
-	pcm      *pcmClient
-	pcmKey   string
-	metrics  *handlerMetrics
-	now      func() time.Time
-	issuer   string
-	resource string
+	logger        *zap.Logger
+	auditor       *audit.Auditor
+	patientHasher *audit.PatientHasher
+	engine        *policy.Engine
+	enforcer      *enforce.Enforcer
+	resolver      *patient.Resolver
+	trust         peerVerifier
+	pcm           *pcmClient
+	pcmKey        string
+	metrics       *handlerMetrics
+	now           func() time.Time
+	issuer        string
+	resource      string
 }
 
 // PCMConfig configures the connection to PCM. The PEP authenticates with
@@ -262,6 +270,9 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 		return err
 	}
 	p.resolver = patient.NewResolver(patient.Config{TTL: time.Duration(p.PatientCacheTTL), Now: p.now})
+	if err := p.provisionAudit(); err != nil {
+		return err
+	}
 	registerLive(p)
 	return nil
 }
@@ -423,6 +434,9 @@ func checkAbsoluteURL(name, v string) error {
 // settings.
 func (p *PEP) Cleanup() error {
 	unregisterLive(p)
+	if err := p.closeAuditor(); err != nil {
+		p.logger.Warn("audit queue not fully drained", zap.Error(err))
+	}
 	if p.pcmKey != "" {
 		if _, err := pcmPool.Delete(p.pcmKey); err != nil {
 			return err

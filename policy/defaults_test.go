@@ -4,13 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/policies"
 	"github.com/hdp-il/fhir-pep/policy"
+	"github.com/hdp-il/fhir-pep/smart"
 )
 
 const (
@@ -33,133 +38,138 @@ func loadDefaults(tb testing.TB) *policy.Engine {
 	return e
 }
 
-func scopeJSON(typ, perms string, constraints map[string][]string) map[string]any {
-	c := map[string]any{}
-	for k, v := range constraints {
-		c[k] = v
-	}
-	return map[string]any{
-		"context": "patient", "resource_type": typ, "permissions": perms,
-		"constraints": c, "version": 2, "raw": "patient/" + typ + "." + perms,
-	}
-}
+// labScope and the others are scope strings as PCM sends them.
+const (
+	labScope         = "patient/Observation.rs?_security=" + ilBuckets + "|LaboratoryTests"
+	measurementScope = "patient/Observation.rs?_security=" + ilBuckets + "|Measurements"
+	patientScope     = "patient/Patient.rs?_security=" + ilBuckets + "|PatientDemographics"
+)
 
-func labScope() map[string]any {
-	return scopeJSON("Observation", "rs", map[string][]string{"_security": {ilBuckets + "|LaboratoryTests"}})
-}
-
-func baseRequest() map[string]any {
-	return map[string]any{
-		"method": "GET", "interaction": "search-type", "resource_type": "Observation",
-		"id": nil, "version_id": nil, "compartment": nil, "operation": nil,
-		"params": map[string]any{}, "param_list": []any{}, "wants_xml": false,
-	}
-}
-
-func withRequest(overrides map[string]any) map[string]any {
-	r := baseRequest()
-	maps.Copy(r, overrides)
-	return r
-}
-
-func makeInput(request map[string]any, scopes ...map[string]any) map[string]any {
-	s := make([]any, len(scopes))
-	for i, sc := range scopes {
-		s[i] = sc
-	}
-	return map[string]any{
-		"request": request,
-		"token": map[string]any{
-			"active": true, "scope": "patient/Observation.rs", "client_id": "client-a",
-			"patient": "http://fhir.health.gov.il/identifier/il-national-id|000000018",
+// input builds what the handler builds for one request and scope string;
+// the patient has the ids pat-1 and pat-1b.
+func input(tb testing.TB, r *fhir.Request, scopes string, entries ...*fhir.Request) *policy.Input {
+	tb.Helper()
+	return &policy.Input{
+		Request: r,
+		Entries: entries,
+		Token:   decodeToken(tb, `{"active": true, "client_id": "client-a", "exp": 1900000000}`),
+		Scopes:  smart.Parse(scopes),
+		Patient: policy.Patient{
+			System: "http://fhir.health.gov.il/identifier/il-national-id",
+			Value:  "000000018",
+			IDs:    []string{"pat-1", "pat-1b"},
 		},
-		"scopes": s,
-		"patient": map[string]any{
-			"system": "http://fhir.health.gov.il/identifier/il-national-id",
-			"value":  "000000018",
-			"ids":    []any{"pat-1", "pat-1b"},
-		},
-		"client": map[string]any{"member_id": "org-sp-hospital-a", "thumbprint": "thumb"},
+		Client: policy.Client{MemberID: "org-sp-hospital-a", Thumbprint: "thumb"},
 	}
+}
+
+func get(tb testing.TB, target string) *fhir.Request {
+	tb.Helper()
+	return parseRequest(tb, "GET", target, nil, "")
 }
 
 func TestDefaultPolicies(t *testing.T) {
 	e := loadDefaults(t)
 	labTypes := map[string][]string{"Observation": {ilBuckets + "|laboratorytests"}}
+	narrowed := []policy.SearchParam{
+		{Name: "subject", Value: "Patient/pat-1,Patient/pat-1b"},
+		{Name: "_security", Value: labQuery},
+	}
+	batchBody := `{"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Observation/obs-1"}}]}`
+	batch := parseRequest(t, "POST", "", http.Header{"Content-Type": {"application/fhir+json"}}, batchBody)
 	tests := []struct {
 		name  string
-		input map[string]any
+		input *policy.Input
 		want  policy.Decision
 	}{
 		{
-			name: "search narrowed to patient and bucket",
-			input: makeInput(withRequest(map[string]any{
-				"params":     map[string]any{"code": []any{"1234-5"}},
-				"param_list": []any{map[string]any{"name": "code", "modifier": "", "chain": "", "has": false, "values": []any{"1234-5"}}},
-			}), labScope()),
+			name:  "search narrowed to patient and bucket",
+			input: input(t, get(t, "/Observation?code=1234-5"), labScope),
 			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
-				SearchParams: []policy.SearchParam{
-					{Name: "subject", Value: "Patient/pat-1,Patient/pat-1b"},
-					{Name: "_security", Value: labQuery},
-				},
-				Response: policy.Response{Types: labTypes},
+				SearchParams: narrowed,
+				Response:     policy.Response{Types: labTypes},
 			}},
 		},
 		{
 			name:  "read becomes a constrained search",
-			input: makeInput(withRequest(map[string]any{"interaction": "read", "id": "obs-1"}), labScope()),
+			input: input(t, get(t, "/Observation/obs-1"), labScope),
 			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
-				SearchParams: []policy.SearchParam{
-					{Name: "subject", Value: "Patient/pat-1,Patient/pat-1b"},
-					{Name: "_security", Value: labQuery},
-				},
+				SearchParams: narrowed,
 				ReadAsSearch: true,
 				Response:     policy.Response{Types: labTypes},
 			}},
 		},
 		{
+			name:  "own compartment search",
+			input: input(t, get(t, "/Patient/pat-1b/Observation"), labScope),
+			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
+				SearchParams: narrowed,
+				Response:     policy.Response{Types: labTypes},
+			}},
+		},
+		{
+			name:  "own everything",
+			input: input(t, get(t, "/Patient/pat-1/$everything"), labScope+" "+patientScope),
+			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
+				Response: policy.Response{Types: map[string][]string{
+					"Observation": {ilBuckets + "|laboratorytests"},
+					"Patient":     {ilBuckets + "|patientdemographics"},
+				}},
+			}},
+		},
+		{
 			name:  "other patient's Patient resource",
-			input: makeInput(withRequest(map[string]any{"interaction": "read", "resource_type": "Patient", "id": "pat-2"}), scopeJSON("Patient", "rs", map[string][]string{"_security": {ilBuckets + "|PatientDemographics"}})),
+			input: input(t, get(t, "/Patient/pat-2"), patientScope),
 			want:  policy.Decision{Allow: false, Status: 403, Reasons: []string{"out_of_compartment"}},
 		},
 		{
 			name:  "no scope",
-			input: makeInput(baseRequest()),
+			input: input(t, get(t, "/Observation"), "openid fhirUser"),
 			want:  policy.Decision{Allow: false, Status: 403, Reasons: []string{"scope_missing"}},
 		},
 		{
+			name:  "user scope only",
+			input: input(t, get(t, "/Observation"), "user/Observation.rs?_security="+ilBuckets+"|LaboratoryTests"),
+			want:  policy.Decision{Allow: false, Status: 403, Reasons: []string{"scope_context_not_allowed"}},
+		},
+		{
+			name:  "chained and _has parameters",
+			input: input(t, get(t, "/Observation?subject:Patient.name=Cohen&_has:Observation:patient:code=1234"), labScope),
+			want:  policy.Decision{Allow: false, Status: 400, Reasons: []string{"chained_param_not_allowed", "has_param_not_allowed"}},
+		},
+		{
 			name:  "capabilities",
-			input: makeInput(withRequest(map[string]any{"interaction": "capabilities", "resource_type": nil})),
+			input: input(t, get(t, "/metadata"), ""),
 			want:  policy.Decision{Allow: true, Status: 200, Reasons: []string{}},
 		},
 		{
 			name:  "xml",
-			input: makeInput(withRequest(map[string]any{"wants_xml": true}), labScope()),
+			input: input(t, get(t, "/Observation?_format=xml"), labScope),
 			want:  policy.Decision{Allow: false, Status: 400, Reasons: []string{"format_not_supported"}},
 		},
 		{
-			name: "batch carries per-entry obligations",
-			input: makeInput(withRequest(map[string]any{"interaction": "batch", "resource_type": nil, "entries": []any{
-				withRequest(map[string]any{"interaction": "read", "id": "obs-1"}),
-			}}), labScope()),
+			name:  "batch carries per-entry obligations",
+			input: input(t, batch, labScope, get(t, "/Observation/obs-1")),
 			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
 				Response: policy.Response{Types: labTypes},
 				Entries: []policy.Obligations{{
-					SearchParams: []policy.SearchParam{
-						{Name: "subject", Value: "Patient/pat-1,Patient/pat-1b"},
-						{Name: "_security", Value: labQuery},
-					},
+					SearchParams: narrowed,
 					ReadAsSearch: true,
 					Response:     policy.Response{Types: labTypes},
 				}},
 			}},
 		},
+		{
+			name:  "batch with a missing entry",
+			input: input(t, batch, labScope, get(t, "/Observation/obs-1"), nil),
+			want:  policy.Decision{Allow: false, Status: 400, Reasons: []string{"batch_entry_denied", "format_not_supported", "interaction_unknown"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.EvalInterface(context.Background(), tt.input)
+			got, err := e.Eval(context.Background(), tt.input.Value())
 			if err != nil {
-				t.Fatalf("EvalInterface: %v", err)
+				t.Fatalf("Eval: %v", err)
 			}
 			normalise(&got)
 			normalise(&tt.want)
@@ -200,24 +210,29 @@ func normaliseObligations(o *policy.Obligations) {
 // compartment type to the patient (or answers empty without upstream).
 func TestDefaultPoliciesFailClosed(t *testing.T) {
 	e := loadDefaults(t)
-	allowed := map[string]map[string]any{
-		"search":             makeInput(baseRequest(), labScope()),
-		"read":               makeInput(withRequest(map[string]any{"interaction": "read", "id": "obs-1"}), labScope()),
-		"compartment search": makeInput(withRequest(map[string]any{"interaction": "search-compartment", "compartment": map[string]any{"type": "Patient", "id": "pat-1"}}), labScope()),
-		"patient read":       makeInput(withRequest(map[string]any{"interaction": "read", "resource_type": "Patient", "id": "pat-1"}), scopeJSON("Patient", "r", map[string][]string{"_security": {ilBuckets + "|PatientDemographics"}})),
+	allowed := map[string]*policy.Input{
+		"search":             input(t, get(t, "/Observation"), labScope),
+		"read":               input(t, get(t, "/Observation/obs-1"), labScope),
+		"compartment search": input(t, get(t, "/Patient/pat-1/Observation"), labScope),
+		"patient read":       input(t, get(t, "/Patient/pat-1"), patientScope),
 	}
-	for name, input := range allowed {
-		d, err := e.EvalInterface(context.Background(), input)
+	for name, in := range allowed {
+		d, err := e.Eval(context.Background(), in.Value())
 		if err != nil || !d.Allow {
 			t.Fatalf("%s: precondition: want allow, got %+v, %v", name, d, err)
 		}
+		doc, err := ast.JSON(in.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, _ := doc.(map[string]any)
 		for _, path := range [][]string{
 			{"request"}, {"request", "interaction"}, {"request", "resource_type"}, {"request", "id"},
 			{"request", "wants_xml"}, {"request", "compartment"}, {"request", "params"}, {"request", "param_list"},
-			{"scopes"}, {"patient"}, {"patient", "ids"}, {"patient", "value"}, {"token"}, {"client"},
+			{"scopes"}, {"scope_index"}, {"patient"}, {"patient", "ids"}, {"patient", "value"}, {"token"}, {"client"},
 		} {
 			t.Run(name+" without "+strings.Join(path, "."), func(t *testing.T) {
-				mutated := removePath(input, path)
+				mutated := removePath(base, path)
 				d, err := e.EvalInterface(context.Background(), mutated)
 				if err != nil {
 					if d.Allow {

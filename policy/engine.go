@@ -16,6 +16,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // Query is the one query the engine evaluates.
@@ -208,6 +209,11 @@ func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
 		// Without input every rule on input is undefined, and a policy
 		// written as "allow unless a deny rule fires" would allow.
 		return policyErrorDecision(), ErrInput
+	}
+	// OPA notices a cancelled context only while it evaluates; a fast
+	// decision could finish first.
+	if err := ctx.Err(); err != nil {
+		return policyErrorDecision(), &EvalError{Code: topdown.CancelErr, cause: err}
 	}
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
 	if err != nil {

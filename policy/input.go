@@ -118,7 +118,7 @@ var constantTerms = func() map[string]*ast.Term {
 		"history-type", "history-system", "create", "search-type",
 		"search-system", "search-compartment", "capabilities", "batch",
 		"transaction", "operation", "system", "type", "instance",
-		"patient", "user", "rs", "r", "s", "cruds", "cud", "*",
+		"patient", "user", "rs", "cruds", "cud", "*", "c", "r", "u", "d", "s",
 		"Patient", "Observation", "_security",
 	} {
 		m[s] = ast.StringTerm(s)
@@ -306,24 +306,41 @@ func codeSpellings(code string) []string {
 	return slices.Compact(out)
 }
 
-// scopeIndex maps each resource type named by a scope ("*" included) to the
-// positions of those scopes in input.scopes, in order.
+// scopeIndex maps each resource type named by a scope ("*" included) and
+// each permission letter of those scopes to the positions of the scopes in
+// input.scopes, in order: {"Observation": {"r": [0, 1], "s": [0, 1]}}.
 func scopeIndex(scopes []smart.Scope) *ast.Term {
+	type letterPositions struct {
+		letter    byte
+		positions []*ast.Term
+	}
 	types := make([]string, 0, len(scopes))
-	positions := make([][]*ast.Term, 0, len(scopes))
+	byType := make([][]letterPositions, 0, len(scopes))
 	for i := range scopes {
 		t := scopes[i].ResourceType
 		j := slices.Index(types, t)
 		if j < 0 {
 			j = len(types)
 			types = append(types, t)
-			positions = append(positions, nil)
+			byType = append(byType, nil)
 		}
-		positions[j] = append(positions[j], ast.InternedTerm(i))
+		perms := scopes[i].Permissions
+		for k := 0; k < len(perms); k++ {
+			l := slices.IndexFunc(byType[j], func(lp letterPositions) bool { return lp.letter == perms[k] })
+			if l < 0 {
+				l = len(byType[j])
+				byType[j] = append(byType[j], letterPositions{letter: perms[k]})
+			}
+			byType[j][l].positions = append(byType[j][l].positions, ast.InternedTerm(i))
+		}
 	}
 	items := make([][2]*ast.Term, len(types))
 	for j, t := range types {
-		items[j] = ast.Item(stringTerm(t), ast.ArrayTerm(positions[j]...))
+		letters := make([][2]*ast.Term, len(byType[j]))
+		for l, lp := range byType[j] {
+			letters[l] = ast.Item(stringTerm(string(lp.letter)), ast.ArrayTerm(lp.positions...))
+		}
+		items[j] = ast.Item(stringTerm(t), ast.ObjectTerm(letters...))
 	}
 	return ast.ObjectTerm(items...)
 }

@@ -4,15 +4,51 @@ package fhir.pep
 # Codes compare case-insensitively (the code system says caseSensitive=false);
 # the systems in data.fhir.pep.bucket_systems are aliases of the first one.
 
-# bucket_key normalises one "system|code" item of a _security value to
-# "<canonical system>|<lower-case code>". It is undefined for an item that is
-# not a bucket: unknown system, no code, no system, or more than one bar.
-bucket_key(item) := concat("|", [data.fhir.pep.bucket_systems[0], lower(parts[1])]) if {
+# security_item parses one comma item of a _security value. Go computes the
+# same object for every item of a scope's _security constraint
+# (input.scopes[_].security_items, README.md), and Go's tests check that the
+# two agree. An item with exactly one "|" and a non-empty code has its
+# system, its code, the code in lower case, and the code's usual spellings
+# (as written, lower case, lowerCamel, UpperCamel; sorted); any other item
+# has null system and codes and no spellings.
+security_item(item) := {
+	"value": item,
+	"system": parts[0],
+	"code": parts[1],
+	"code_lower": lower(parts[1]),
+	"code_spellings": sort(code_spellings(parts[1])),
+} if {
 	parts := split(item, "|")
 	count(parts) == 2
-	parts[0] in data.fhir.pep.bucket_systems
 	parts[1] != ""
+} else := {
+	"value": item,
+	"system": null,
+	"code": null,
+	"code_lower": null,
+	"code_spellings": [],
 }
+
+code_spellings(code) := {
+	code,
+	lower(code),
+	concat("", [lower(first), rest]),
+	concat("", [upper(first), rest]),
+} if {
+	first := substring(code, 0, 1)
+	rest := substring(code, 1, -1)
+}
+
+# A security item is a bucket when its system is one of the bucket systems.
+bucket_item(item) if item.system in data.fhir.pep.bucket_systems
+
+# bucket_key_of(item) is the bucket's normalised key,
+# "<canonical system>|<lower-case code>"; undefined for an item that is not a
+# bucket.
+bucket_key_of(item) := concat("|", [data.fhir.pep.bucket_systems[0], item.code_lower]) if bucket_item(item)
+
+# bucket_key normalises one "system|code" item given as text.
+bucket_key(item) := bucket_key_of(security_item(item))
 
 granted_buckets := {b |
 	some f in relevant_scopes
@@ -29,45 +65,30 @@ deny contains "bucket_not_granted" if {
 	not b in granted_buckets
 }
 
-# Scopes whose buckets the response may carry. A scope with constraints the
-# response check cannot verify (category=..., date=...) counts only for the
-# request's own type, and only when those constraints narrowed the query.
-contributing_scopes contains f if {
-	some f in scope_facts
+# The buckets the response may carry, as [response type, bucket] pairs. A
+# scope whose every constraint is a bucket (enforceable) counts for its own
+# type, "*" for a wildcard scope, so that _include'd resources of that type
+# pass too. A scope with constraints the response check cannot verify
+# (category=..., date=...) counts only for the request's own type, and only
+# when those constraints narrowed the query.
+response_pairs contains [f.type, b] if {
+	some f in letter_scopes
 	f.enforceable
-	count(f.grants) > 0
-	contains(f.permissions, letter)
+	some b in f.grants
 }
 
-contributing_scopes contains f if {
+response_pairs contains [rtype, b] if {
 	narrows
 	some f in relevant_scopes
-}
-
-response_key(f) := f.type if f.type != "*"
-
-response_key(f) := "*" if {
-	f.type == "*"
-	f.enforceable
-}
-
-response_key(f) := rtype if {
-	f.type == "*"
-	not f.enforceable
-}
-
-response_pairs contains [response_key(f), b] if {
-	some f in contributing_scopes
+	f.enforceable == false
 	some b in f.grants
 }
 
 # obligations.response.types: per resource type (or "*"), the granted buckets.
 response_types := {key: sort(buckets) |
-	some pair in response_pairs
-	key := pair[0]
-	buckets := {b |
-		some other in response_pairs
-		other[0] == key
-		b := other[1]
+	some [key, _] in response_pairs
+	buckets := {pair[1] |
+		some pair in response_pairs
+		pair[0] == key
 	}
 }

@@ -1,7 +1,10 @@
 package fhir.pep_test
 
+import data.fhir.pep
+
 # Shared test inputs. Tests build an input with inp(request, scopes) and
-# evaluate data.fhir.pep.decision with it.
+# evaluate data.fhir.pep.decision with it. Like Go, the fixtures add the
+# precomputed fields (scopes[_].security_items, scope_index; README.md).
 
 il_buckets := "http://fhir.health.gov.il/cs/il-hdp-information-buckets"
 
@@ -39,6 +42,30 @@ scope(type, permissions, constraints) := {
 	"constraints": constraints,
 	"version": 2,
 	"raw": "patient/scope-under-test",
+	"security_items": security_items(constraints),
+}
+
+# The precomputed security_items of a scope with these constraints.
+security_items(constraints) := [pep.security_item(item) |
+	some v in object.get(constraints, "_security", [])
+	some item in split(v, ",")
+]
+
+# The precomputed input.scope_index of these scopes: type -> permission
+# letter -> positions in scopes.
+scope_index(scopes) := {type: letters |
+	some s in scopes
+	type := s.resource_type
+	letters := {letter: positions |
+		some t in scopes
+		t.resource_type == type
+		some letter in split(t.permissions, "")
+		positions := [i |
+			some i, u in scopes
+			u.resource_type == type
+			contains(u.permissions, letter)
+		]
+	}
 }
 
 lab_scope := scope("Observation", "rs", {"_security": [lab]})
@@ -109,6 +136,7 @@ inp(req, scopes) := {
 	"request": req,
 	"token": {"active": true, "scope": "patient/Observation.rs", "client_id": "client-a"},
 	"scopes": scopes,
+	"scope_index": scope_index(scopes),
 	"patient": own_patient,
 	"client": {"member_id": "org-sp-hospital-a", "thumbprint": "thumb"},
 }

@@ -139,29 +139,20 @@ query_value(name, v) := security_query(v) if name == "_security"
 
 query_value(name, v) := v if name != "_security"
 
-security_query(v) := security_query_items(split(v, ","))
+security_query(v) := security_query_items([security_item(item) | some item in split(v, ",")])
 
+# The _security value for a set of security items (security_item): every
+# bucket item in every alias system with every usual spelling of its code
+# (the IG's examples write "laboratoryTests", its code system
+# "LaboratoryTests"), and every other item as it is; sorted, comma-joined.
 security_query_items(items) := concat(",", sort({x |
 	some item in items
 	some x in security_variants(item)
 }))
 
-# Every alias system with every usual spelling of the code: as written,
-# lower case, lowerCamel and UpperCamel (the IG's examples write
-# "laboratoryTests", its code system "LaboratoryTests").
 security_variants(item) := {concat("|", [system, code]) |
 	some system in data.fhir.pep.bucket_systems
-	some code in code_spellings(split(item, "|")[1])
-} if bucket_key(item)
+	some code in item.code_spellings
+} if bucket_item(item)
 
-security_variants(item) := {item} if not bucket_key(item)
-
-code_spellings(code) := {
-	code,
-	lower(code),
-	concat("", [lower(first), rest]),
-	concat("", [upper(first), rest]),
-} if {
-	first := substring(code, 0, 1)
-	rest := substring(code, 1, -1)
-}
+security_variants(item) := {item.value} if not bucket_item(item)

@@ -3,6 +3,10 @@ package fhir.pep
 # SMART scopes: which of the token's scopes may serve this request.
 # Several scopes combine as a union; a scope never grants more than its own
 # type, permissions and constraints.
+#
+# Go lists the scopes by type and permission letter in input.scope_index
+# (README.md), so the rules below look only at the scopes with the request's
+# letter instead of scanning every scope of the token.
 
 # Parameters that select nothing (result shaping) or that the PEP refuses in
 # requests. A scope constrained by one of them is malformed and grants nothing:
@@ -13,11 +17,6 @@ non_filter_params := {
 	"_filter", "_query",
 }
 
-non_filter_constraint(s) if {
-	some name, _ in s.constraints
-	not filter_constraint(name)
-}
-
 filter_constraint(name) if {
 	not split(name, ":")[0] in non_filter_params
 	not startswith(name, "_has")
@@ -26,61 +25,54 @@ filter_constraint(name) if {
 
 honoured_context(s) if s.context in data.fhir.pep.honoured_contexts
 
-# usable_scope: the scope is in an honoured context (default: patient/ only)
-# and every constraint is a filter.
-usable_scope(s) if {
-	honoured_context(s)
-	not non_filter_constraint(s)
-}
-
-# What the policy needs to know about each usable scope, computed once:
-#   type, permissions, constraints  as parsed by Go
-#   items        the comma items of its _security values
-#   grants       the buckets it grants (see grants below)
+# The usable scopes with the request's permission letter, of any type: in an
+# honoured context (default: patient/ only), every constraint a filter. And
+# what the policy needs to know about each, computed once:
+#   type, constraints  as parsed by Go
+#   items        the scope's _security items (security_item in buckets.rego;
+#                Go precomputes them as input.scopes[_].security_items)
+#   grants       the buckets it grants: "<canonical system>|<lower-case code>"
+#                for every bucket item; {"*"} (any bucket) when it names none
+#                and require_bucket is false; {} otherwise
 #   enforceable  true when every constraint is a bucket, so that the response
 #                check alone can verify it
-scope_facts := [fact |
-	some s in input.scopes
-	usable_scope(s)
-	constraints := object.get(s, "constraints", {})
-	items := [item |
-		some v in object.get(constraints, "_security", [])
-		some item in split(v, ",")
+letter_scopes := [fact |
+	some by_letter in input.scope_index
+	some i in by_letter[letter]
+	s := input.scopes[i]
+	s.context in data.fhir.pep.honoured_contexts
+	others := [name |
+		some name, _ in s.constraints
+		name != "_security"
 	]
-	keys := [key | some item in items; key := bucket_key(item)]
+	count([name | some name in others; not filter_constraint(name)]) == 0
+	buckets := [item |
+		some item in s.security_items
+		item.system in data.fhir.pep.bucket_systems
+	]
+	keys := {concat("|", [data.fhir.pep.bucket_systems[0], item.code_lower]) | some item in buckets}
 	fact := {
 		"type": s.resource_type,
-		"permissions": s.permissions,
-		"constraints": constraints,
-		"items": items,
-		"grants": grants({key | some key in keys}),
-		"enforceable": only_buckets(constraints, items, keys),
+		"constraints": s.constraints,
+		"items": s.security_items,
+		"grants": (keys | {"*" | count(keys) == 0; not bucket_required}),
+		# Both counts are >= 0: every item is a bucket and no other
+		# parameter constrains the scope.
+		"enforceable": ((count(s.security_items) - count(buckets)) + count(others)) == 0,
 	}
 ]
 
-# The buckets a scope grants: those it names; "*" (any bucket) when it names
-# none and require_bucket is false; none otherwise.
-grants(buckets) := buckets if {
-	count(buckets) > 0
-} else := {"*"} if {
-	data.fhir.pep.require_bucket == false
-} else := set()
+# require_bucket: anything but false (even a missing key) means true.
+default bucket_required := true
 
-only_buckets(constraints, items, keys) if {
-	count(object.keys(constraints) - {"_security"}) == 0
-	count(items) == count(keys)
-} else := false
+bucket_required := false if data.fhir.pep.require_bucket == false
 
-type_grants("*", _)
-
-type_grants(t, t)
-
-# Usable scopes granting the request's type and permission.
-matching_scopes := [f |
-	some f in scope_facts
-	type_grants(f.type, rtype)
-	contains(f.permissions, letter)
-]
+# Usable scopes granting the request's type and permission: scopes of the
+# type, and wildcard scopes.
+matching_scopes := array.concat(
+	[f | some f in letter_scopes; f.type == rtype],
+	[f | some f in letter_scopes; f.type == "*"],
+)
 
 # Of those, the ones that grant data: with require_bucket (the default) a scope
 # must name at least one information bucket in its _security constraint.
@@ -91,10 +83,9 @@ relevant_scopes := [f |
 
 # A scope outside the honoured contexts (user/, system/) would have granted it.
 other_context_grants if {
-	some s in input.scopes
-	not honoured_context(s)
-	type_grants(s.resource_type, rtype)
-	contains(s.permissions, letter)
+	some type in {rtype, "*"}
+	some i in input.scope_index[type][letter]
+	not honoured_context(input.scopes[i])
 }
 
 deny contains "scope_missing" if {
