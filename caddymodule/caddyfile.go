@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -75,108 +76,81 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		var err error
+	return parseBlock(d, "", func(name string) error {
 		switch name {
 		case "resource":
-			err = oneArg(d, &p.Resource)
+			return oneArg(d, &p.Resource)
 		case "base_path":
-			err = oneArg(d, &p.BasePath)
+			return oneArg(d, &p.BasePath)
 		case "realm":
-			err = oneArg(d, &p.Realm)
+			return oneArg(d, &p.Realm)
 		case "clock_skew":
-			err = durationArg(d, &p.ClockSkew)
+			return durationArg(d, &p.ClockSkew)
 		case "max_request_bytes":
-			err = sizeArg(d, &p.MaxRequestBytes)
+			return sizeArg(d, &p.MaxRequestBytes)
 		case "upstream_base":
-			err = oneArg(d, &p.UpstreamBase)
+			return oneArg(d, &p.UpstreamBase)
 		case "public_base":
-			err = oneArg(d, &p.PublicBase)
+			return oneArg(d, &p.PublicBase)
 		case "max_response_bytes":
-			err = sizeArg(d, &p.MaxResponseBytes)
+			return sizeArg(d, &p.MaxResponseBytes)
 		case "max_json_depth":
-			err = intArg(d, &p.MaxJSONDepth)
+			return intArg(d, &p.MaxJSONDepth)
 		case "annotate_withheld":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			p.AnnotateWithheld = true
+			return flagArg(d, &p.AnnotateWithheld)
 		case "patient_cache_ttl":
-			err = durationArg(d, &p.PatientCacheTTL)
+			return durationArg(d, &p.PatientCacheTTL)
 		case "policy":
 			p.Policy = new(PolicyConfig)
-			err = p.Policy.unmarshalCaddyfile(d)
+			return p.Policy.unmarshalCaddyfile(d)
 		case "audit":
 			p.Audit = new(AuditConfig)
-			err = p.Audit.unmarshalCaddyfile(d)
+			return p.Audit.unmarshalCaddyfile(d)
 		case "pcm":
 			p.PCM = new(PCMConfig)
-			err = p.PCM.unmarshalCaddyfile(d)
-		default:
-			return d.Errf("unrecognized subdirective %q", name)
+			return p.PCM.unmarshalCaddyfile(d)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return errUnknownSubdirective
+	})
 }
 
 func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate pcm subdirective %q", name)
-		}
-		seen[name] = true
-		var err error
+	return parseBlock(d, "pcm ", func(name string) error {
 		switch name {
 		case "issuer":
-			err = oneArg(d, &c.Issuer)
+			return oneArg(d, &c.Issuer)
 		case "token_endpoint":
-			err = oneArg(d, &c.TokenEndpoint)
+			return oneArg(d, &c.TokenEndpoint)
 		case "introspection_endpoint":
-			err = oneArg(d, &c.IntrospectionEndpoint)
+			return oneArg(d, &c.IntrospectionEndpoint)
 		case "client_id":
-			err = oneArg(d, &c.ClientID)
+			return oneArg(d, &c.ClientID)
 		case "client_cert":
-			err = oneArg(d, &c.ClientCert)
+			return oneArg(d, &c.ClientCert)
 		case "client_key":
-			err = oneArg(d, &c.ClientKey)
+			return oneArg(d, &c.ClientKey)
 		case "ca":
-			err = oneArg(d, &c.CA)
+			return oneArg(d, &c.CA)
 		case "scope":
-			err = oneArg(d, &c.Scope)
+			return oneArg(d, &c.Scope)
 		case "token_resource":
-			err = oneArg(d, &c.TokenResource)
+			return oneArg(d, &c.TokenResource)
 		case "signing_algorithm":
-			err = oneArg(d, &c.SigningAlgorithm)
+			return oneArg(d, &c.SigningAlgorithm)
 		case "timeout":
-			err = durationArg(d, &c.Timeout)
+			return durationArg(d, &c.Timeout)
 		case "cache_ttl":
-			err = durationArg(d, &c.CacheTTL)
+			return durationArg(d, &c.CacheTTL)
 		case "negative_cache_ttl":
-			err = durationArg(d, &c.NegativeCacheTTL)
+			return durationArg(d, &c.NegativeCacheTTL)
 		case "cache_max_bytes":
-			err = sizeArg(d, &c.CacheMaxBytes)
-		default:
-			return d.Errf("unrecognized pcm subdirective %q", name)
+			return sizeArg(d, &c.CacheMaxBytes)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return errUnknownSubdirective
+	})
 }
 
 // unmarshalCaddyfile reads `policy <dir>` or a policy block.
@@ -188,72 +162,79 @@ func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate policy subdirective %q", name)
-		}
-		seen[name] = true
+	return parseBlock(d, "policy ", func(name string) error {
 		switch name {
 		case "dir":
 			if inline {
 				return d.Err("policy directory given twice")
 			}
-			if err := oneArg(d, &c.Dir); err != nil {
-				return err
-			}
+			return oneArg(d, &c.Dir)
 		case "dry_run":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			c.DryRun = true
-		default:
-			return d.Errf("unrecognized policy subdirective %q", name)
+			return flagArg(d, &c.DryRun)
 		}
-	}
-	return nil
+		return errUnknownSubdirective
+	})
 }
 
 func (c *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	return parseBlock(d, "audit ", func(name string) error {
+		switch name {
+		case "patient_hash_key":
+			return oneArg(d, &c.PatientHashKey)
+		case "required":
+			return flagArg(d, &c.Required)
+		case "audit_event_endpoint":
+			return oneArg(d, &c.AuditEventEndpoint)
+		case "audit_event_ca":
+			return oneArg(d, &c.AuditEventCA)
+		case "audit_event_client_cert":
+			return oneArg(d, &c.AuditEventClientCert)
+		case "audit_event_client_key":
+			return oneArg(d, &c.AuditEventClientKey)
+		case "queue_size":
+			return intArg(d, &c.QueueSize)
+		case "data_source_member_id":
+			return oneArg(d, &c.DataSourceMemberID)
+		}
+		return errUnknownSubdirective
+	})
+}
+
+// errUnknownSubdirective is returned by parseBlock handlers for a name they
+// do not know; parseBlock turns it into a positioned error.
+var errUnknownSubdirective = errors.New("unknown subdirective")
+
+// parseBlock walks the subdirectives of the block at the dispenser's
+// current nesting. Each may appear once, and an unknown one is an error
+// naming the file and line (a typo must never be silently ignored). block
+// prefixes the errors ("pcm ").
+func parseBlock(d *caddyfile.Dispenser, block string, handle func(name string) error) error {
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		if seen[name] {
-			return d.Errf("duplicate audit subdirective %q", name)
+			return d.Errf("duplicate %ssubdirective %q", block, name)
 		}
 		seen[name] = true
-		var err error
-		switch name {
-		case "patient_hash_key":
-			err = oneArg(d, &c.PatientHashKey)
-		case "required":
-			if d.NextArg() {
-				return d.ArgErr()
+		if err := handle(name); err != nil {
+			if errors.Is(err, errUnknownSubdirective) {
+				return d.Errf("unrecognized %ssubdirective %q", block, name)
 			}
-			c.Required = true
-		case "audit_event_endpoint":
-			err = oneArg(d, &c.AuditEventEndpoint)
-		case "audit_event_ca":
-			err = oneArg(d, &c.AuditEventCA)
-		case "audit_event_client_cert":
-			err = oneArg(d, &c.AuditEventClientCert)
-		case "audit_event_client_key":
-			err = oneArg(d, &c.AuditEventClientKey)
-		case "queue_size":
-			err = intArg(d, &c.QueueSize)
-		case "data_source_member_id":
-			err = oneArg(d, &c.DataSourceMemberID)
-		default:
-			return d.Errf("unrecognized audit subdirective %q", name)
-		}
-		if err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// flagArg sets a flag that takes no argument.
+func flagArg(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
 	return nil
 }
 

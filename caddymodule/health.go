@@ -207,23 +207,12 @@ func (h *Health) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
+	return parseBlock(d, "", func(name string) error {
+		if name == "timeout" {
+			return durationArg(d, &h.Timeout)
 		}
-		seen[name] = true
-		switch name {
-		case "timeout":
-			if err := durationArg(d, &h.Timeout); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized subdirective %q", name)
-		}
-	}
-	return nil
+		return errUnknownSubdirective
+	})
 }
 
 // Interface guards
