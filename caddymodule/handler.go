@@ -17,6 +17,7 @@ import (
 
 	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/trust"
 )
 
 // decisionHeader carries the decision id back to the client, so a caller
@@ -174,6 +175,14 @@ func (p *PEP) authenticate(r *http.Request, decisionID string) (*Subject, denial
 		// connection stayed open; nothing cached for it may be used.
 		p.pcm.forgetThumbprints([]string{thumbprint})
 		p.logDenial(r, "untrusted client certificate", zap.String("member_id", memberID), zap.Error(err))
+		switch trust.ReasonOf(err) {
+		case trust.ReasonStale, trust.ReasonNoManifest:
+			// Not the caller's fault: without a fresh manifest nobody is
+			// trusted. Counted as fail-closed for alerting.
+			d := denyUntrustedCertificate
+			d.reason = "ntn_stale"
+			return nil, d, false
+		}
 		return nil, denyUntrustedCertificate, false
 	}
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hdp-il/fhir-pep/internal/testpki"
 	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/trust"
 )
 
 // fakeTrust stands in for the ntn app: certificates are trusted by
@@ -31,11 +32,15 @@ type fakeTrust struct {
 	mu      sync.Mutex
 	members map[string]string
 	revoke  []func([]string)
+	stale   bool
 }
 
 func (f *fakeTrust) VerifyPeer(leaf *x509.Certificate, _ []*x509.Certificate) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.stale {
+		return "", &trust.Error{Reason: trust.ReasonStale}
+	}
 	if m, ok := f.members[introspection.Thumbprint(leaf.Raw)]; ok {
 		return m, nil
 	}
@@ -383,6 +388,20 @@ func TestGateRevocationDropsCachedAnswer(t *testing.T) {
 	}
 	if len(f.trust.revoke) != 1 {
 		t.Fatalf("handler did not subscribe to revocations")
+	}
+}
+
+func TestGateStaleManifestFailsClosed(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("good", activeAnswer(f.caller, time.Now(), nil))
+	f.trust.mu.Lock()
+	f.trust.stale = true
+	f.trust.mu.Unlock()
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 403 || f.reached != nil {
+		t.Fatalf("stale manifest: status %d", w.Code)
+	}
+	if got := testutil.ToFloat64(f.pep.metrics.failClosed.WithLabelValues("ntn_stale")); got != 1 {
+		t.Fatalf("fail_closed{ntn_stale} = %v", got)
 	}
 }
 
