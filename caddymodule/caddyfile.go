@@ -39,7 +39,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    annotate_withheld
 //	    patient_cache_ttl <duration>
 //	    policy [<dir>] {
-//	        dir     <dir>
+//	        dir            <dir>
+//	        decision_cache <n>
 //	        dry_run
 //	    }
 //	    audit {
@@ -171,6 +172,17 @@ func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return oneArg(d, &c.Dir)
 		case "dry_run":
 			return flagArg(d, &c.DryRun)
+		case "decision_cache":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < -1 {
+				return d.Errf("invalid decision_cache %q (a size, or -1 to disable)", v)
+			}
+			c.DecisionCache = n
+			return nil
 		}
 		return errUnknownSubdirective
 	})

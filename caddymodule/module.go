@@ -42,6 +42,7 @@ const (
 	defaultNegativeCacheTTL = 5 * time.Second
 	defaultCacheMaxBytes    = 32 << 20
 	defaultPCMScope         = "introspect"
+	defaultDecisionCache    = 10000
 )
 
 // PEP is the fhir-pep policy enforcement point: an HTTP middleware that lets
@@ -174,6 +175,12 @@ type PolicyConfig struct {
 	// Dir is a directory of .rego and data files. Default: the policies
 	// built into the binary.
 	Dir string `json:"dir,omitempty"`
+	// DecisionCache is the number of decisions kept for identical inputs
+	// (same token, request and patient ids: paging, retries). 0 (the
+	// default) means 10000; -1 disables it. With the cache on, policies
+	// that call non-deterministic built-ins (time, rand, http.send...)
+	// are refused at load.
+	DecisionCache int `json:"decision_cache,omitempty"`
 	// DryRun decides and logs but lets read requests the policy denies
 	// through unchanged (no narrowing, no response check), for rolling
 	// out policy changes. Writes stay refused. Off by default; every
@@ -282,11 +289,18 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 // enforcer with the policy's bucket system aliases.
 func (p *PEP) provisionPolicy() error {
 	ctx := context.Background()
+	var opts []policy.Option
+	switch n := p.Policy.DecisionCache; {
+	case n == 0:
+		opts = append(opts, policy.WithDecisionCache(defaultDecisionCache))
+	case n > 0:
+		opts = append(opts, policy.WithDecisionCache(n))
+	}
 	var err error
 	if p.Policy.Dir != "" {
-		p.engine, err = policy.LoadDir(ctx, p.Policy.Dir)
+		p.engine, err = policy.LoadDir(ctx, p.Policy.Dir, opts...)
 	} else {
-		p.engine, err = policy.Load(ctx, policies.FS())
+		p.engine, err = policy.Load(ctx, policies.FS(), opts...)
 	}
 	if err != nil {
 		return fmt.Errorf("fhir_pep: policy: %w", err)

@@ -63,7 +63,7 @@ func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, den
 		Client:  policy.Client{MemberID: subj.MemberID, Thumbprint: subj.Thumbprint},
 	}
 	engine := p.engine
-	dec, err := engine.Eval(r.Context(), in.Value())
+	dec, err := engine.EvalInput(r.Context(), &in)
 	if err != nil {
 		// Eval already returned a deny; the error says which contract
 		// was broken. It never holds input values.

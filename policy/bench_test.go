@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hdp-il/fhir-pep/fhir"
+	"github.com/hdp-il/fhir-pep/policies"
 	"github.com/hdp-il/fhir-pep/policy"
 	"github.com/hdp-il/fhir-pep/smart"
 )
@@ -144,6 +145,26 @@ func BenchmarkInputValue(b *testing.B) {
 	for b.Loop() {
 		if in.Value() == nil {
 			b.Fatal("nil input")
+		}
+	}
+}
+
+// BenchmarkEvalCached is a repeated typical search through a cached engine:
+// the canonical key of the Input, a lookup and a copy of the decision.
+func BenchmarkEvalCached(b *testing.B) {
+	e, err := policy.Load(context.Background(), policies.FS(), policy.WithDecisionCache(1024))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := typicalSearch(b)
+	ctx := context.Background()
+	if d, err := e.EvalInput(ctx, in); err != nil || !d.Allow {
+		b.Fatalf("precondition: %+v %v", d, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.EvalInput(ctx, in); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -162,7 +162,7 @@ func TestDefaultPolicies(t *testing.T) {
 		{
 			name:  "batch with a missing entry",
 			input: input(t, batch, labScope, get(t, "/Observation/obs-1"), nil),
-			want:  policy.Decision{Allow: false, Status: 400, Reasons: []string{"batch_entry_denied", "format_not_supported", "interaction_unknown"}},
+			want:  policy.Decision{Allow: false, Status: 400, Reasons: []string{"batch_entry_denied", "format_not_supported", "interaction_unknown", "param_not_allowed"}},
 		},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,10 @@
 // Package policy evaluates the fhir-pep Rego policies: it loads a policy
 // directory, compiles it strictly, prepares the query data.fhir.pep.decision
-// once, and turns each result into a Decision. Anything unexpected (undefined,
-// several results, a wrong type, an evaluation error) is a deny with an error.
+// once, and turns each result into a Decision. Input renders one request as
+// the documented input document (policies/README.md), directly as AST terms.
+// Anything unexpected (undefined, several results, a wrong type, an
+// evaluation error) is a deny with an error. With WithDecisionCache,
+// EvalInput remembers decisions of deterministic policies.
 package policy
 
 import (
@@ -10,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
@@ -28,13 +32,16 @@ type Engine struct {
 	query         rego.PreparedEvalQuery
 	version       string
 	bucketSystems []string
+	cache         *decisionCache // nil unless WithDecisionCache
 }
 
 // Option configures Load.
 type Option func(*config)
 
 type config struct {
-	capabilities *ast.Capabilities
+	capabilities  *ast.Capabilities
+	cacheEntries  int
+	cacheRequired bool
 }
 
 // WithCapabilities replaces the built-ins policies may use. The default is
@@ -43,6 +50,24 @@ type config struct {
 // of its input and the policy data, and must not stall on I/O.
 func WithCapabilities(c *ast.Capabilities) Option {
 	return func(cfg *config) { cfg.capabilities = c }
+}
+
+// WithDecisionCache makes EvalInput remember up to entries decisions (least
+// recently used first out), keyed by the SHA-256 of the policy version and
+// of a canonical encoding of the whole Input; Eval does not use it. A hit
+// skips evaluation entirely. Only deterministic policies may be cached, so
+// with this option Load refuses policies that call a built-in whose result
+// depends on more than its arguments: OPA's non-deterministic built-ins
+// (time.now_ns, rand.intn, uuid.rfc4122, http.send, opa.runtime,
+// net.lookup_ip_addr, io.jwt.decode_verify, io.jwt.encode_sign*,
+// json.verify_schema, json.match_schema), every rand.* and net.* built-in,
+// and the crypto.x509.parse_and_verify_* built-ins, which read the clock.
+// entries must be at least 1.
+func WithDecisionCache(entries int) Option {
+	return func(cfg *config) {
+		cfg.cacheEntries = entries
+		cfg.cacheRequired = true
+	}
 }
 
 // deniedBuiltins are left out of the default capabilities.
@@ -61,7 +86,7 @@ func defaultCapabilities() *ast.Capabilities {
 	return caps
 }
 
-func newConfig(opts []Option) config {
+func newConfig(opts []Option) (config, error) {
 	cfg := config{}
 	for _, o := range opts {
 		o(&cfg)
@@ -69,7 +94,53 @@ func newConfig(opts []Option) config {
 	if cfg.capabilities == nil {
 		cfg.capabilities = defaultCapabilities()
 	}
-	return cfg
+	if cfg.cacheRequired {
+		if cfg.cacheEntries < 1 {
+			return cfg, fmt.Errorf("policy: decision cache size %d, want at least 1", cfg.cacheEntries)
+		}
+		cfg.capabilities = deterministicCapabilities(cfg.capabilities)
+	}
+	return cfg, nil
+}
+
+// cacheUnsafeBuiltins are refused with the decision cache besides those OPA
+// marks non-deterministic (which include the first four again): the clock,
+// randomness, the network and the process, and certificate verification,
+// which compares validity dates with the clock.
+var cacheUnsafeBuiltins = []string{
+	"time.now_ns", "uuid.rfc4122", "http.send", "opa.runtime",
+	"crypto.x509.parse_and_verify_certificates",
+	"crypto.x509.parse_and_verify_certificates_with_options",
+}
+
+// cacheUnsafePrefixes are built-in families refused as a whole: rand.* is
+// random, and net.* is refused whole rather than sorting lookups from pure
+// address arithmetic.
+var cacheUnsafePrefixes = []string{"rand.", "net."}
+
+func cacheUnsafe(b *ast.Builtin) bool {
+	if b.IsNondeterministic() || slices.Contains(cacheUnsafeBuiltins, b.Name) {
+		return true
+	}
+	for _, p := range cacheUnsafePrefixes {
+		if strings.HasPrefix(b.Name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// deterministicCapabilities is caps without the cache-unsafe built-ins, so
+// that compiling a policy that calls one fails with an undefined function.
+func deterministicCapabilities(caps *ast.Capabilities) *ast.Capabilities {
+	out := *caps
+	out.Builtins = make([]*ast.Builtin, 0, len(caps.Builtins))
+	for _, b := range caps.Builtins {
+		if !cacheUnsafe(b) {
+			out.Builtins = append(out.Builtins, b)
+		}
+	}
+	return &out
 }
 
 // LoadDir is Load on os.DirFS(dir).
@@ -83,7 +154,10 @@ func LoadDir(ctx context.Context, dir string, opts ...Option) (*Engine, error) {
 // once. A data file's object is placed at its directory's path. A policy set
 // that has no decision rule loads, and every Eval on it denies.
 func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	set, err := readPolicySet(fsys, false)
 	if err != nil {
 		return nil, err
@@ -111,7 +185,11 @@ func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{query: pq, version: set.version, bucketSystems: systems}, nil
+	e := &Engine{query: pq, version: set.version, bucketSystems: systems}
+	if cfg.cacheRequired {
+		e.cache = newDecisionCache(cfg.cacheEntries)
+	}
+	return e, nil
 }
 
 // BucketSystemsQuery names the bucket system aliases in the policy data; the
@@ -236,6 +314,31 @@ func decodeResultSet(rs rego.ResultSet) (Decision, error) {
 		return policyErrorDecision(), mistyped("result", "an AST value")
 	}
 	return decodeDecision(v)
+}
+
+// EvalInput is Eval(ctx, in.Value()), through the decision cache when Load
+// was given WithDecisionCache. Errors are never cached; a cached Decision is
+// returned as a copy.
+func (e *Engine) EvalInput(ctx context.Context, in *Input) (Decision, error) {
+	if in == nil {
+		return policyErrorDecision(), ErrInput
+	}
+	if e.cache == nil {
+		return e.Eval(ctx, in.Value())
+	}
+	key, ok := newCacheKey(e.version, in)
+	if !ok {
+		return policyErrorDecision(), ErrInput
+	}
+	if d, hit := e.cache.get(key); hit {
+		return d, nil
+	}
+	d, err := e.Eval(ctx, in.Value())
+	if err != nil {
+		return d, err
+	}
+	e.cache.put(key, d)
+	return d, nil
 }
 
 // EvalInterface converts a JSON-like input and evaluates it. For tools and

@@ -19,8 +19,9 @@ var (
 	ErrMultiple = errors.New("policy: decision has multiple results")
 	// ErrMistyped: the decision is not shaped as the contract says.
 	ErrMistyped = errors.New("policy: decision is mistyped")
-	// ErrInput: Eval was given no input (Input.Value returned nil because
-	// the token held a value with no JSON form).
+	// ErrInput: there is no input to evaluate: Eval was given nil (what
+	// Input.Value returns when the token holds a value with no JSON form),
+	// or EvalInput a nil Input or such a token.
 	ErrInput = errors.New("policy: no input")
 	// ErrEval: evaluation failed (conflicting rule values, a built-in error,
 	// cancellation). Returned wrapped in an *EvalError.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -26,48 +27,57 @@ type Patient struct {
 type Client struct{ MemberID, Thumbprint string }
 
 // Input is everything the policy sees about one request. Value renders it
-// as the documented input document (policies/README.md).
+// as the input document documented in policies/README.md.
 type Input struct {
 	Request *fhir.Request
 	// Entries are the parsed entries of a batch or transaction, in order;
 	// nil otherwise. A nil entry becomes null, which the policy denies.
 	Entries []*fhir.Request
-	// Token is the introspection response (introspection.Claims.Raw).
-	// Numbers may be json.Number; values must be JSON-like.
+	// Token is the introspection response (introspection.Claims.Raw), read
+	// only. Numbers may be json.Number.
 	Token   map[string]any
 	Scopes  []smart.Scope
 	Patient Patient
 	Client  Client
 }
 
-// Value builds the input document directly as AST terms: no JSON round
-// trip (except for Token values of Go types JSON decoding never produces).
-// Besides the documented fields it adds the facts Go precomputes for the
-// policy (scopes[].security_items and scope_index, policies/README.md).
+// Value builds the input document directly as AST terms, without a JSON
+// round trip. Besides the documented request, token, scopes, patient and
+// client it adds the facts Go precomputes for the policy
+// (request.param_facts, scopes[].security_items, scope_index; see
+// policies/README.md). Empty strings are null.
 //
 // Value returns nil when Token holds a value that has no JSON form (a
-// function, a channel, NaN); Eval denies a nil input with ErrInput. Values
-// decoded from JSON always have one.
+// function, a channel, a NaN); Eval denies a nil input with ErrInput.
+// Values decoded from JSON always have one.
 func (in *Input) Value() ast.Value {
-	token, ok := tokenTerm(in.Token)
-	if !ok {
-		return nil
+	token := ast.InternedNullTerm
+	if in.Token != nil {
+		if !jsonLike(in.Token, 0) {
+			return nil
+		}
+		v, err := ast.InterfaceToValue(in.Token)
+		if err != nil {
+			return nil
+		}
+		token = ast.NewTerm(v)
 	}
+	var b builder
 	return ast.NewObject(
-		ast.Item(keyRequest, requestTerm(in.Request, in.Entries, true)),
+		ast.Item(keyRequest, b.request(in.Request, in.Entries, true)),
 		ast.Item(keyToken, token),
-		ast.Item(keyScopes, scopesTerm(in.Scopes)),
-		ast.Item(keyScopeIndex, scopeIndex(in.Scopes)),
-		ast.Item(keyPatient, patientTerm(in.Patient)),
-		ast.Item(keyClient, ast.ObjectTerm(
-			ast.Item(keyMemberID, stringOrNull(in.Client.MemberID)),
-			ast.Item(keyThumbprint, stringOrNull(in.Client.Thumbprint)),
+		ast.Item(keyScopes, b.scopes(in.Scopes)),
+		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyPatient, b.patient(in.Patient)),
+		ast.Item(keyClient, b.object(
+			ast.Item(keyMemberID, b.stringOrNull(in.Client.MemberID)),
+			ast.Item(keyThumbprint, b.stringOrNull(in.Client.Thumbprint)),
 		)),
 	)
 }
 
-// Keys of the input document, shared by every input (terms are never
-// mutated once built).
+// Keys of the input document. Terms are shared by every input: OPA never
+// mutates a term it was given.
 var (
 	keyRequest       = ast.StringTerm("request")
 	keyToken         = ast.StringTerm("token")
@@ -84,13 +94,16 @@ var (
 	keyOperation     = ast.StringTerm("operation")
 	keyParams        = ast.StringTerm("params")
 	keyParamList     = ast.StringTerm("param_list")
+	keyParamFacts    = ast.StringTerm("param_facts")
 	keyWantsXML      = ast.StringTerm("wants_xml")
 	keyEntriesInput  = ast.StringTerm("entries")
 	keyType          = ast.StringTerm("type")
 	keyLevel         = ast.StringTerm("level")
 	keyModifier      = ast.StringTerm("modifier")
 	keyChain         = ast.StringTerm("chain")
+	keyChained       = ast.StringTerm("chained")
 	keyHas           = ast.StringTerm("has")
+	keyNames         = ast.StringTerm("names")
 	keyValues        = ast.StringTerm("values")
 	keyContext       = ast.StringTerm("context")
 	keyPermissions   = ast.StringTerm("permissions")
@@ -107,9 +120,9 @@ var (
 	keyThumbprint    = ast.StringTerm("thumbprint")
 )
 
-// constantTerms holds the strings most inputs repeat (methods,
-// interactions, scope contexts, common permissions), so that building them
-// allocates nothing.
+// constantTerms holds strings that most inputs repeat (methods,
+// interactions, operation levels, scope contexts, permission letters), so
+// that they cost no allocation.
 var constantTerms = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
 	for _, s := range []string{
@@ -118,175 +131,224 @@ var constantTerms = func() map[string]*ast.Term {
 		"history-type", "history-system", "create", "search-type",
 		"search-system", "search-compartment", "capabilities", "batch",
 		"transaction", "operation", "system", "type", "instance",
-		"patient", "user", "rs", "cruds", "cud", "*", "c", "r", "u", "d", "s",
-		"Patient", "Observation", "_security",
+		"patient", "user", "*", "c", "r", "u", "d", "s", "rs", "cud", "cruds",
+		"Patient", "_security", "_id", "_include", "_revinclude", "_count",
+		"_sort", "_elements", "_summary", "_format", "category", "code",
+		"date", "subject", "status",
 	} {
 		m[s] = ast.StringTerm(s)
 	}
 	return m
 }()
 
-func stringTerm(s string) *ast.Term {
+// builder hands out terms from a shared block, so that one input costs a
+// few allocations per hundred terms instead of one per term.
+type builder struct{ block []ast.Term }
+
+const blockSize = 64
+
+func (b *builder) term(v ast.Value) *ast.Term {
+	if len(b.block) == 0 {
+		b.block = make([]ast.Term, blockSize)
+	}
+	t := &b.block[0]
+	b.block = b.block[1:]
+	t.Value = v
+	return t
+}
+
+func (b *builder) object(items ...[2]*ast.Term) *ast.Term {
+	return b.term(ast.NewObject(items...))
+}
+
+func (b *builder) array(terms ...*ast.Term) *ast.Term {
+	if len(terms) == 0 {
+		return b.term(ast.NewArray())
+	}
+	return b.term(ast.NewArray(terms...))
+}
+
+func (b *builder) string(s string) *ast.Term {
 	if t, ok := constantTerms[s]; ok {
 		return t
 	}
-	return ast.StringTerm(s)
+	return b.term(ast.String(s))
 }
 
 // stringOrNull is the documented encoding of an optional string: absent
 // (empty) is null.
-func stringOrNull(s string) *ast.Term {
+func (b *builder) stringOrNull(s string) *ast.Term {
 	if s == "" {
 		return ast.InternedNullTerm
 	}
-	return stringTerm(s)
+	return b.string(s)
 }
 
-func stringArray(values []string) *ast.Term {
-	if len(values) == 0 {
-		return ast.ArrayTerm()
-	}
+func (b *builder) strings(values []string) *ast.Term {
 	terms := make([]*ast.Term, len(values))
 	for i, v := range values {
-		terms[i] = stringTerm(v)
+		terms[i] = b.string(v)
 	}
-	return ast.ArrayTerm(terms...)
+	return b.array(terms...)
 }
 
-// requestTerm renders one request; entries only at the top level of a batch or
+// request renders one request; entries only at the top level of a batch or
 // transaction (entries never nest).
-func requestTerm(r *fhir.Request, entries []*fhir.Request, top bool) *ast.Term {
+func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *ast.Term {
 	if r == nil {
 		return ast.InternedNullTerm
 	}
 	compartment := ast.InternedNullTerm
 	if c := r.Compartment; c != nil {
-		compartment = ast.ObjectTerm(
-			ast.Item(keyType, stringOrNull(c.Type)),
-			ast.Item(keyID, stringOrNull(c.ID)),
+		compartment = b.object(
+			ast.Item(keyType, b.stringOrNull(c.Type)),
+			ast.Item(keyID, b.stringOrNull(c.ID)),
 		)
 	}
 	operation := ast.InternedNullTerm
 	if op := r.Operation; op != nil {
-		operation = ast.ObjectTerm(
-			ast.Item(keyName, stringOrNull(op.Name)),
-			ast.Item(keyLevel, stringOrNull(string(op.Level))),
+		operation = b.object(
+			ast.Item(keyName, b.stringOrNull(op.Name)),
+			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
 		)
 	}
-	params, paramList := paramsTerms(r.Params)
-	items := make([][2]*ast.Term, 0, 12)
+	params, paramList := b.params(r.Params)
+	items := make([][2]*ast.Term, 0, 13)
 	items = append(items,
-		ast.Item(keyMethod, stringOrNull(r.Method)),
-		ast.Item(keyInteraction, stringOrNull(string(r.Interaction))),
-		ast.Item(keyResourceType, stringOrNull(r.ResourceType)),
-		ast.Item(keyID, stringOrNull(r.ID)),
-		ast.Item(keyVersionID, stringOrNull(r.VersionID)),
+		ast.Item(keyMethod, b.stringOrNull(r.Method)),
+		ast.Item(keyInteraction, b.stringOrNull(string(r.Interaction))),
+		ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
+		ast.Item(keyID, b.stringOrNull(r.ID)),
+		ast.Item(keyVersionID, b.stringOrNull(r.VersionID)),
 		ast.Item(keyCompartment, compartment),
 		ast.Item(keyOperation, operation),
 		ast.Item(keyParams, params),
 		ast.Item(keyParamList, paramList),
+		ast.Item(keyParamFacts, b.paramFacts(r.Params)),
 		ast.Item(keyWantsXML, ast.InternedTerm(r.WantsXML)),
 	)
 	if top && (r.Interaction == fhir.InteractionBatch || r.Interaction == fhir.InteractionTransaction) {
 		terms := make([]*ast.Term, len(entries))
 		for i, e := range entries {
-			terms[i] = requestTerm(e, nil, false)
+			terms[i] = b.request(e, nil, false)
 		}
-		items = append(items, ast.Item(keyEntriesInput, ast.ArrayTerm(terms...)))
+		items = append(items, ast.Item(keyEntriesInput, b.array(terms...)))
 	}
-	return ast.ObjectTerm(items...)
+	return b.object(items...)
 }
 
-// paramsTerms renders request.params (key with modifier and chain -> raw values
+// params renders request.params (key with modifier and chain -> raw values
 // in order) and request.param_list (one parsed object per parameter).
-func paramsTerms(params []fhir.Param) (*ast.Term, *ast.Term) {
+func (b *builder) params(params []fhir.Param) (*ast.Term, *ast.Term) {
 	if len(params) == 0 {
-		return ast.ObjectTerm(), ast.ArrayTerm()
+		return b.object(), b.array()
 	}
-	// Group raw values by key, keeping the first position of each key.
+	// Group raw values by key, keeping the order of first appearance.
 	keys := make([]string, 0, len(params))
-	raws := make([][]string, 0, len(params))
+	raws := make([][]*ast.Term, 0, len(params))
 	for _, p := range params {
 		if i := slices.Index(keys, p.Key); i >= 0 {
-			raws[i] = append(raws[i], p.Raw)
+			raws[i] = append(raws[i], b.string(p.Raw))
 			continue
 		}
 		keys = append(keys, p.Key)
-		raws = append(raws, []string{p.Raw})
+		raws = append(raws, []*ast.Term{b.string(p.Raw)})
 	}
 	byKey := make([][2]*ast.Term, len(keys))
 	for i, k := range keys {
-		byKey[i] = ast.Item(stringTerm(k), stringArray(raws[i]))
+		byKey[i] = ast.Item(b.string(k), b.array(raws[i]...))
 	}
 	list := make([]*ast.Term, len(params))
 	for i, p := range params {
-		list[i] = ast.ObjectTerm(
-			ast.Item(keyName, stringTerm(p.Name)),
-			ast.Item(keyModifier, stringTerm(p.Modifier)),
-			ast.Item(keyChain, stringTerm(p.Chain)),
+		list[i] = b.object(
+			ast.Item(keyName, b.string(p.Name)),
+			ast.Item(keyModifier, b.string(p.Modifier)),
+			ast.Item(keyChain, b.string(p.Chain)),
 			ast.Item(keyHas, ast.InternedTerm(p.IsHas)),
-			ast.Item(keyValues, stringArray(p.Values)),
+			ast.Item(keyValues, b.strings(p.Values)),
 		)
 	}
-	return ast.ObjectTerm(byKey...), ast.ArrayTerm(list...)
+	return b.object(byKey...), b.array(list...)
 }
 
-func scopesTerm(scopes []smart.Scope) *ast.Term {
+// paramFacts summarises the parameters: whether one is a reverse chain
+// (_has), whether one is chained (subject.name, subject:Patient.name), and
+// their distinct names (Param.Name), sorted.
+func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
+	var has, chained bool
+	names := make([]string, 0, len(params))
+	for _, p := range params {
+		has = has || p.IsHas
+		chained = chained || (!p.IsHas && p.Chain != "")
+		if !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	slices.Sort(names)
+	return b.object(
+		ast.Item(keyHas, ast.InternedTerm(has)),
+		ast.Item(keyChained, ast.InternedTerm(chained)),
+		ast.Item(keyNames, b.strings(names)),
+	)
+}
+
+func (b *builder) scopes(scopes []smart.Scope) *ast.Term {
 	terms := make([]*ast.Term, len(scopes))
 	for i := range scopes {
 		s := &scopes[i]
-		terms[i] = ast.ObjectTerm(
-			ast.Item(keyContext, stringTerm(s.Context)),
-			ast.Item(keyResourceType, stringTerm(s.ResourceType)),
-			ast.Item(keyPermissions, stringTerm(s.Permissions)),
-			ast.Item(keyConstraints, constraintsTerm(s.Constraints)),
+		terms[i] = b.object(
+			ast.Item(keyContext, b.string(s.Context)),
+			ast.Item(keyResourceType, b.string(s.ResourceType)),
+			ast.Item(keyPermissions, b.string(s.Permissions)),
+			ast.Item(keyConstraints, b.constraints(s.Constraints)),
 			ast.Item(keyVersion, ast.InternedTerm(s.Version)),
-			ast.Item(keyRaw, stringTerm(s.Raw)),
-			ast.Item(keySecurityItems, securityItems(s.Constraints["_security"])),
+			ast.Item(keyRaw, b.string(s.Raw)),
+			ast.Item(keySecurityItems, b.securityItems(s.Constraints["_security"])),
 		)
 	}
-	return ast.ArrayTerm(terms...)
+	return b.array(terms...)
 }
 
-func constraintsTerm(c map[string][]string) *ast.Term {
+func (b *builder) constraints(c map[string][]string) *ast.Term {
 	items := make([][2]*ast.Term, 0, len(c))
 	for k, v := range c {
-		items = append(items, ast.Item(stringTerm(k), stringArray(v)))
+		items = append(items, ast.Item(b.string(k), b.strings(v)))
 	}
-	return ast.ObjectTerm(items...)
+	return b.object(items...)
 }
 
 // securityItems splits _security values into their comma items and parses
-// each as "system|code" (exactly one bar, a non-empty code); other items
-// have a null system and code. Splitting is literal, as Rego's split:
-// escapes are not interpreted.
-func securityItems(values []string) *ast.Term {
+// each like the policy's security_item: "system|code" with exactly one bar
+// and a non-empty code has its system, code, lower-case code and code
+// spellings; any other item has null system and codes and no spellings.
+// Splitting is literal, as Rego's split: escapes are not interpreted.
+func (b *builder) securityItems(values []string) *ast.Term {
 	var terms []*ast.Term
 	for _, v := range values {
 		for item := range strings.SplitSeq(v, ",") {
-			terms = append(terms, securityItem(item))
+			terms = append(terms, b.securityItem(item))
 		}
 	}
-	return ast.ArrayTerm(terms...)
+	return b.array(terms...)
 }
 
-func securityItem(item string) *ast.Term {
+func (b *builder) securityItem(item string) *ast.Term {
 	system, code, ok := strings.Cut(item, "|")
 	if !ok || code == "" || strings.Contains(code, "|") {
-		return ast.ObjectTerm(
-			ast.Item(keyValue, stringTerm(item)),
+		return b.object(
+			ast.Item(keyValue, b.string(item)),
 			ast.Item(keySystem, ast.InternedNullTerm),
 			ast.Item(keyCode, ast.InternedNullTerm),
 			ast.Item(keyCodeLower, ast.InternedNullTerm),
-			ast.Item(keyCodeSpellings, ast.ArrayTerm()),
+			ast.Item(keyCodeSpellings, b.array()),
 		)
 	}
-	return ast.ObjectTerm(
-		ast.Item(keyValue, stringTerm(item)),
-		ast.Item(keySystem, stringTerm(system)),
-		ast.Item(keyCode, stringTerm(code)),
-		ast.Item(keyCodeLower, stringTerm(strings.ToLower(code))),
-		ast.Item(keyCodeSpellings, stringArray(codeSpellings(code))),
+	return b.object(
+		ast.Item(keyValue, b.string(item)),
+		ast.Item(keySystem, b.string(system)),
+		ast.Item(keyCode, b.string(code)),
+		ast.Item(keyCodeLower, b.string(strings.ToLower(code))),
+		ast.Item(keyCodeSpellings, b.strings(codeSpellings(code))),
 	)
 }
 
@@ -309,7 +371,7 @@ func codeSpellings(code string) []string {
 // scopeIndex maps each resource type named by a scope ("*" included) and
 // each permission letter of those scopes to the positions of the scopes in
 // input.scopes, in order: {"Observation": {"r": [0, 1], "s": [0, 1]}}.
-func scopeIndex(scopes []smart.Scope) *ast.Term {
+func (b *builder) scopeIndex(scopes []smart.Scope) *ast.Term {
 	type letterPositions struct {
 		letter    byte
 		positions []*ast.Term
@@ -338,72 +400,60 @@ func scopeIndex(scopes []smart.Scope) *ast.Term {
 	for j, t := range types {
 		letters := make([][2]*ast.Term, len(byType[j]))
 		for l, lp := range byType[j] {
-			letters[l] = ast.Item(stringTerm(string(lp.letter)), ast.ArrayTerm(lp.positions...))
+			letters[l] = ast.Item(b.string(string(rune(lp.letter))), b.array(lp.positions...))
 		}
-		items[j] = ast.Item(stringTerm(t), ast.ObjectTerm(letters...))
+		items[j] = ast.Item(b.string(t), b.object(letters...))
 	}
-	return ast.ObjectTerm(items...)
+	return b.object(items...)
 }
 
-func patientTerm(p Patient) *ast.Term {
+func (b *builder) patient(p Patient) *ast.Term {
 	ids := ast.InternedNullTerm
 	if p.IDs != nil {
-		ids = stringArray(p.IDs)
+		ids = b.strings(p.IDs)
 	}
-	return ast.ObjectTerm(
-		ast.Item(keySystem, stringOrNull(p.System)),
-		ast.Item(keyValue, stringOrNull(p.Value)),
+	return b.object(
+		ast.Item(keySystem, b.stringOrNull(p.System)),
+		ast.Item(keyValue, b.stringOrNull(p.Value)),
 		ast.Item(keyIDs, ids),
 	)
 }
 
-// tokenTerm converts the introspection response. A nil map is null.
-func tokenTerm(token map[string]any) (*ast.Term, bool) {
-	if token == nil {
-		return ast.InternedNullTerm, true
-	}
-	v, ok := jsonValue(token)
-	if !ok {
-		return nil, false
-	}
-	return ast.NewTerm(v), true
-}
+// maxTokenDepth bounds the nesting jsonLike follows; introspection
+// responses are shallow, and a cycle must not recurse forever.
+const maxTokenDepth = 32
 
-// jsonValue converts decoded JSON (json.Number included) to AST. Other Go
-// values go through ast.InterfaceToValue (a JSON round trip); values with no
-// JSON form, non-finite floats included, are refused.
-func jsonValue(x any) (ast.Value, bool) {
+// jsonLike reports whether x holds only what ast.InterfaceToValue converts
+// exactly, without a JSON round trip: the types encoding/json decodes to
+// (valid json.Number included), finite floats, Go integers, []string and
+// map[string]string. Anything else (a NaN would become the string-like
+// number "NaN", a struct would be re-encoded) is refused.
+func jsonLike(x any, depth int) bool {
+	if depth > maxTokenDepth {
+		return false
+	}
 	switch x := x.(type) {
-	case map[string]any:
-		items := make([][2]*ast.Term, 0, len(x))
-		for k, e := range x {
-			v, ok := jsonValue(e)
-			if !ok {
-				return nil, false
-			}
-			items = append(items, ast.Item(stringTerm(k), ast.NewTerm(v)))
-		}
-		return ast.NewObject(items...), true
-	case []any:
-		terms := make([]*ast.Term, len(x))
-		for i, e := range x {
-			v, ok := jsonValue(e)
-			if !ok {
-				return nil, false
-			}
-			terms[i] = ast.NewTerm(v)
-		}
-		return ast.NewArray(terms...), true
+	case nil, bool, string, int, int64, uint64, []string, map[string]string:
+		return true
+	case json.Number:
+		// Valid JSON that starts like a number is a number.
+		return x != "" && (x[0] == '-' || (x[0] >= '0' && x[0] <= '9')) && json.Valid([]byte(x))
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, false
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case []any:
+		for _, e := range x {
+			if !jsonLike(e, depth+1) {
+				return false
+			}
 		}
-	case float32:
-		return jsonValue(float64(x))
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !jsonLike(e, depth+1) {
+				return false
+			}
+		}
+		return true
 	}
-	v, err := ast.InterfaceToValue(x)
-	if err != nil {
-		return nil, false
-	}
-	return v, true
+	return false
 }

@@ -22,7 +22,10 @@ func RunTestsDir(ctx context.Context, dir string, w io.Writer, verbose bool, opt
 // Test failures are counted, not returned: err is only for a policy set that
 // cannot be loaded or compiled.
 func RunTests(ctx context.Context, fsys fs.FS, w io.Writer, verbose bool, opts ...Option) (passed, failed int, err error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return 0, 0, err
+	}
 	set, err := readPolicySet(fsys, true)
 	if err != nil {
 		return 0, 0, err

@@ -57,6 +57,7 @@ granted_buckets := {b |
 
 # The client's own _security parameter may only name buckets it was granted.
 deny contains "bucket_not_granted" if {
+	input.request.params._security
 	data_request
 	not "*" in granted_buckets
 	some v in input.request.params._security

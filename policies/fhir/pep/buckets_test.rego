@@ -120,3 +120,27 @@ test_client_security_any_bucket_when_not_required if {
 		with data.fhir.pep.require_bucket as false
 	d.allow == true
 }
+
+test_security_item_parses_buckets if {
+	pep.security_item(lab) == {
+		"value": lab,
+		"system": il_buckets,
+		"code": "LaboratoryTests",
+		"code_lower": "laboratorytests",
+		"code_spellings": ["LaboratoryTests", "laboratoryTests", "laboratorytests"],
+	}
+	pep.security_item("s|éCole").code_spellings == ["ÉCole", "éCole", "école"]
+}
+
+test_security_item_rejects_non_buckets if {
+	every item in ["LaboratoryTests", "|", "a|b|c", "s|", ""] {
+		pep.security_item(item) == {"value": item, "system": null, "code": null, "code_lower": null, "code_spellings": []}
+	}
+	pep.security_item("|x").system == ""
+}
+
+test_bucket_item_follows_alias_data if {
+	pep.bucket_item(pep.security_item(lab))
+	not pep.bucket_item(pep.security_item(lab)) with data.fhir.pep.bucket_systems as ["http://example.org/buckets"]
+	not pep.bucket_item(pep.security_item("LaboratoryTests"))
+}

@@ -33,6 +33,7 @@ deny contains "type_not_supported" if {
 
 # The patient has no data here, so no compartment resource can be theirs.
 deny contains "patient_not_found" if {
+	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
 	no_patient_data
 	in_compartment(rtype)
@@ -43,6 +44,7 @@ deny contains "patient_not_found" if {
 own_patient_id if input.request.id in input.patient.ids
 
 deny contains "out_of_compartment" if {
+	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
 	rtype == "Patient"
 	has_patient
@@ -64,6 +66,7 @@ own_compartment if input.request.compartment.id in input.patient.ids
 
 # Patient/<x>/<Type> only for the token's own patient.
 deny contains "out_of_compartment" if {
+	input.request.interaction == "search-compartment"
 	patient_compartment_search
 	not own_compartment
 }
@@ -80,11 +83,11 @@ compartment_params := [{"name": name, "value": patient_refs(name)}] if {
 	in_compartment(rtype)
 	not no_patient_data
 	name := data.fhir.pep.compartment.narrowing[rtype]
+} else := [] if {
+	not in_compartment(rtype)
+} else := [] if {
+	no_patient_data
 }
-
-compartment_params := [] if not in_compartment(rtype)
-
-compartment_params := [] if no_patient_data
 
 patient_refs(name) := concat(",", input.patient.ids) if name == "_id"
 

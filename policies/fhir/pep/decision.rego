@@ -42,6 +42,8 @@ obligations := {
 	"response": {"types": response_types},
 }
 
+# No else: when narrows holds, undefined parameters must leave search_params
+# (and so the decision) undefined, never empty.
 search_params := array.concat(compartment_params, constraint_params) if narrows
 
 search_params := [] if not narrows
@@ -52,7 +54,7 @@ search_params := [] if not narrows
 default read_as_search := false
 
 read_as_search if {
-	is_read
+	input.request.interaction in {"read", "vread", "history-instance"}
 	count(search_params) > 0
 }
 
@@ -60,7 +62,7 @@ read_as_search if {
 default empty_result := false
 
 empty_result if {
-	is_search
+	input.request.interaction in {"search-type", "search-compartment"}
 	in_compartment(rtype)
 	no_patient_data
 }

@@ -4,7 +4,8 @@ import data.fhir.pep
 
 # Shared test inputs. Tests build an input with inp(request, scopes) and
 # evaluate data.fhir.pep.decision with it. Like Go, the fixtures add the
-# precomputed fields (scopes[_].security_items, scope_index; README.md).
+# precomputed fields (request.param_facts, scopes[_].security_items,
+# scope_index; README.md); Go's tests check that both compute the same.
 
 il_buckets := "http://fhir.health.gov.il/cs/il-hdp-information-buckets"
 
@@ -92,10 +93,42 @@ base_request := {
 	"operation": null,
 	"params": {},
 	"param_list": [],
+	"param_facts": {"has": false, "chained": false, "names": []},
 	"wants_xml": false,
 }
 
-request(overrides) := object.union(base_request, overrides)
+request(overrides) := with_param_facts(object.union(base_request, overrides))
+
+# The precomputed request.param_facts, from both params and param_list, so
+# that tests may set either.
+with_param_facts(req) := object.union(req, {"param_facts": {
+	"has": count(has_params(req)) > 0,
+	"chained": count(chained_params(req)) > 0,
+	"names": sort(param_names(req)),
+}})
+
+has_params(req) := {key |
+	some key, _ in req.params
+	startswith(key, "_has:")
+} | {p.name |
+	some p in req.param_list
+	p.has == true
+}
+
+chained_params(req) := {key |
+	some key, _ in req.params
+	not startswith(key, "_has:")
+	contains(key, ".")
+} | {p.name |
+	some p in req.param_list
+	p.has == false
+	p.chain != ""
+}
+
+param_names(req) := {name |
+	some key, _ in req.params
+	name := regex.split("[:.]", key)[0]
+} | {p.name | some p in req.param_list}
 
 # param_list as Go builds it for plain parameters (no chain, no _has).
 param_list(params) := [p |

@@ -22,14 +22,21 @@ package fhir.pep
 constraint_sets := {f.constraints | some f in relevant_scopes}
 
 unconstrained if {
-	some c in constraint_sets
-	count(c) == 0
+	some f in relevant_scopes
+	count(f.constraints) == 0
 }
 
 constraint_params := [] if {
 	unconstrained
-} else := [{"name": "_security", "value": security_query_items(bucket_items)}] if {
+} else := [{"name": "_security", "value": concat(",", bucket_variants(codes))}] if {
 	only_bucket_scopes
+
+	# Every item of these scopes is a bucket.
+	codes := sort({code |
+		some f in relevant_scopes
+		some item in f.items
+		some code in item.code_spellings
+	})
 } else := pairs_params(constraint_sets) if {
 	count(constraint_sets) == 1
 } else := merged_params if {
@@ -40,16 +47,7 @@ constraint_params := [] if {
 
 # The common case: every relevant scope constrains buckets only. Their union
 # is the OR of all their bucket items.
-only_bucket_scopes if {
-	every f in relevant_scopes {
-		f.enforceable
-	}
-}
-
-bucket_items := {item |
-	some f in relevant_scopes
-	some item in f.items
-}
+only_bucket_scopes if count([f | some f in relevant_scopes; f.enforceable == false]) == 0
 
 deny contains "ambiguous_scope_constraints" if {
 	narrows
@@ -141,18 +139,21 @@ query_value(name, v) := v if name != "_security"
 
 security_query(v) := security_query_items([security_item(item) | some item in split(v, ",")])
 
-# The _security value for a set of security items (security_item): every
+# The _security value for a list of security items (security_item): every
 # bucket item in every alias system with every usual spelling of its code
 # (the IG's examples write "laboratoryTests", its code system
-# "LaboratoryTests"), and every other item as it is; sorted, comma-joined.
-security_query_items(items) := concat(",", sort({x |
-	some item in items
-	some x in security_variants(item)
-}))
+# "LaboratoryTests"), then every other item as it is.
+security_query_items(items) := concat(",", array.concat(bucket_variants(codes), sort(others))) if {
+	buckets := [item | some item in items; item.system in data.fhir.pep.bucket_systems]
+	codes := sort({code | some item in buckets; some code in item.code_spellings})
 
-security_variants(item) := {concat("|", [system, code]) |
-	some system in data.fhir.pep.bucket_systems
-	some code in item.code_spellings
-} if bucket_item(item)
+	# Equal values parse alike, so this leaves exactly the other items.
+	others := {item.value | some item in items} - {item.value | some item in buckets}
+}
 
-security_variants(item) := {item.value} if not bucket_item(item)
+# "S|a,S|b,S|c" for each bucket system S, sorted, given the sorted code
+# spellings: S, "|", then the codes joined by ",S|".
+bucket_variants(codes) := [concat("", [system, "|", concat(concat("", [",", system, "|"]), codes)]) |
+	count(codes) > 0
+	some system in sort(data.fhir.pep.bucket_systems)
+]

@@ -2,21 +2,18 @@ package fhir.pep
 
 # Request classification, and the FHIR features the PEP refuses to interpret.
 # Every refusal here is a reason in `deny`; see README.md for the list.
+#
+# Performance note: OPA skips a rule whose first expressions compare input
+# with constants (`input.request.interaction == "operation"`, `... in {...}`
+# with a literal set, a plain `input...` reference) when the input does not
+# match, without evaluating its body. Rules that only apply to some
+# interactions therefore start with such a test on input.
 
 interactions := {
 	"read", "vread", "update", "patch", "delete",
 	"history-instance", "history-type", "history-system",
 	"create", "search-type", "search-system", "search-compartment",
 	"capabilities", "batch", "transaction", "operation",
-}
-
-# Never allowed by the default policy. Writes: the policy does not see the body,
-# so it cannot prove that a new or changed resource stays in the patient's
-# compartment. Type and system history, and system search: no compartment
-# parameter can narrow them.
-refused_interactions := {
-	"create", "update", "patch", "delete",
-	"history-type", "history-system", "search-system",
 }
 
 # The SMART v2 permission letter ("cruds") each interaction needs.
@@ -28,8 +25,13 @@ permission_letters := {
 
 letter := permission_letters[input.request.interaction]
 
-letter := "r" if everything_request
+letter := "r" if {
+	input.request.interaction == "operation"
+	everything_request
+}
 
+# The interaction sets below are written out, not built from other rules, so
+# that OPA can skip the rules for other interactions (see the note above).
 is_read if input.request.interaction in {"read", "vread", "history-instance"}
 
 is_search if input.request.interaction in {"search-type", "search-compartment"}
@@ -46,30 +48,34 @@ everything_request if {
 	input.request.resource_type == "Patient"
 }
 
-# The request names one resource instance.
-reads_instance if is_read
+# The request names one resource instance: is_read, or everything_request.
+reads_instance if input.request.interaction in {"read", "vread", "history-instance"}
 
-reads_instance if everything_request
+reads_instance if {
+	input.request.interaction == "operation"
+	everything_request
+}
 
-# The request returns patient data and so needs a patient, a type and a scope.
-data_request if is_read
+# The request returns patient data and so needs a patient, a type and a
+# scope: is_read, is_search, or everything_request.
+data_request if input.request.interaction in {"read", "vread", "history-instance", "search-type", "search-compartment"}
 
-data_request if is_search
-
-data_request if everything_request
+data_request if {
+	input.request.interaction == "operation"
+	everything_request
+}
 
 # The request's query is narrowed by search_params (directly, or as a
-# read_as_search).
-narrows if is_read
+# read_as_search): is_read or is_search.
+narrows if input.request.interaction in {"read", "vread", "history-instance", "search-type", "search-compartment"}
 
-narrows if is_search
-
-concrete_type if {
+# The request's concrete resource type; undefined for null, "" and "*".
+rtype := input.request.resource_type if {
 	is_string(input.request.resource_type)
 	not input.request.resource_type in {"", "*"}
 }
 
-rtype := input.request.resource_type if concrete_type
+concrete_type if rtype
 
 valid_id if {
 	is_string(input.request.id)
@@ -85,9 +91,16 @@ json_format if input.request.wants_xml == false
 
 deny contains "interaction_unknown" if not known_interaction
 
-deny contains "interaction_not_allowed" if input.request.interaction in refused_interactions
+# Never allowed by the default policy. Writes: the policy does not see the
+# body, so it cannot prove that a new or changed resource stays in the
+# patient's compartment. Type and system history, and system search: no
+# compartment parameter can narrow them.
+deny contains "interaction_not_allowed" if input.request.interaction in {
+	"create", "update", "patch", "delete",
+	"history-type", "history-system", "search-system",
+}
 
-deny contains "nested_batch_not_allowed" if is_batch
+deny contains "nested_batch_not_allowed" if input.request.interaction in {"batch", "transaction"}
 
 deny contains "operation_not_allowed" if {
 	input.request.interaction == "operation"
@@ -103,50 +116,37 @@ deny contains "type_missing" if {
 }
 
 deny contains "id_missing" if {
+	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
 	not valid_id
 }
 
-deny contains "has_param_not_allowed" if {
-	some p in input.request.param_list
-	p.has == true
-}
+# Parameters, from Go's summary input.request.param_facts (README.md): a
+# reverse chain (_has), a chain, the parameter names. A request without that
+# summary is refused.
+deny contains "has_param_not_allowed" if input.request.param_facts.has == true
 
-deny contains "has_param_not_allowed" if {
-	some name, _ in input.request.params
-	startswith(name, "_has")
-}
-
-deny contains "chained_param_not_allowed" if {
-	some p in input.request.param_list
-	p.chain != ""
-}
-
-# Belt and braces: a chain always has a dot in the raw parameter name.
-deny contains "chained_param_not_allowed" if {
-	some name, _ in input.request.params
-	contains(name, ".")
-}
+deny contains "chained_param_not_allowed" if input.request.param_facts.chained == true
 
 deny contains "param_not_allowed" if {
-	some p in input.request.param_list
-	p.name in data.fhir.pep.denied_params
-}
-
-deny contains "param_not_allowed" if {
-	some name, _ in input.request.params
-	split(name, ":")[0] in data.fhir.pep.denied_params
+	some name in data.fhir.pep.denied_params
+	name in input.request.param_facts.names
 }
 
 # _include:iterate and _revinclude:iterate (":recurse" in older servers) follow
 # references transitively, far outside what the query names.
-deny contains "param_not_allowed" if {
-	some p in input.request.param_list
-	p.name in {"_include", "_revinclude"}
-	p.modifier in {"iterate", "recurse"}
+deny contains "param_not_allowed" if input.request.params["_include:iterate"]
+
+deny contains "param_not_allowed" if input.request.params["_include:recurse"]
+
+deny contains "param_not_allowed" if input.request.params["_revinclude:iterate"]
+
+deny contains "param_not_allowed" if input.request.params["_revinclude:recurse"]
+
+param_facts_known if {
+	is_boolean(input.request.param_facts.has)
+	is_boolean(input.request.param_facts.chained)
+	is_array(input.request.param_facts.names)
 }
 
-deny contains "param_not_allowed" if {
-	some name, _ in input.request.params
-	name in {"_include:iterate", "_include:recurse", "_revinclude:iterate", "_revinclude:recurse"}
-}
+deny contains "param_not_allowed" if not param_facts_known

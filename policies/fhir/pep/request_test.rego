@@ -43,7 +43,7 @@ test_unknown_interaction_denied if {
 }
 
 test_refused_interactions_denied if {
-	every interaction in pep.refused_interactions {
+	every interaction in ["create", "update", "patch", "delete", "history-type", "history-system", "search-system"] {
 		d := pep.decision with input as inp(request({"interaction": interaction, "id": "obs-1"}), [scope("Observation", "cruds", {"_security": [lab]})])
 		d.allow == false
 		d.status == 403
@@ -145,11 +145,26 @@ test_iterate_includes_denied if {
 	}
 }
 
-test_iterate_modifier_in_param_list_denied if {
-	req := request({"param_list": [{"name": "_include", "modifier": "iterate", "chain": "", "has": false, "values": ["x"]}]})
+test_param_facts_missing_denied if {
+	req := object.remove(search("Observation", {}), ["param_facts"])
 	d := pep.decision with input as inp(req, [lab_scope])
 	d.allow == false
-	"param_not_allowed" in d.reasons
+	d.status == 400
+	d.reasons == ["param_not_allowed"]
+}
+
+test_param_facts_mistyped_denied if {
+	req := object.union(search("Observation", {}), {"param_facts": {"has": "no", "chained": false, "names": []}})
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	d.reasons == ["param_not_allowed"]
+}
+
+test_denied_param_found_by_name if {
+	req := object.union(search("Observation", {}), {"param_facts": {"has": false, "chained": false, "names": ["_query"]}})
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	d.reasons == ["param_not_allowed"]
 }
 
 test_plain_include_allowed if {

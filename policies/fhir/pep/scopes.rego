@@ -56,9 +56,8 @@ letter_scopes := [fact |
 		"constraints": s.constraints,
 		"items": s.security_items,
 		"grants": (keys | {"*" | count(keys) == 0; not bucket_required}),
-		# Both counts are >= 0: every item is a bucket and no other
-		# parameter constrains the scope.
-		"enforceable": ((count(s.security_items) - count(buckets)) + count(others)) == 0,
+		# Every item is a bucket and no other parameter constrains it.
+		"enforceable": [buckets, others] == [s.security_items, []],
 	}
 ]
 

@@ -154,3 +154,39 @@ test_scopes_union if {
 	conditions := pep.decision with input as inp(search("Condition", {}), scopes)
 	conditions.allow == false
 }
+
+with_index(input_doc, index) := object.union(object.remove(input_doc, ["scope_index"]), {"scope_index": index})
+
+test_scope_missing_from_index_ignored if {
+	d := pep.decision with input as with_index(inp(search("Observation", {}), [lab_scope]), {})
+	d.allow == false
+	d.reasons == ["scope_missing"]
+}
+
+test_scope_in_index_used if {
+	d := pep.decision with input as with_index(inp(search("Observation", {}), [lab_scope]), {"Observation": {"s": [0]}})
+	d.allow == true
+}
+
+test_scope_index_letter_respected if {
+	d := pep.decision with input as with_index(inp(search("Observation", {}), [lab_scope]), {"Observation": {"r": [0]}})
+	d.allow == false
+	d.reasons == ["scope_missing"]
+}
+
+test_scope_grants_come_from_security_items if {
+	no_items := object.union(lab_scope, {"security_items": []})
+	denied := pep.decision with input as inp(search("Observation", {}), [no_items])
+	denied.allow == false
+	denied.reasons == ["bucket_missing"]
+	allowed := pep.decision with input as inp(search("Observation", {}), [lab_scope])
+	allowed.allow == true
+}
+
+test_scope_grants_use_bucket_key if {
+	items := [pep.security_item(concat("|", [seed_buckets, "LABORATORYtests"]))]
+	s := object.union(scope("Observation", "rs", {"_security": [concat("|", [seed_buckets, "LABORATORYtests"])]}), {"security_items": items})
+	d := pep.decision with input as inp(search("Observation", {}), [s])
+	d.obligations.response.types == {"Observation": [pep.bucket_key_of(items[0])]}
+	pep.bucket_key_of(items[0]) == canonical_lab
+}
