@@ -8,9 +8,16 @@ import (
 
 // BenchmarkDecide measures the whole decision of typical requests: FHIR
 // request parsing, scope parsing, the patient resolution from its cache,
-// the Rego input and evaluation, and the response obligations.
+// the Rego input and evaluation, and the response obligations. "warm"
+// repeats one request (the decision cache answers, as for paging and
+// retries); "cold" has the decision cache off, so Rego runs every time.
 func BenchmarkDecide(b *testing.B) {
-	f := newGateFixture(b)
+	b.Run("warm", func(b *testing.B) { benchmarkDecide(b, 0) })
+	b.Run("cold", func(b *testing.B) { benchmarkDecide(b, -1) })
+}
+
+func benchmarkDecide(b *testing.B, decisionCache int) {
+	f := newGateFixture(b, func(p *PEP) { p.Policy = &PolicyConfig{DecisionCache: decisionCache} })
 	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
 	f.serve(f.request("GET", "/R4/metadata", f.caller, "lab")) // resolve and cache the patient
 	subj, d, ok := f.pep.authenticate(f.request("GET", "/R4/metadata", f.caller, "lab"), "bench")
