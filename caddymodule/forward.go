@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -16,8 +19,9 @@ import (
 
 // fetchFunc performs GET <base_path><relPath>?<rawQuery> on the upstream
 // through the rest of the handler chain (normally reverse_proxy) and returns
-// the buffered answer.
-type fetchFunc func(ctx context.Context, relPath, rawQuery string) (*capture, error)
+// the buffered answer. With a form, it is a POST of that
+// application/x-www-form-urlencoded body instead (a FHIR POST _search).
+type fetchFunc func(ctx context.Context, relPath, rawQuery, form string) (*capture, error)
 
 // forwardedHeaders are the only client headers the upstream sees. Building
 // the upstream request from an allow list means nothing a client sends can
@@ -26,7 +30,7 @@ type fetchFunc func(ctx context.Context, relPath, rawQuery string) (*capture, er
 var forwardedHeaders = []string{"User-Agent", "Traceparent", "Tracestate", "X-Request-Id", "Accept-Language"}
 
 func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
-	return func(ctx context.Context, relPath, rawQuery string) (*capture, error) {
+	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
 		up := r.Clone(ctx)
 		up.Method = http.MethodGet
 		up.URL.Path = p.BasePath + relPath
@@ -35,7 +39,13 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 		up.RequestURI = up.URL.RequestURI()
 		up.Body, up.ContentLength, up.GetBody = http.NoBody, 0, nil
 		up.Trailer = nil
-		up.Header = make(http.Header, len(forwardedHeaders)+2)
+		up.Header = make(http.Header, len(forwardedHeaders)+3)
+		if form != "" {
+			up.Method = http.MethodPost
+			up.Body, up.ContentLength = io.NopCloser(strings.NewReader(form)), int64(len(form))
+			up.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(form)), nil }
+			up.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
 		for _, h := range forwardedHeaders {
 			if v := r.Header.Values(h); len(v) > 0 {
 				up.Header[h] = v
@@ -196,7 +206,7 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 // upstream performs one upstream GET and maps everything but a 2xx JSON
 // answer to a safe result.
 func (p *PEP) upstream(ctx context.Context, fetch fetchFunc, path, query string) (*capture, result, bool) {
-	c, err := fetch(ctx, path, query)
+	c, err := fetch(ctx, path, query, "")
 	if err != nil {
 		return nil, p.badUpstream("upstream_unreachable", err), false
 	}
@@ -234,15 +244,55 @@ func (p *PEP) badUpstream(reason string, err error) result {
 }
 
 // capabilities passes the server's CapabilityStatement, which holds no
-// patient data, after making sure that is what it is.
+// patient data, after making sure that is what it is. Its URLs
+// (implementation.url and the like) name the upstream: they are moved to
+// the public base, or dropped when they point anywhere else.
 func (p *PEP) capabilities(c *capture) result {
-	var probe struct {
-		ResourceType string `json:"resourceType"`
-	}
-	if err := json.Unmarshal(c.body.Bytes(), &probe); err != nil || probe.ResourceType != "CapabilityStatement" {
+	dec := json.NewDecoder(bytes.NewReader(c.body.Bytes()))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil || doc["resourceType"] != "CapabilityStatement" {
 		return p.badUpstream("upstream_not_capabilities", err)
 	}
-	return result{status: http.StatusOK, body: c.body.Bytes(), out: outcome{status: http.StatusOK}}
+	upstream := strings.TrimSuffix(p.UpstreamBase, "/")
+	public := strings.TrimSuffix(p.PublicBase, "/")
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, e := range t {
+				t[k] = walk(e)
+			}
+		case []any:
+			for i, e := range t {
+				t[i] = walk(e)
+			}
+		case string:
+			if rest, ok := strings.CutPrefix(t, upstream); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
+				return public + rest
+			}
+		}
+		return v
+	}
+	walk(doc)
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return p.badUpstream("upstream_not_capabilities", err)
+	}
+	if u := strings.TrimPrefix(strings.TrimPrefix(upstream, "http://"), "https://"); u != "" && bytes.Contains(body, []byte(hostOf(u))) {
+		// The upstream's host still appears (another path on it): drop
+		// implementation, the only place a server normally names itself.
+		delete(doc, "implementation")
+		if body, err = json.Marshal(doc); err != nil {
+			return p.badUpstream("upstream_not_capabilities", err)
+		}
+	}
+	return result{status: http.StatusOK, body: body, out: outcome{status: http.StatusOK}}
+}
+
+func hostOf(hostPath string) string {
+	host, _, _ := strings.Cut(hostPath, "/")
+	return host
 }
 
 // searchPath is the GET form of a search, also for POST _search.

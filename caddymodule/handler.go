@@ -80,7 +80,11 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	pl, d, ok := p.decide(r, fetch, subj)
 	p.metrics.stageDuration.WithLabelValues("policy").Observe(p.now().Sub(policyStart).Seconds())
 	if !ok {
-		p.finishDenied(w, r, repl, subj, decisionID, nil, d, false)
+		var req *fhir.Request
+		if pl != nil {
+			req = pl.req
+		}
+		p.finishDenied(w, r, repl, subj, decisionID, req, d, false)
 		return nil
 	}
 	if pl.dryRun {
@@ -186,24 +190,32 @@ func (p *PEP) authenticate(r *http.Request, decisionID string) (*Subject, denial
 		return nil, denyUntrustedCertificate, false
 	}
 
+	// From here on the caller is a known NTN member: denials are audited
+	// with who asked.
+	partial := &Subject{MemberID: memberID, Thumbprint: thumbprint, DecisionID: decisionID}
 	token, err := bearerToken(r, p.MaxRequestBytes)
 	switch {
 	case errors.Is(err, errNoToken):
-		return nil, denyNoToken, false
+		return partial, denyNoToken, false
 	case errors.Is(err, errTokenTwice):
-		return nil, denyTokenTwice, false
+		return partial, denyTokenTwice, false
 	case errors.Is(err, errBodyTooLarge):
-		return nil, denyBodyTooLarge, false
+		return partial, denyBodyTooLarge, false
 	case err != nil:
-		return nil, denyMalformedAuthorization, false
+		return partial, denyMalformedAuthorization, false
 	}
 
 	claims, _, err := p.pcm.introspect(r.Context(), token)
+	if errors.Is(err, introspection.ErrIncompleteClaims) {
+		// PCM answered, but the token lacks what binding and scoping
+		// need: the token is unusable, retrying will not help.
+		return partial, invalidToken("incomplete_claims"), false
+	}
 	if err != nil {
 		// Fail closed: PCM unreachable, slow, erroring or answering
 		// garbage all mean "no". The error text never holds the token.
 		p.logDenial(r, "introspection failed", zap.Error(err))
-		return nil, denyPCMUnavailable, false
+		return partial, denyPCMUnavailable, false
 	}
 	err = introspection.Validate(claims, introspection.Expectations{
 		Issuer:     p.issuer,
@@ -218,9 +230,10 @@ func (p *PEP) authenticate(r *http.Request, decisionID string) (*Subject, denial
 		if errors.As(err, &ve) {
 			reason = ve.Reason
 		}
-		return nil, invalidToken(reason), false
+		return partial, invalidToken(reason), false
 	}
-	return &Subject{Claims: claims, MemberID: memberID, Thumbprint: thumbprint, DecisionID: decisionID}, denial{}, true
+	partial.Claims = claims
+	return partial, denial{}, true
 }
 
 func (p *PEP) underBase(path string) bool {

@@ -226,8 +226,8 @@ func TestTokenGate(t *testing.T) {
 		{"wrong audience", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-aud") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
 		{"wrong issuer", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-iss") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
 		{"bound to another certificate", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "other-cert") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"missing cnf is garbage from PCM", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-cnf") }, 503, "", false},
-		{"patient scope without patient", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-patient") }, 503, "", false},
+		{"unbound token (no cnf) is unusable", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-cnf") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		{"patient scope without patient is unusable", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-patient") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,8 @@ type outcome struct {
 }
 
 // decide parses the request, resolves the patient and asks the policy. It
-// returns the plan, or the denial to answer with.
+// returns the plan, or the denial to answer with (with a plan holding the
+// parsed request when there is one, for the audit record).
 func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, denial, bool) {
 	req, entries, d, ok := p.parseFHIR(r)
 	if !ok {
@@ -51,7 +52,7 @@ func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, den
 		ids, err = p.resolver.Resolve(r.Context(), p.patientFetcher(next), claims.PatientSystem, claims.PatientValue)
 		if err != nil {
 			p.logDenial(r, "patient lookup failed", zap.Error(err))
-			return nil, denyUpstreamUnavailable("patient_lookup_failed"), false
+			return &plan{req: req}, denyUpstreamUnavailable("patient_lookup_failed"), false
 		}
 	}
 	in := policy.Input{
@@ -77,7 +78,7 @@ func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, den
 		}
 		d := policyDenial(dec.Status, reason)
 		if !p.Policy.DryRun {
-			return nil, d, false
+			return pl, d, false
 		}
 		pl.dryRun = true
 		p.metrics.dryRunDenials.WithLabelValues(reason).Inc()
@@ -88,7 +89,7 @@ func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, den
 	access, err := p.accessFor(dec.Obligations.Response, ids)
 	if err != nil {
 		p.logger.Error("policy obligations unusable; denying", zap.Error(err))
-		return nil, denyPolicyError, false
+		return pl, denyPolicyError, false
 	}
 	pl.access = access
 	return pl, denial{}, true
@@ -165,9 +166,12 @@ func (p *PEP) accessFor(resp policy.Response, ids []string) (*enforce.Access, er
 
 // patientFetcher resolves patients through the same handler chain as the
 // proxied request, so lookups use the configured upstream, TLS and headers.
+// The lookup is a POST _search with the identifier in the form body, not
+// in the URL: URLs end up in access and debug logs (reverse_proxy's among
+// them), and a national id must not.
 func (p *PEP) patientFetcher(fetch fetchFunc) patient.Fetcher {
-	return func(ctx context.Context, rawQuery string) (int, []byte, error) {
-		c, err := fetch(ctx, "/Patient", rawQuery)
+	return func(ctx context.Context, form string) (int, []byte, error) {
+		c, err := fetch(ctx, "/Patient/_search", "", form)
 		if err != nil {
 			return 0, nil, err
 		}

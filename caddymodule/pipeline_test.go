@@ -128,7 +128,12 @@ func TestPipeline(t *testing.T) {
 		{name: "chained parameter is refused", token: "lab", target: "/R4/Observation?subject.name=x", status: 400},
 		{name: "type outside the scopes is refused", token: "lab", target: "/R4/Condition", status: 403},
 		{name: "non-canonical path is refused", token: "lab", target: "/R4/Observation/%2e%2e/Patient", status: 400},
-		{name: "capabilities", token: "lab", target: "/R4/metadata", status: 200},
+		{name: "capabilities name the PEP, not the upstream", token: "lab", target: "/R4/metadata", status: 200,
+			body: func(t *testing.T, body []byte) {
+				if !strings.Contains(string(body), `"url":"`+testResource+`"`) {
+					t.Fatalf("implementation.url not rewritten: %s", body)
+				}
+			}},
 		{
 			name: "patient without data here gets an empty searchset", token: "nobody", target: "/R4/Observation", status: 200,
 			body: func(t *testing.T, body []byte) {

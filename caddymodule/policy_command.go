@@ -139,12 +139,12 @@ func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	p.MaxResponseBytes = 1 << 20
 	p.resolver = patient.NewResolver(patient.Config{})
 	var calls []string
-	fetch := func(_ context.Context, relPath, rawQuery string) (*capture, error) {
+	fetch := func(_ context.Context, relPath, rawQuery, form string) (*capture, error) {
 		c := newCapture(p.MaxResponseBytes)
-		if relPath == "/Patient" && strings.Contains(rawQuery, "identifier=") {
+		if relPath == "/Patient/_search" && strings.Contains(form, "identifier=") {
 			// The patient lookup: answer with the ids given on the command
 			// line, and keep the national id off the screen.
-			calls = append(calls, "GET /Patient?identifier=<the token's patient>  (patient lookup, cached)")
+			calls = append(calls, "POST /Patient/_search identifier=<the token's patient>  (patient lookup, cached)")
 			c.header.Set("Content-Type", "application/fhir+json")
 			_, _ = c.Write(patientBundle(claims.PatientSystem, claims.PatientValue, a.patientIDs))
 			return c, nil

@@ -36,7 +36,7 @@ func TestPolicyExplain(t *testing.T) {
 		want    []string
 	}{
 		{"narrowed search", lab, "GET /Observation?code=718-7", []string{"p1"}, []string{
-			"decision: ALLOW", "GET /Patient?identifier=<the token", "GET /Observation?code=718-7&subject=Patient/p1&_security=",
+			"decision: ALLOW", "POST /Patient/_search identifier=<the token", "GET /Observation?code=718-7&subject=Patient/p1&_security=",
 		}},
 		{"read becomes a search", lab, "GET /Observation/o1", []string{"p1"}, []string{
 			"decision: ALLOW", "GET /Observation?_id=o1&subject=Patient/p1",

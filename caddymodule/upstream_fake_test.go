@@ -74,10 +74,23 @@ func (f *fakeFHIR) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/R4")
 	w.Header().Set("Content-Type", "application/fhir+json")
 	if path == "/metadata" {
-		_, _ = io.WriteString(w, `{"resourceType":"CapabilityStatement","status":"active","fhirVersion":"4.0.1"}`)
+		_, _ = io.WriteString(w, `{"resourceType":"CapabilityStatement","status":"active","fhirVersion":"4.0.1","implementation":{"description":"lax","url":"`+f.base+`"}}`)
 		return
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "_search" {
+		// The PEP looks patients up this way, keeping ids out of URLs.
+		if err := r.ParseForm(); err != nil || r.URL.RawQuery != "" {
+			w.WriteHeader(400)
+			return
+		}
+		f.search(w, parts[0], r.PostForm)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.WriteHeader(405)
+		return
+	}
 	switch len(parts) {
 	case 1:
 		f.search(w, parts[0], r.URL.Query())
@@ -178,7 +191,7 @@ func asList(v any) []any {
 // to the fake upstream and copies the answer.
 func proxyTo(base string) caddyhttp.Handler {
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), nil)
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), r.Body)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@
 #   PEP_PORT=9443 PEP_ADMIN_PORT=2019 PCM_PORT=9444 PCM_ADMIN_PORT=9454
 #   NTN_PORT=9445 NTN_ADMIN_PORT=9455 FHIR_PORT=8103
 #   DEMO_STATE=examples/demo-state  PEP_LOG_LEVEL=INFO  NTN_REFRESH=10s  PCM_CACHE_TTL=2s
+#   FIXTURES_DIR=../shared/fixtures/hdp-ig-examples (the FHIR server's IG examples)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,12 +73,15 @@ die() {
 
 # --- prerequisites -----------------------------------------------------------
 
-for cmd in go node curl pgrep; do
+for cmd in go node curl; do
 	command -v "$cmd" >/dev/null || die "$cmd is required"
 done
 [[ -x $BIN/fhir-pep ]] || die "bin/fhir-pep is missing: run 'make build' first"
 [[ -d examples/fhir-server/node_modules/@medplum/fhir-router ]] ||
 	die "examples/fhir-server/node_modules is missing: run 'make setup' first"
+
+FIXTURES=${FIXTURES_DIR:-$ROOT/../shared/fixtures/hdp-ig-examples}
+[[ -d $FIXTURES ]] || die "the HDP IG example fixtures are not at $FIXTURES: set FIXTURES_DIR"
 
 port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -116,8 +120,10 @@ pid_of() {
 	done
 }
 
+# group_alive pgid: is any process of the group left? (kill -0 on a group
+# works without procps, which minimal machines lack.)
 group_alive() {
-	pgrep -g "$1" >/dev/null 2>&1
+	kill -0 -- "-$1" 2>/dev/null
 }
 
 stop_all() {
@@ -151,7 +157,7 @@ stop_all() {
 		fi
 	done
 	if ((left == 0)); then
-		echo "  stopped: ${NAMES[*]} (pgrep finds no process left in their groups)"
+		echo "  stopped: ${NAMES[*]} (no process left in their process groups)"
 	fi
 	echo "  logs: $LOGS/"
 }
@@ -194,6 +200,11 @@ go build -o "$BIN/" ./examples/cmd/...
 "$BIN/demo-pki" -dir "$PKI" | sed 's/^/  /'
 mkdir -p "$LOGS"
 
+# The HMAC key that pseudonymises patients in audit records.
+if [[ ! -s $STATE/audit-hmac.key ]]; then
+	(umask 077 && head -c 48 /dev/urandom | base64 >"$STATE/audit-hmac.key")
+fi
+
 # Rollback protection: the PEP refuses a manifest version lower than the one
 # it saw last. ntn-sim keeps its version in ntn-sim.json; without that file
 # it starts again at 1, so the PEP's NTN state must go too.
@@ -216,7 +227,7 @@ for member in org-sp-hospital-a org-sp-clinic-c; do
 	curl -fsS -X POST "$NTN_ADMIN/admin/members/$member/restore" >/dev/null
 done
 
-start fhir-pep "$LOGS/fhir-pep.log" env PKI="$PKI" STATE_DIR="$STATE/pep-ntn" \
+start fhir-pep "$LOGS/fhir-pep.log" env PKI="$PKI" STATE_DIR="$STATE/pep-ntn" AUDIT_KEY="$STATE/audit-hmac.key" \
 	PEP_PORT="$PEP_PORT" PEP_ADMIN_PORT="$PEP_ADMIN_PORT" PCM_PORT="$PCM_PORT" NTN_PORT="$NTN_PORT" \
 	FHIR_PORT="$FHIR_PORT" PEP_LOG_LEVEL="$PEP_LOG_LEVEL" NTN_REFRESH="$NTN_REFRESH" PCM_CACHE_TTL="$PCM_CACHE_TTL" \
 	XDG_DATA_HOME="$STATE/caddy/data" XDG_CONFIG_HOME="$STATE/caddy/config" \
@@ -324,6 +335,7 @@ mint() {
 		-d "{\"patient\":\"$patient\",\"scope\":\"$scope\",\"member\":\"$member\",\"ttl\":\"$ttl\"}")
 	printf -v "$var" '%s' "$(printf '%s' "$answer" | "${SUMMARIZE[@]}" field token)"
 	printf -v "${var}_ID" '%s' "$(printf '%s' "$answer" | "${SUMMARIZE[@]}" field id)"
+	printf '%s' "$answer" | "${SUMMARIZE[@]}" field introspection >"$STATE/claims-$var.json"
 	echo "  \$$var: for $member, patient $patient, scope: $scope"
 }
 
@@ -351,6 +363,15 @@ echo "  The PEP added the patient and the scope's buckets before asking the upst
 echo "  echoes the query it ran in the self link (rewritten by the PEP to point at itself):"
 "${SUMMARIZE[@]}" link self <"$BODY" | "${SUMMARIZE[@]}" query
 NEXT=$("${SUMMARIZE[@]}" link next <"$BODY")
+echo
+echo "The same decision offline, from the token's introspection answer (nothing is sent anywhere):"
+echo "  ${DIM}\$ bin/fhir-pep policy explain --claims claims-T26.json --request 'GET /Observation?category=laboratory' --patient-ids hdp-demo-patient-2${RESET}"
+if "$BIN/fhir-pep" policy explain --claims "$STATE/claims-T26.json" --request 'GET /Observation?category=laboratory' \
+	--patient-ids hdp-demo-patient-2 >"$STATE/explain.txt" 2>&1; then
+	sed -n '/^decision/p; /^upstream requests/,$p' "$STATE/explain.txt" | sed 's/^/    /'
+else
+	echo "    ${RED}policy explain failed (exit status $?); its output is in $STATE/explain.txt${RESET}"
+fi
 if [[ -n $NEXT ]]; then
 	expect 200 hospital-a T26 "$NEXT" \
 		"Following the next link (it points at the PEP, which re-checks it like any request):"
@@ -437,6 +458,10 @@ curl -fsS -X POST "$PCM_ADMIN/admin/outage" -d '{"on":false}' >/dev/null
 echo
 echo "  pcm-sim outage OFF"
 expect 200 hospital-a TOUT /Observation "The same request once PCM is back:"
+
+section "Audit: the last records the PEP wrote (logger http.handlers.fhir_pep.audit)"
+echo "  No token and no national id: the patient appears only as an HMAC (audit patient_hash_key)."
+"${SUMMARIZE[@]}" audit <"$LOGS/fhir-pep.log" | tail -n 5 | sed 's/^/  /'
 
 section "PEP decisions so far (caddy_fhir_pep_decisions_total on $PEP_ADMIN/metrics)"
 curl -fsS "$PEP_ADMIN/metrics" | grep '^caddy_fhir_pep_decisions_total' | sed 's/^caddy_fhir_pep_decisions_total/  /' || true

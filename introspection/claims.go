@@ -328,7 +328,7 @@ func malformed(detail string) error {
 }
 
 func missing(name string) error {
-	return fmt.Errorf("%w: active token without %q", ErrMalformedResponse, name)
+	return fmt.Errorf("%w: %w: active token without %q", ErrMalformedResponse, ErrIncompleteClaims, name)
 }
 
 func wrongType(name string) error {

@@ -291,3 +291,14 @@ func TestDecodeClaimsErrorsHideValues(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingClaimIsIncomplete(t *testing.T) {
+	_, err := DecodeClaims([]byte(`{"active":true,"scope":"patient/Observation.rs","patient":"s|v","aud":"a","iss":"i","exp":4102444800}`))
+	if !errors.Is(err, ErrIncompleteClaims) || !errors.Is(err, ErrMalformedResponse) {
+		t.Fatalf("missing cnf: %v", err)
+	}
+	_, err = DecodeClaims([]byte(`{"active":"yes"}`))
+	if errors.Is(err, ErrIncompleteClaims) || !errors.Is(err, ErrMalformedResponse) {
+		t.Fatalf("wrong type must be malformed, not incomplete: %v", err)
+	}
+}

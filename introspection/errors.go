@@ -24,3 +24,9 @@ var ErrInvalidToken = errors.New("introspection: bearer token empty or too long"
 // opaque tokens; anything longer is not one of them, and refusing it early
 // keeps attacker-sized strings out of PCM requests.
 const MaxTokenLength = 4096
+
+// ErrIncompleteClaims marks an active answer that lacks a required claim
+// (exp, aud, scope, iss, cnf, or patient with a patient/ scope). It also
+// wraps ErrMalformedResponse, but a handler may answer it as an unusable
+// token (401) rather than an unavailable PCM (503): retrying will not help.
+var ErrIncompleteClaims = errors.New("introspection: required claim missing")

@@ -26,8 +26,8 @@ import (
 // request must fail closed (never treated as "no data").
 var ErrLookupFailed = errors.New("patient: upstream lookup failed")
 
-// Fetcher performs GET <base>/Patient?<query> on the upstream and returns the
-// status and body. The Caddy handler implements it through the configured
+// Fetcher performs a Patient search on the upstream with the given
+// form-encoded parameters and returns the status and body. The Caddy handler implements it through the configured
 // reverse_proxy, so lookups use the same upstream, TLS and headers as
 // proxied requests.
 type Fetcher func(ctx context.Context, rawQuery string) (status int, body []byte, err error)

@@ -5,6 +5,7 @@
 //   node summarize.js field <a.b.c>     a field of a JSON document (stdin); objects as JSON
 //   node summarize.js query             the decoded query parameters of a URL (stdin), one per line
 //   node summarize.js link <relation>   the URL of a Bundle link (stdin), empty if none
+//   node summarize.js audit             one line per fhir-pep audit record in a Caddy log (stdin)
 //
 // Nothing here prints a token or a national id: the demo decides what to show.
 
@@ -35,6 +36,8 @@ function run(mode, arg, text) {
       return query(text.trim());
     case 'link':
       return `${link(JSON.parse(text), arg)}\n`;
+    case 'audit':
+      return audit(text);
     default:
       throw new Error(`unknown mode ${mode}`);
   }
@@ -64,6 +67,21 @@ function query(url) {
     } else {
       out += `    ${name} = ${value}\n`;
     }
+  }
+  return out;
+}
+
+function audit(log) {
+  let out = '';
+  for (const line of log.split('\n')) {
+    if (!line.includes('"logger":"http.handlers.fhir_pep.audit"')) {
+      continue;
+    }
+    const r = JSON.parse(line);
+    const what = [r.interaction, r.resource_type].filter(Boolean).join(' ');
+    out += `${r.time} ${r.member_id || '-'} ${what || '-'} -> ${r.outcome} ${r.status}`;
+    out += `${r.reason ? ` (${r.reason})` : ''}, returned ${r.returned}, withheld ${r.withheld}`;
+    out += `, patient_hash ${r.patient_hash ? `${r.patient_hash.slice(0, 12)}...` : '-'}\n`;
   }
   return out;
 }
