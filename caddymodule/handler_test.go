@@ -430,6 +430,19 @@ func TestGateMetricsAndLogs(t *testing.T) {
 	if got := testutil.ToFloat64(f.pep.metrics.tokenRefreshes.WithLabelValues("ok")); got != 1 {
 		t.Fatalf("token refreshes = %v", got)
 	}
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := -1.0
+	for _, mf := range families {
+		if mf.GetName() == "caddy_fhir_pep_introspection_cache_size_bytes" {
+			size = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	if size <= 0 {
+		t.Fatalf("introspection cache size = %v, want the cached answer counted", size)
+	}
 	for _, e := range f.logs.All() {
 		line, _ := json.Marshal(e.ContextMap())
 		for _, secret := range []string{"secret-token", "000000018"} {

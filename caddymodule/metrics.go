@@ -174,3 +174,16 @@ type nopRegisterer struct{}
 func (nopRegisterer) Register(prometheus.Collector) error  { return nil }
 func (nopRegisterer) MustRegister(...prometheus.Collector) {}
 func (nopRegisterer) Unregister(prometheus.Collector) bool { return true }
+
+// registerCacheSize exports the introspection cache's size. The gauge reads
+// the cache at scrape time; with several fhir_pep handlers in one config
+// the first one's cache is reported.
+func registerCacheSize(reg prometheus.Registerer, size func() int64) error {
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Name: "introspection_cache_size_bytes",
+		Help: "Memory accounted to cached introspection answers.",
+	}, func() float64 { return float64(size()) })
+	var err error
+	register(reg, prometheus.Collector(g), &err)
+	return err
+}

@@ -86,6 +86,9 @@ func pluginMetrics(t *testing.T) map[string]*exportedMetric {
 	if _, err := registerNTNCollector(rec, nil); err != nil {
 		t.Fatalf("registerNTNCollector: %v", err)
 	}
+	if err := registerCacheSize(rec, func() int64 { return 0 }); err != nil {
+		t.Fatalf("registerCacheSize: %v", err)
+	}
 	metrics := map[string]*exportedMetric{}
 	for _, c := range rec.collectors {
 		ch := make(chan *prometheus.Desc, 64)

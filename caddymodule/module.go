@@ -268,6 +268,10 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 	}
 	p.pcm, p.pcmKey = client, key
 	p.pcm.setHooks(p.metrics.introspectionHooks())
+	cache := client.introspector.Cache()
+	if err := registerCacheSize(reg, cache.SizeBytes); err != nil {
+		return fmt.Errorf("fhir_pep: metrics: %w", err)
+	}
 	if r, ok := ntnApp.(revocationNotifier); ok {
 		r.OnRevoke(p.pcm.forgetThumbprints)
 	}

@@ -408,3 +408,15 @@ func (c *Cache) Close() {
 	}
 	c.store.Close()
 }
+
+// SizeBytes is the memory the cached answers account for (their cost), for
+// the cache size gauge. Expired entries stop counting once ristretto
+// cleans them up.
+func (c *Cache) SizeBytes() int64 {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed.Load() {
+		return 0
+	}
+	return c.store.MaxCost() - c.store.RemainingCost()
+}
