@@ -122,6 +122,7 @@ type PEP struct {
 	engine        *policy.Engine
 	enforcer      *enforce.Enforcer
 	resolver      *patient.Resolver
+	scopes        *scopeCache
 	trust         peerVerifier
 	pcm           *pcmClient
 	pcmKey        string
@@ -281,6 +282,7 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 		return err
 	}
 	p.resolver = patient.NewResolver(patient.Config{TTL: time.Duration(p.PatientCacheTTL), Now: p.now})
+	p.scopes = new(scopeCache)
 	if err := p.provisionAudit(); err != nil {
 		return err
 	}

@@ -9,13 +9,11 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/hdp-il/fhir-pep/enforce"
 	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/patient"
 	"github.com/hdp-il/fhir-pep/policy"
-	"github.com/hdp-il/fhir-pep/smart"
 )
 
 // plan is everything decided about one request before the upstream is asked.
@@ -59,7 +57,7 @@ func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, den
 		Request: req,
 		Entries: entries,
 		Token:   claims.Raw,
-		Scopes:  smart.Parse(claims.Scope),
+		Scopes:  p.scopes.parse(claims.Scope),
 		Patient: policy.Patient{System: claims.PatientSystem, Value: claims.PatientValue, IDs: ids},
 		Client:  policy.Client{MemberID: subj.MemberID, Thumbprint: subj.Thumbprint},
 	}
@@ -189,10 +187,4 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/fhir+json" || mt == "application/json" || mt == "application/json+fhir"
-}
-
-func (p *PEP) debug(msg string, fields ...zap.Field) {
-	if ce := p.logger.Check(zapcore.DebugLevel, msg); ce != nil {
-		ce.Write(fields...)
-	}
 }

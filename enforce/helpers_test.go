@@ -1,8 +1,6 @@
 package enforce
 
 import (
-	"bytes"
-	"encoding/json"
 	"testing"
 )
 
@@ -59,16 +57,6 @@ func testAccess(t testing.TB) *Access {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// compact removes insignificant white space so expected bodies can be written readably.
-func compact(t testing.TB, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(s)); err != nil {
-		t.Fatalf("bad test JSON %q: %v", s, err)
-	}
-	return b.String()
 }
 
 func label(code string) string {

@@ -44,14 +44,6 @@ type config struct {
 	cacheRequired bool
 }
 
-// WithCapabilities replaces the built-ins policies may use. The default is
-// OPA's own set without the built-ins that reach the network or the process
-// (http.send, net.lookup_ip_addr, opa.runtime): a decision must be a function
-// of its input and the policy data, and must not stall on I/O.
-func WithCapabilities(c *ast.Capabilities) Option {
-	return func(cfg *config) { cfg.capabilities = c }
-}
-
 // WithDecisionCache makes EvalInput remember up to entries decisions (least
 // recently used first out), keyed by the SHA-256 of the policy version and
 // of a canonical encoding of the whole Input; Eval does not use it. A hit
