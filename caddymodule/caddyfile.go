@@ -1,14 +1,13 @@
 package caddymodule
 
 import (
-	"errors"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
+
+	"github.com/hdp-il/fhir-pep/internal/caddyblock"
 )
 
 func init() {
@@ -77,81 +76,55 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return parseBlock(d, "", func(name string) error {
-		switch name {
-		case "resource":
-			return oneArg(d, &p.Resource)
-		case "base_path":
-			return oneArg(d, &p.BasePath)
-		case "realm":
-			return oneArg(d, &p.Realm)
-		case "clock_skew":
-			return durationArg(d, &p.ClockSkew)
-		case "max_request_bytes":
-			return sizeArg(d, &p.MaxRequestBytes)
-		case "upstream_base":
-			return oneArg(d, &p.UpstreamBase)
-		case "public_base":
-			return oneArg(d, &p.PublicBase)
-		case "max_response_bytes":
-			return sizeArg(d, &p.MaxResponseBytes)
-		case "max_json_depth":
-			return intArg(d, &p.MaxJSONDepth)
-		case "annotate_withheld":
-			return flagArg(d, &p.AnnotateWithheld)
-		case "patient_cache_ttl":
-			return durationArg(d, &p.PatientCacheTTL)
-		case "policy":
+	_, err := caddyblock.Parse(d, "", caddyblock.Handlers{
+		"resource":           caddyblock.String(&p.Resource),
+		"base_path":          caddyblock.String(&p.BasePath),
+		"realm":              caddyblock.String(&p.Realm),
+		"clock_skew":         caddyblock.Duration(&p.ClockSkew),
+		"max_request_bytes":  caddyblock.Size(&p.MaxRequestBytes),
+		"upstream_base":      caddyblock.String(&p.UpstreamBase),
+		"public_base":        caddyblock.String(&p.PublicBase),
+		"max_response_bytes": caddyblock.Size(&p.MaxResponseBytes),
+		"max_json_depth":     caddyblock.PositiveInt(&p.MaxJSONDepth),
+		"annotate_withheld":  caddyblock.Flag(&p.AnnotateWithheld),
+		"patient_cache_ttl":  caddyblock.Duration(&p.PatientCacheTTL),
+		"policy": func(d *caddyfile.Dispenser) error {
 			p.Policy = new(PolicyConfig)
 			return p.Policy.unmarshalCaddyfile(d)
-		case "audit":
+		},
+		"audit": func(d *caddyfile.Dispenser) error {
 			p.Audit = new(AuditConfig)
 			return p.Audit.unmarshalCaddyfile(d)
-		case "pcm":
+		},
+		"pcm": func(d *caddyfile.Dispenser) error {
 			p.PCM = new(PCMConfig)
 			return p.PCM.unmarshalCaddyfile(d)
-		}
-		return errUnknownSubdirective
+		},
 	})
+	return err
 }
 
 func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return parseBlock(d, "pcm ", func(name string) error {
-		switch name {
-		case "issuer":
-			return oneArg(d, &c.Issuer)
-		case "token_endpoint":
-			return oneArg(d, &c.TokenEndpoint)
-		case "introspection_endpoint":
-			return oneArg(d, &c.IntrospectionEndpoint)
-		case "client_id":
-			return oneArg(d, &c.ClientID)
-		case "client_cert":
-			return oneArg(d, &c.ClientCert)
-		case "client_key":
-			return oneArg(d, &c.ClientKey)
-		case "ca":
-			return oneArg(d, &c.CA)
-		case "scope":
-			return oneArg(d, &c.Scope)
-		case "token_resource":
-			return oneArg(d, &c.TokenResource)
-		case "signing_algorithm":
-			return oneArg(d, &c.SigningAlgorithm)
-		case "timeout":
-			return durationArg(d, &c.Timeout)
-		case "cache_ttl":
-			return durationArg(d, &c.CacheTTL)
-		case "negative_cache_ttl":
-			return durationArg(d, &c.NegativeCacheTTL)
-		case "cache_max_bytes":
-			return sizeArg(d, &c.CacheMaxBytes)
-		}
-		return errUnknownSubdirective
+	_, err := caddyblock.Parse(d, "pcm", caddyblock.Handlers{
+		"issuer":                 caddyblock.String(&c.Issuer),
+		"token_endpoint":         caddyblock.String(&c.TokenEndpoint),
+		"introspection_endpoint": caddyblock.String(&c.IntrospectionEndpoint),
+		"client_id":              caddyblock.String(&c.ClientID),
+		"client_cert":            caddyblock.String(&c.ClientCert),
+		"client_key":             caddyblock.String(&c.ClientKey),
+		"ca":                     caddyblock.String(&c.CA),
+		"scope":                  caddyblock.String(&c.Scope),
+		"token_resource":         caddyblock.String(&c.TokenResource),
+		"signing_algorithm":      caddyblock.String(&c.SigningAlgorithm),
+		"timeout":                caddyblock.Duration(&c.Timeout),
+		"cache_ttl":              caddyblock.Duration(&c.CacheTTL),
+		"negative_cache_ttl":     caddyblock.Duration(&c.NegativeCacheTTL),
+		"cache_max_bytes":        caddyblock.Size(&c.CacheMaxBytes),
 	})
+	return err
 }
 
 // unmarshalCaddyfile reads `policy <dir>` or a policy block.
@@ -163,18 +136,17 @@ func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 	}
-	return parseBlock(d, "policy ", func(name string) error {
-		switch name {
-		case "dir":
+	_, err := caddyblock.Parse(d, "policy", caddyblock.Handlers{
+		"dir": func(d *caddyfile.Dispenser) error {
 			if inline {
 				return d.Err("policy directory given twice")
 			}
-			return oneArg(d, &c.Dir)
-		case "dry_run":
-			return flagArg(d, &c.DryRun)
-		case "decision_cache":
+			return caddyblock.String(&c.Dir)(d)
+		},
+		"dry_run": caddyblock.Flag(&c.DryRun),
+		"decision_cache": func(d *caddyfile.Dispenser) error {
 			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := caddyblock.String(&v)(d); err != nil {
 				return err
 			}
 			n, err := strconv.Atoi(v)
@@ -183,123 +155,24 @@ func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			c.DecisionCache = n
 			return nil
-		}
-		return errUnknownSubdirective
+		},
 	})
+	return err
 }
 
 func (c *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return parseBlock(d, "audit ", func(name string) error {
-		switch name {
-		case "patient_hash_key":
-			return oneArg(d, &c.PatientHashKey)
-		case "required":
-			return flagArg(d, &c.Required)
-		case "audit_event_endpoint":
-			return oneArg(d, &c.AuditEventEndpoint)
-		case "audit_event_ca":
-			return oneArg(d, &c.AuditEventCA)
-		case "audit_event_client_cert":
-			return oneArg(d, &c.AuditEventClientCert)
-		case "audit_event_client_key":
-			return oneArg(d, &c.AuditEventClientKey)
-		case "queue_size":
-			return intArg(d, &c.QueueSize)
-		case "data_source_member_id":
-			return oneArg(d, &c.DataSourceMemberID)
-		}
-		return errUnknownSubdirective
+	_, err := caddyblock.Parse(d, "audit", caddyblock.Handlers{
+		"patient_hash_key":        caddyblock.String(&c.PatientHashKey),
+		"required":                caddyblock.Flag(&c.Required),
+		"audit_event_endpoint":    caddyblock.String(&c.AuditEventEndpoint),
+		"audit_event_ca":          caddyblock.String(&c.AuditEventCA),
+		"audit_event_client_cert": caddyblock.String(&c.AuditEventClientCert),
+		"audit_event_client_key":  caddyblock.String(&c.AuditEventClientKey),
+		"queue_size":              caddyblock.PositiveInt(&c.QueueSize),
+		"data_source_member_id":   caddyblock.String(&c.DataSourceMemberID),
 	})
-}
-
-// errUnknownSubdirective is returned by parseBlock handlers for a name they
-// do not know; parseBlock turns it into a positioned error.
-var errUnknownSubdirective = errors.New("unknown subdirective")
-
-// parseBlock walks the subdirectives of the block at the dispenser's
-// current nesting. Each may appear once, and an unknown one is an error
-// naming the file and line (a typo must never be silently ignored). block
-// prefixes the errors ("pcm ").
-func parseBlock(d *caddyfile.Dispenser, block string, handle func(name string) error) error {
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate %ssubdirective %q", block, name)
-		}
-		seen[name] = true
-		if err := handle(name); err != nil {
-			if errors.Is(err, errUnknownSubdirective) {
-				return d.Errf("unrecognized %ssubdirective %q", block, name)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// flagArg sets a flag that takes no argument.
-func flagArg(d *caddyfile.Dispenser, dst *bool) error {
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = true
-	return nil
-}
-
-func intArg(d *caddyfile.Dispenser, dst *int) error {
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v <= 0 {
-		return d.Errf("invalid positive integer %q", s)
-	}
-	*dst = v
-	return nil
-}
-
-// oneArg reads exactly one argument and nothing else on the line.
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := caddy.ParseDuration(s)
-	if err != nil {
-		return d.Errf("invalid duration %q: %v", s, err)
-	}
-	if v <= 0 {
-		return d.Errf("duration %q must be positive", s)
-	}
-	*dst = caddy.Duration(v)
-	return nil
-}
-
-func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := humanize.ParseBytes(s)
-	if err != nil || v == 0 || v > 1<<40 {
-		return d.Errf("invalid size %q", s)
-	}
-	*dst = int64(v)
-	return nil
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hdp-il/fhir-pep/internal/caddyblock"
 	"github.com/hdp-il/fhir-pep/trust"
 )
 
@@ -207,12 +208,10 @@ func (h *Health) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return parseBlock(d, "", func(name string) error {
-		if name == "timeout" {
-			return durationArg(d, &h.Timeout)
-		}
-		return errUnknownSubdirective
+	_, err := caddyblock.Parse(d, "", caddyblock.Handlers{
+		"timeout": caddyblock.Duration(&h.Timeout),
 	})
+	return err
 }
 
 // Interface guards
