@@ -388,10 +388,24 @@ func (w *work) response() error {
 	}
 }
 
-// decide settles every entry, total and the links, and adds the Bundle-level edits.
+// decide settles every entry, total and the links, and adds the Bundle-level
+// edits, in named steps.
 func (w *work) decide(b *bundleState, opts FilterOptions, stats *Stats) {
+	matches, kept := w.settleEntries(b, stats)
+	w.dropEditsInsideReplaced()
+	withheld := stats.WithheldCount()
+	w.rewriteEntries(b, kept, opts.AnnotateWithheld && withheld > 0 && b.typ == bundleSearchset)
+	w.fixTotal(b, opts, stats, matches, withheld)
+	if b.linkMember >= 0 {
+		w.members[b.linkMember].remove = true
+	}
+	w.removeSpans(w.members)
+}
+
+// settleEntries gives every entry its action and counts: the match entries
+// that stay (for the total) and the entries that are not removed.
+func (w *work) settleEntries(b *bundleState, stats *Stats) (matches, kept int) {
 	batch := b.typ == bundleBatchResponse || b.typ == bundleTransactionResponse
-	matches, kept := 0, 0
 	for i := range w.entries {
 		e := &w.entries[i]
 		reason := e.reason
@@ -423,10 +437,13 @@ func (w *work) decide(b *bundleState, opts FilterOptions, stats *Stats) {
 			kept++
 		}
 	}
-	withheld := stats.WithheldCount()
+	return matches, kept
+}
 
-	// Edits inside entries that do not survive as they are would overlap
-	// the removal or replacement of the entry.
+// dropEditsInsideReplaced forgets the edits inside entries that do not
+// survive as they are: they would overlap the removal or replacement of the
+// entry.
+func (w *work) dropEditsInsideReplaced() {
 	live := w.edits[:0]
 	next := 0
 	for i, ed := range w.edits {
@@ -439,47 +456,52 @@ func (w *work) decide(b *bundleState, opts FilterOptions, stats *Stats) {
 		live = append(live, ed)
 	}
 	w.edits = live
+}
 
-	annotate := opts.AnnotateWithheld && withheld > 0 && b.typ == bundleSearchset
-	if len(w.entries) > 0 {
-		switch {
-		case kept == 0 && annotate:
+// rewriteEntries removes or replaces the entries that failed, and adds the
+// "withheld" annotation when asked to.
+func (w *work) rewriteEntries(b *bundleState, kept int, annotate bool) {
+	if len(w.entries) == 0 {
+		return
+	}
+	switch {
+	case kept == 0 && annotate:
+		off := w.beginEdit()
+		w.repl = append(w.repl, '[')
+		w.repl = append(w.repl, withheldEntry...)
+		w.repl = append(w.repl, ']')
+		w.endEdit(b.entryArr.start, b.entryArr.end, off)
+	case kept == 0:
+		w.members[b.entry].remove = true
+	default:
+		spans := w.links[:0] // reuse: links are done
+		for _, e := range w.entries {
+			if e.action == entryReplace {
+				w.addEdit(e.start, e.end, notFoundEntry)
+			}
+			spans = append(spans, span{start: e.start, end: e.end, remove: e.action == entryRemove})
+		}
+		w.removeSpans(spans)
+		w.links = spans[:0]
+		if annotate {
 			off := w.beginEdit()
-			w.repl = append(w.repl, '[')
+			w.repl = append(w.repl, ',')
 			w.repl = append(w.repl, withheldEntry...)
-			w.repl = append(w.repl, ']')
-			w.endEdit(b.entryArr.start, b.entryArr.end, off)
-		case kept == 0:
-			w.members[b.entry].remove = true
-		default:
-			spans := w.links[:0] // reuse: links are done
-			for _, e := range w.entries {
-				if e.action == entryReplace {
-					w.addEdit(e.start, e.end, notFoundEntry)
-				}
-				spans = append(spans, span{start: e.start, end: e.end, remove: e.action == entryRemove})
-			}
-			w.removeSpans(spans)
-			w.links = spans[:0]
-			if annotate {
-				off := w.beginEdit()
-				w.repl = append(w.repl, ',')
-				w.repl = append(w.repl, withheldEntry...)
-				w.endEdit(b.entryArr.end-1, b.entryArr.end-1, off)
-			}
+			w.endEdit(b.entryArr.end-1, b.entryArr.end-1, off)
 		}
 	}
+}
 
-	if b.total >= 0 {
-		verified := b.totalValid && !b.multiPage && b.totalValue == matches
-		keep := withheld == 0 && b.totalValid && (verified || opts.KeepUnverifiedTotal)
-		if !keep {
-			w.members[b.total].remove = true
-			stats.TotalDropped = true
-		}
+// fixTotal keeps Bundle.total only when it can be verified (or, with
+// KeepUnverifiedTotal, when nothing was withheld); see doc.go.
+func (w *work) fixTotal(b *bundleState, opts FilterOptions, stats *Stats, matches, withheld int) {
+	if b.total < 0 {
+		return
 	}
-	if b.linkMember >= 0 {
-		w.members[b.linkMember].remove = true
+	verified := b.totalValid && !b.multiPage && b.totalValue == matches
+	keep := withheld == 0 && b.totalValid && (verified || opts.KeepUnverifiedTotal)
+	if !keep {
+		w.members[b.total].remove = true
+		stats.TotalDropped = true
 	}
-	w.removeSpans(w.members)
 }

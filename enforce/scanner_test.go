@@ -128,7 +128,7 @@ func isASCII(s string) bool {
 func TestStringCodec(t *testing.T) {
 	inputs := []string{"", "plain", `q"uote`, `back\slash`, "tab\tnl\ncr\r", "\x00\x01\x1f", "עברית", "😀", "</script>", "\u2028"}
 	for _, in := range inputs {
-		enc := appendJSONString(nil, in)
+		enc := append(appendJSONStringBody([]byte{'"'}, in), '"')
 		var back string
 		if err := json.Unmarshal(enc, &back); err != nil || back != in {
 			t.Errorf("%q: encoded %s, decoded %q %v", in, enc, back, err)

@@ -60,12 +60,6 @@ func (c *decisionCache) put(k cacheKey, d Decision) {
 	c.entries[k] = c.order.PushFront(&cacheEntry{key: k, decision: d})
 }
 
-func (c *decisionCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
-
 func copyDecision(d Decision) Decision {
 	d.Reasons = slices.Clone(d.Reasons)
 	d.Obligations = copyObligations(d.Obligations)

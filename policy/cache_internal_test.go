@@ -151,8 +151,8 @@ func TestDecisionCacheLRU(t *testing.T) {
 			t.Fatalf("get(%d) = %+v, %v", want-400, got, ok)
 		}
 	}
-	if c.len() != 2 {
-		t.Fatalf("len = %d", c.len())
+	if cacheLen(c) != 2 {
+		t.Fatalf("len = %d", cacheLen(c))
 	}
 	c.put(k(3), d(499)) // an existing key keeps its decision
 	if got, _ := c.get(k(3)); got.Status != 403 {
@@ -210,7 +210,7 @@ func TestEvalInputHitSkipsEvaluation(t *testing.T) {
 	if d, err := e.EvalInput(ctx, other); err != nil || d.Allow {
 		t.Fatalf("new input = %+v, %v; want the new query's deny", d, err)
 	}
-	if n := e.cache.len(); n != 2 {
+	if n := cacheLen(e.cache); n != 2 {
 		t.Fatalf("cache holds %d decisions, want 2", n)
 	}
 }
@@ -227,10 +227,17 @@ func TestEvalInputErrorsNotCached(t *testing.T) {
 	if d, err := e.EvalInput(cancelled, keyInput()); !errors.Is(err, ErrEval) || d.Allow {
 		t.Fatalf("cancelled EvalInput = %+v, %v", d, err)
 	}
-	if n := e.cache.len(); n != 0 {
+	if n := cacheLen(e.cache); n != 0 {
 		t.Fatalf("error cached: %d entries", n)
 	}
 	if d, err := e.EvalInput(context.Background(), keyInput()); err != nil || !d.Allow {
 		t.Fatalf("EvalInput after error = %+v, %v", d, err)
 	}
+}
+
+// cacheLen is the number of cached decisions.
+func cacheLen(c *decisionCache) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
 }

@@ -79,12 +79,9 @@ func defaultCapabilities() *ast.Capabilities {
 }
 
 func newConfig(opts []Option) (config, error) {
-	cfg := config{}
+	cfg := config{capabilities: defaultCapabilities()}
 	for _, o := range opts {
 		o(&cfg)
-	}
-	if cfg.capabilities == nil {
-		cfg.capabilities = defaultCapabilities()
 	}
 	if cfg.cacheRequired {
 		if cfg.cacheEntries < 1 {
