@@ -124,10 +124,27 @@ func TestIGFixtures(t *testing.T) {
 	}
 }
 
+// igFixturesDir is where the HDP IG's own examples are looked for: the
+// project's shared fixtures beside the repository, or FIXTURES_DIR. They
+// are not part of the repository; the tests on them are an extra
+// conformance check (the repository's own data is examples/demodata).
+func igFixturesDir() string {
+	if dir := os.Getenv("FIXTURES_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "shared", "fixtures", "hdp-ig-examples")
+}
+
+// fixtureFiles returns the IG examples, or skips the test, saying so,
+// when they are not there.
 func fixtureFiles(t testing.TB) []string {
-	files, err := filepath.Glob("../../shared/fixtures/hdp-ig-examples/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
+	dir := igFixturesDir()
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skipf("SKIPPED: IG conformance check: the HDP IG example fixtures are not at %s (set FIXTURES_DIR to run it)", dir)
 	}
 	return files
 }

@@ -13,9 +13,11 @@ export const BASE_PATH = '/fhir/R4';
 
 const serverDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Defaults: the repository's shared/ sits beside the repository root. */
-export const DEFAULT_FIXTURES_DIR = path.resolve(serverDir, '../../../shared/fixtures/hdp-ig-examples');
+/** The generated demo data (examples/demodata, `make demo-data`). */
 export const DEFAULT_DATA_DIR = path.resolve(serverDir, 'data');
+
+/** Paging link styles: `offset` (`_offset`/`_count` on the search URL) or `hapi` (`_getpages`). */
+export const PAGING_MODES = ['offset', 'hapi'];
 
 /**
  * Loads the data and starts listening.
@@ -24,14 +26,19 @@ export const DEFAULT_DATA_DIR = path.resolve(serverDir, 'data');
  * @param {number} [options.port] - 0 picks a free port
  * @param {string[]} [options.dirs] - data directories, loaded in order
  * @param {string} [options.baseUrl] - public FHIR base for links; default http://host:port/fhir/R4
+ * @param {string} [options.paging] - one of PAGING_MODES (default offset)
  * @returns {Promise<{server: http.Server, baseUrl: string, resources: number}>}
  */
 export async function startServer({
   host = '127.0.0.1',
   port = 8103,
-  dirs = [DEFAULT_FIXTURES_DIR, DEFAULT_DATA_DIR],
+  dirs = [DEFAULT_DATA_DIR],
   baseUrl,
+  paging = 'offset',
 } = {}) {
+  if (!PAGING_MODES.includes(paging)) {
+    throw new Error(`unknown paging mode ${paging} (one of ${PAGING_MODES.join(', ')})`);
+  }
   loadFhirSchema();
   const repo = new DemoRepository(patientCompartment());
   const versions = new Map();
@@ -49,6 +56,6 @@ export async function startServer({
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const base = (baseUrl ?? `http://${hostPart}:${address.port}${BASE_PATH}`).replace(/\/+$/, '');
   const capability = capabilityStatement(base, '0.1.0');
-  server.on('request', createHandler({ repo, router, baseUrl: base, basePath: BASE_PATH, capability }));
+  server.on('request', createHandler({ repo, router, baseUrl: base, basePath: BASE_PATH, capability, paging }));
   return { server, baseUrl: base, resources };
 }

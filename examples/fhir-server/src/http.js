@@ -9,11 +9,16 @@ import {
   notFound,
   parseSearchRequest,
 } from '@medplum/core';
+import { randomUUID } from 'node:crypto';
 import { DEFAULT_COUNT, MAX_COUNT } from './repository.js';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const MAX_BODY_BYTES = 1 << 20;
 const COMPARTMENT = /^\/Patient\/([A-Za-z0-9\-.]{1,64})\/([A-Z][A-Za-z]+)$/;
+// HAPI keeps a search's pages for a while; this server keeps the last
+// MAX_STORED_SEARCHES searches, and a page of a forgotten one is 410 Gone,
+// as HAPI answers for an expired search.
+const MAX_STORED_SEARCHES = 1000;
 
 /**
  * @param {object} deps
@@ -22,12 +27,14 @@ const COMPARTMENT = /^\/Patient\/([A-Za-z0-9\-.]{1,64})\/([A-Z][A-Za-z]+)$/;
  * @param {string} deps.baseUrl - absolute FHIR base written into links and fullUrl
  * @param {string} deps.basePath - path prefix served, e.g. /fhir/R4
  * @param {object} deps.capability - the CapabilityStatement
+ * @param {string} [deps.paging] - 'offset' (default) or 'hapi'
  */
-export function createHandler({ repo, router, baseUrl, basePath, capability }) {
+export function createHandler({ repo, router, baseUrl, basePath, capability, paging = 'offset' }) {
+  const pages = paging === 'hapi' ? new SearchStore(MAX_STORED_SEARCHES) : null;
   return async (req, res) => {
     let result;
     try {
-      result = await route(req, { repo, router, baseUrl, basePath, capability });
+      result = await route(req, { repo, router, baseUrl, basePath, capability, pages });
     } catch (err) {
       const outcome = normalizeOperationOutcome(err);
       result = { status: getStatus(outcome), body: outcome };
@@ -36,7 +43,8 @@ export function createHandler({ repo, router, baseUrl, basePath, capability }) {
   };
 }
 
-async function route(req, { repo, router, baseUrl, basePath, capability }) {
+async function route(req, deps) {
+  const { repo, router, baseUrl, basePath, capability, pages } = deps;
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname !== basePath && !url.pathname.startsWith(basePath + '/')) {
     return { status: 404, body: notFound };
@@ -48,12 +56,14 @@ async function route(req, { repo, router, baseUrl, basePath, capability }) {
   }
   const body = await readBody(req);
 
+  if (method === 'GET' && rel === '/' && url.searchParams.has('_getpages')) {
+    return getPage(url.searchParams, deps);
+  }
+
   const compartment = method === 'GET' ? COMPARTMENT.exec(rel) : null;
   if (compartment) {
-    const [, patientId, resourceType] = compartment;
-    const search = parseSearchRequest(resourceType, queryObject(url.searchParams));
-    const bundle = await repo.searchCompartment(patientId, search);
-    return { status: 200, body: decorateSearch(bundle, baseUrl, rel, url.searchParams) };
+    const bundle = await searchCompartment(repo, compartment, url.searchParams);
+    return { status: 200, body: decorateSearch(bundle, baseUrl, rel, url.searchParams, pages) };
   }
 
   const [outcome, resource] = await router.handleRequest(
@@ -67,7 +77,7 @@ async function route(req, { repo, router, baseUrl, basePath, capability }) {
   if (resource.resourceType === 'Bundle' && resource.type === 'searchset') {
     const isPost = rel.endsWith('/_search');
     const params = isPost ? new URLSearchParams(flatten(body)) : url.searchParams;
-    return { status, body: decorateSearch(resource, baseUrl, rel.replace(/\/_search$/, ''), params) };
+    return { status, body: decorateSearch(resource, baseUrl, rel.replace(/\/_search$/, ''), params, pages) };
   }
   if (resource.resourceType === 'Bundle' && resource.type === 'history') {
     for (const e of resource.entry ?? []) {
@@ -88,17 +98,104 @@ async function route(req, { repo, router, baseUrl, basePath, capability }) {
   return { status, body: resource, headers };
 }
 
-/** Adds self/next/previous links and fullUrl, as a FHIR server must for paging. */
-function decorateSearch(bundle, baseUrl, path, params) {
+async function searchCompartment(repo, [, patientId, resourceType], params) {
+  const search = parseSearchRequest(resourceType, queryObject(params));
+  return repo.searchCompartment(patientId, search);
+}
+
+/**
+ * Answers a HAPI-style page request (<base>?_getpages=<id>&_getpagesoffset=<n>&_count=<n>)
+ * by running the stored search again at that offset.
+ */
+async function getPage(query, { repo, router, baseUrl, pages }) {
+  if (!pages) {
+    throw new OperationOutcomeError(badRequest('Unknown or unsupported search parameter: _getpages'));
+  }
+  const id = query.get('_getpages');
+  const stored = pages.get(id);
+  if (!stored) {
+    return {
+      status: 410,
+      body: {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'not-found', diagnostics: `Search ID "${id}" does not exist and may have expired` }],
+      },
+    };
+  }
+  const params = new URLSearchParams(stored.params);
+  params.set('_offset', String(Math.max(0, parseInt(query.get('_getpagesoffset') ?? '0', 10) || 0)));
+  params.set('_count', query.get('_count') ?? String(stored.count));
+  let bundle;
+  const compartment = COMPARTMENT.exec(stored.path);
+  if (compartment) {
+    bundle = await searchCompartment(repo, compartment, params);
+  } else {
+    const [outcome, resource] = await router.handleRequest(
+      { method: 'GET', url: `${stored.path}?${params}`, pathname: '', params: {}, query: {}, headers: {} },
+      repo
+    );
+    if (!resource) {
+      return { status: getStatus(outcome), body: outcome };
+    }
+    bundle = resource;
+  }
+  return { status: 200, body: decorateSearch(bundle, baseUrl, stored.path, params, pages, id) };
+}
+
+/** The searches whose pages HAPI-style links point at, oldest forgotten first. */
+class SearchStore {
+  #max;
+  #searches = new Map();
+
+  constructor(max) {
+    this.#max = max;
+  }
+
+  add(search) {
+    const id = randomUUID();
+    this.#searches.set(id, search);
+    if (this.#searches.size > this.#max) {
+      this.#searches.delete(this.#searches.keys().next().value);
+    }
+    return id;
+  }
+
+  get(id) {
+    return this.#searches.get(id);
+  }
+}
+
+/**
+ * Adds self/next/previous links and fullUrl, as a FHIR server must for
+ * paging. With a SearchStore (HAPI mode) next and previous are opaque
+ * _getpages links to the stored search; pageId is the stored search being
+ * paged, if any.
+ */
+function decorateSearch(bundle, baseUrl, path, params, pages = null, pageId = undefined) {
   const count = params.get('_summary') === 'count' ? 0 : clamp(parseInt(params.get('_count') ?? '', 10));
   const offset = Math.max(0, parseInt(params.get('_offset') ?? '0', 10) || 0);
-  const link = (at) => {
+  let link = (at) => {
     const q = new URLSearchParams(params);
     q.set('_count', String(count));
     q.set('_offset', String(at));
     return `${baseUrl}${path}?${q}`;
   };
-  const links = [{ relation: 'self', url: link(offset) }];
+  let self = link(offset);
+  if (pages) {
+    // The first answer's self link is the search as the client sent it,
+    // as HAPI writes it; the pages after it are _getpages links.
+    const first = pageId === undefined;
+    const hasMore = count > 0 && (offset + count < (bundle.total ?? 0) || offset > 0);
+    if (first && hasMore) {
+      const stored = new URLSearchParams(params);
+      stored.delete('_count');
+      stored.delete('_offset');
+      pageId = pages.add({ path, params: stored.toString(), count });
+    }
+    self = first ? `${baseUrl}${path}?${params}` : getPagesLink(baseUrl, pageId, offset, count);
+    link = (at) => getPagesLink(baseUrl, pageId, at, count);
+  }
+  const links = [{ relation: 'self', url: self }];
   if (count > 0 && offset + count < (bundle.total ?? 0)) {
     links.push({ relation: 'next', url: link(offset + count) });
   }
@@ -116,6 +213,11 @@ function decorateSearch(bundle, baseUrl, path, params) {
     link: links,
     ...(entry.length ? { entry } : {}),
   };
+}
+
+function getPagesLink(baseUrl, id, offset, count) {
+  const q = new URLSearchParams({ _getpages: id, _getpagesoffset: String(offset), _count: String(count), _bundletype: 'searchset' });
+  return `${baseUrl}?${q}`;
 }
 
 function clamp(count) {

@@ -1,11 +1,14 @@
 // Demo FHIR R4 upstream for fhir-pep. Environment:
 //   PORT          listen port (default 8103; 0 picks a free one)
 //   HOST          listen address (default 127.0.0.1)
-//   FIXTURES_DIR  HDP IG examples (default <repo>/../shared/fixtures/hdp-ig-examples)
-//   DATA_DIR      extra patients (default examples/fhir-server/data)
+//   DATA_DIR      the data to load (default examples/fhir-server/data, generated
+//                 by examples/cmd/gen-demo-data)
 //   BASE_URL      FHIR base written into links (default http://HOST:PORT/fhir/R4)
+//   PAGING        offset (default: next links are the search URL with _offset)
+//                 or hapi (next links are opaque, as HAPI FHIR writes them:
+//                 <base>?_getpages=<id>&_getpagesoffset=<n>&_count=<n>)
 // Prints "ready <base URL> resources=<n>" once it serves.
-import { DEFAULT_DATA_DIR, DEFAULT_FIXTURES_DIR, startServer } from './app.js';
+import { DEFAULT_DATA_DIR, startServer } from './app.js';
 
 const port = Number.parseInt(process.env.PORT ?? '8103', 10);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -17,8 +20,9 @@ try {
   const { server, baseUrl, resources } = await startServer({
     host: process.env.HOST || '127.0.0.1',
     port,
-    dirs: [process.env.FIXTURES_DIR || DEFAULT_FIXTURES_DIR, process.env.DATA_DIR || DEFAULT_DATA_DIR],
+    dirs: [process.env.DATA_DIR || DEFAULT_DATA_DIR],
     baseUrl: process.env.BASE_URL || undefined,
+    paging: process.env.PAGING || 'offset',
   });
   console.log(`ready ${baseUrl} resources=${resources}`);
   const stop = () => server.close(() => process.exit(0));

@@ -14,16 +14,18 @@ const ALIAS_BUCKETS = 'http://fhir.health.gov.il/cs/hdp-information-buckets';
 const P2 = 'hdp-demo-patient-2';
 const P3 = 'hdp-demo-patient-3';
 
-let child;
-let base;
+const P1 = 'hdp-demo-patient-1';
+const P1_OLD = 'hdp-demo-patient-1-old';
+const FORBIDDEN = 'http://fhir.health.gov.il/cs/il-core-main-security-label|V';
 
-before(async () => {
-  child = spawn(process.execPath, ['src/server.js'], {
+/** Starts src/server.js on a free port; resolves with { child, base }. */
+async function startServer(env = {}) {
+  const child = spawn(process.execPath, ['src/server.js'], {
     cwd: serverDir,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  base = await new Promise((resolve, reject) => {
+  const base = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server not ready within 15 s')), 15000);
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -36,6 +38,14 @@ before(async () => {
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  return { child, base };
+}
+
+let child;
+let base;
+
+before(async () => {
+  ({ child, base } = await startServer());
 });
 
 after(() => child?.kill('SIGTERM'));
@@ -65,12 +75,20 @@ describe('metadata', () => {
 });
 
 describe('read', () => {
-  it('reads a fixture Patient with its own id and version', async () => {
-    const { status, body, headers } = await get('/Patient/patient-with-israeli-id');
+  it('reads patient 1 with its own id and version', async () => {
+    const { status, body, headers } = await get(`/Patient/${P1}`);
     assert.equal(status, 200);
-    assert.equal(body.id, 'patient-with-israeli-id');
+    assert.equal(body.id, P1);
     assert.deepEqual(body.identifier, [{ system: NID, value: '000000018' }]);
     assert.equal(headers.get('etag'), 'W/"1"');
+  });
+
+  it('keeps contained resources and their labels', async () => {
+    const { status, body } = await get('/DiagnosticReport/p1-viral-load-report');
+    assert.equal(status, 200);
+    assert.deepEqual(body.result, [{ reference: '#viral-load' }]);
+    const labels = body.contained[0].meta.security.map((s) => `${s.system}|${s.code}`);
+    assert.ok(labels.includes(FORBIDDEN), labels.join());
   });
 
   it('reads second- and third-patient resources', async () => {
@@ -99,9 +117,9 @@ describe('read', () => {
 describe('search', () => {
   const cases = [
     {
-      name: 'Patient by national id with two records (IG fixtures)',
+      name: 'Patient by national id with two records',
       query: `/Patient?identifier=${NID}|000000018`,
-      want: ['Patient/patient-with-israeli-id', 'Patient/1a97f164-27cb-4d7f-b1a7-8ecbe395d066'],
+      want: [`Patient/${P1}`, `Patient/${P1_OLD}`],
     },
     { name: 'Patient by national id, patient 2', query: `/Patient?identifier=${NID}|000000026`, want: [`Patient/${P2}`] },
     { name: 'Patient by national id, patient 3', query: `/Patient?identifier=${NID}|000000034`, want: [`Patient/${P3}`] },
@@ -110,12 +128,24 @@ describe('search', () => {
     {
       name: 'Observation by subject',
       query: `/Observation?subject=Patient/${P2}`,
-      want: ['p2-hemoglobin', 'p2-glucose', 'p2-potassium', 'p2-ki67', 'p2-bp', 'p2-unlabelled-ldl'].map((id) => `Observation/${id}`),
+      want: ['p2-hemoglobin', 'p2-glucose', 'p2-potassium', 'p2-ki67', 'p2-bp', 'p2-unlabelled-ldl', 'p2-home-glucose'].map(
+        (id) => `Observation/${id}`
+      ),
     },
     {
       name: 'Observation by patient and IG bucket (codes compare case-insensitively)',
       query: `/Observation?patient=Patient/${P2}&_security=${IG_BUCKETS}|laboratoryTests`,
-      want: ['Observation/p2-hemoglobin', 'Observation/p2-potassium', 'Observation/p2-ki67'],
+      want: ['Observation/p2-hemoglobin', 'Observation/p2-potassium', 'Observation/p2-ki67', 'Observation/p2-home-glucose'],
+    },
+    {
+      name: 'Observation by performer: the attribution trap',
+      query: `/Observation?performer=Patient/${P1}`,
+      want: ['Observation/p2-home-glucose'],
+    },
+    {
+      name: 'lab Observations without the forbidden label (_security:not)',
+      query: `/Observation?subject=Patient/${P3}&category=laboratory&_security:not=${FORBIDDEN}`,
+      want: ['Observation/p3-creatinine', 'Observation/p3-tsh', 'Observation/p3-ferritin'],
     },
     {
       name: 'Observation by alias bucket system',
@@ -135,12 +165,12 @@ describe('search', () => {
     {
       name: 'Patient compartment with a date constraint',
       query: `/Patient/${P3}/Observation?date=ge2024-01-01`,
-      want: ['p3-creatinine', 'p3-ferritin', 'p3-weight', 'p3-unlabelled-heart-rate'].map((id) => `Observation/${id}`),
+      want: ['p3-creatinine', 'p3-ferritin', 'p3-restricted-lab', 'p3-weight', 'p3-unlabelled-heart-rate'].map((id) => `Observation/${id}`),
     },
     {
-      name: 'fixture Observation by subject',
-      query: '/Observation?subject=Patient/patient-with-israeli-id',
-      want: ['Observation/hemoglobin-lab-test'],
+      name: 'Observations of both records of patient 1',
+      query: `/Observation?subject=Patient/${P1},Patient/${P1_OLD}&category=laboratory`,
+      want: ['Observation/p1-hemoglobin', 'Observation/p1-glucose-2019', 'Observation/p1-cholesterol'],
     },
   ];
   for (const c of cases) {
@@ -162,6 +192,13 @@ describe('search', () => {
     assert.deepEqual(ids(body, 'include').sort(), ['Observation/p2-hemoglobin', `Patient/${P2}`]);
   });
 
+  it('_include follows Encounter part-of and reason-reference', async () => {
+    const partOf = await get('/Encounter?_id=p1-segment-ward-2025&_include=Encounter:part-of');
+    assert.deepEqual(ids(partOf.body, 'include'), ['Encounter/p1-hospitalization-2023']);
+    const reason = await get('/Encounter?_id=p1-er-2025&_include=Encounter:reason-reference');
+    assert.deepEqual(ids(reason.body, 'include'), ['Condition/p1-restricted-diagnosis']);
+  });
+
   it('_revinclude adds referencing resources', async () => {
     const { body } = await get('/Observation?_id=p3-creatinine&_revinclude=DiagnosticReport:result');
     assert.deepEqual(ids(body, 'include'), ['DiagnosticReport/p3-renal-panel']);
@@ -169,16 +206,16 @@ describe('search', () => {
 
   it('pages with next links that can be followed', async () => {
     const first = await get(`/Observation?subject=Patient/${P2}&_count=4`);
-    assert.equal(first.body.total, 6);
+    assert.equal(first.body.total, 7);
     assert.equal(first.body.entry.length, 4);
     const next = first.body.link.find((l) => l.relation === 'next');
     assert.ok(next, 'next link');
     assert.ok(next.url.startsWith(`${base}/Observation?`));
     const second = await get(next.url);
-    assert.equal(second.body.entry.length, 2);
+    assert.equal(second.body.entry.length, 3);
     assert.equal(second.body.link.find((l) => l.relation === 'next'), undefined);
     const all = [...ids(first.body), ...ids(second.body)];
-    assert.equal(new Set(all).size, 6);
+    assert.equal(new Set(all).size, 7);
   });
 
   it('POST _search takes form parameters', async () => {
@@ -189,7 +226,7 @@ describe('search', () => {
     });
     assert.equal(res.status, 200);
     const body = await res.json();
-    assert.deepEqual(ids(body).sort(), ['Observation/p3-creatinine', 'Observation/p3-ferritin', 'Observation/p3-tsh']);
+    assert.deepEqual(ids(body).sort(), ['Observation/p3-creatinine', 'Observation/p3-ferritin', 'Observation/p3-restricted-lab', 'Observation/p3-tsh']);
   });
 
   it('rejects unknown search parameters instead of matching nothing', async () => {
@@ -205,15 +242,19 @@ describe('search', () => {
 });
 
 describe('history', () => {
-  it('keeps both copies of a duplicated fixture as versions', async () => {
-    const { status, body } = await get('/Observation/ExampleILHDPBP/_history');
+  it('keeps an Encounter rewritten from 2023 to 2025 as two versions', async () => {
+    const { status, body } = await get('/Encounter/p1-gp-visit/_history');
     assert.equal(status, 200);
     assert.equal(body.type, 'history');
     assert.deepEqual(body.entry.map((e) => e.resource.meta.versionId), ['2', '1']);
-    const again = await get('/Observation/ExampleILHDPBP/_history');
+    assert.deepEqual(body.entry.map((e) => e.resource.period.start.slice(0, 4)), ['2025', '2023']);
+    const again = await get('/Encounter/p1-gp-visit/_history');
     assert.deepEqual(again.body.entry.map((e) => e.resource.meta.versionId), ['2', '1']);
-    assert.equal((await get('/Observation/ExampleILHDPBP/_history/1')).status, 200);
-    assert.equal((await get('/Observation/ExampleILHDPBP/_history/9')).status, 404);
+    const v1 = await get('/Encounter/p1-gp-visit/_history/1');
+    assert.equal(v1.status, 200);
+    assert.equal(v1.body.meta.lastUpdated, '2023-04-01T08:00:00Z');
+    assert.equal((await get('/Encounter/p1-gp-visit')).body.period.start.slice(0, 4), '2025');
+    assert.equal((await get('/Encounter/p1-gp-visit/_history/9')).status, 404);
   });
 });
 
@@ -245,17 +286,72 @@ describe('demo data', () => {
     }
   });
 
-  it('every Patient reference of the IG fixtures resolves', async () => {
-    const fixtures = path.resolve(serverDir, '../../../shared/fixtures/hdp-ig-examples');
-    const refs = new Set();
-    for (const name of readdirSync(fixtures).filter((n) => n.endsWith('.json'))) {
-      referencesIn(JSON.parse(readFileSync(path.join(fixtures, name), 'utf8')))
-        .filter((r) => r.startsWith('Patient/'))
-        .forEach((r) => refs.add(r));
+  it('loads nothing from outside the repository', () => {
+    assert.doesNotMatch(readFileSync(path.join(serverDir, 'src', 'app.js'), 'utf8'), /shared/);
+  });
+});
+
+describe('HAPI-style paging (PAGING=hapi)', () => {
+  let hapi;
+  before(async () => {
+    hapi = await startServer({ PAGING: 'hapi' });
+  });
+  after(() => hapi?.child.kill('SIGTERM'));
+
+  const getHapi = async (target) => {
+    const res = await fetch(target.startsWith('http') ? target : hapi.base + target);
+    return { status: res.status, body: await res.json() };
+  };
+
+  it('pages through opaque _getpages links', async () => {
+    const first = await getHapi(`/Observation?subject=Patient/${P2}&_count=3`);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.total, 7);
+    const self = first.body.link.find((l) => l.relation === 'self').url;
+    assert.equal(self, `${hapi.base}/Observation?subject=Patient%2F${P2}&_count=3`);
+    const seen = [...ids(first.body)];
+    let next = first.body.link.find((l) => l.relation === 'next')?.url;
+    let pages = 1;
+    while (next) {
+      const u = new URL(next);
+      assert.equal(`${u.origin}${u.pathname}`, hapi.base, 'page links point at the server base');
+      assert.match(u.searchParams.get('_getpages'), /^[0-9a-f-]{36}$/);
+      assert.equal(u.searchParams.get('_getpagesoffset'), String(pages * 3));
+      assert.equal(u.searchParams.get('subject'), null, 'the search is not in the link');
+      const page = await getHapi(next);
+      assert.equal(page.status, 200);
+      seen.push(...ids(page.body));
+      const previous = page.body.link.find((l) => l.relation === 'previous')?.url;
+      assert.ok(previous?.includes('_getpages='), 'previous link is a _getpages link');
+      next = page.body.link.find((l) => l.relation === 'next')?.url;
+      pages++;
+      assert.ok(pages <= 3, 'too many pages');
     }
-    assert.ok(refs.size >= 6);
-    for (const ref of refs) {
-      assert.equal((await get(`/${ref}`)).status, 200, ref);
-    }
+    assert.equal(pages, 3);
+    assert.equal(new Set(seen).size, 7);
+  });
+
+  it('pages a Patient compartment search', async () => {
+    const first = await getHapi(`/Patient/${P3}/Observation?_count=4`);
+    const next = first.body.link.find((l) => l.relation === 'next').url;
+    const second = await getHapi(next);
+    assert.equal(ids(second.body).length, 2);
+    assert.equal(new Set([...ids(first.body), ...ids(second.body)]).size, 6);
+  });
+
+  it('answers 410 for an unknown search id', async () => {
+    const { status, body } = await getHapi('?_getpages=00000000-0000-0000-0000-000000000000&_getpagesoffset=2&_count=2');
+    assert.equal(status, 410);
+    assert.equal(body.resourceType, 'OperationOutcome');
+  });
+
+  it('keeps single-page searches without page links', async () => {
+    const { body } = await getHapi(`/Patient?_id=${P3}`);
+    assert.deepEqual(body.link.map((l) => l.relation), ['self']);
+  });
+
+  it('is off by default: _getpages is an unknown parameter', async () => {
+    const { status } = await get('?_getpages=x');
+    assert.equal(status, 400);
   });
 });
