@@ -97,7 +97,8 @@ type bundleState struct {
 // without what failed, with links, fullUrl and response.location moved to
 // PublicBase, and total fixed (see doc.go). When nothing needs to change the
 // input slice itself is returned: the result may alias body. An error means
-// the body cannot be sent at all (the handler answers 502).
+// the body cannot be sent at all: the handler answers 502, or for
+// ErrForbiddenLabel a generic 400.
 func (a *Access) FilterBundle(body []byte, opts FilterOptions) ([]byte, Stats, error) {
 	return a.filterBundle(nil, body, opts, true)
 }
@@ -118,6 +119,9 @@ func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias boo
 	var stats Stats
 	if err := w.bundle(opts, &stats); err != nil {
 		return dst, Stats{}, err
+	}
+	if w.forbidden {
+		return dst, Stats{}, ErrForbiddenLabel
 	}
 	if len(w.edits) == 0 {
 		if mayAlias {

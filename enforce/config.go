@@ -50,6 +50,9 @@ type Config struct {
 	// PublicBase is the FHIR base URL clients use, e.g.
 	// "https://fhir.hmo-b.example/R4". Required.
 	PublicBase string
+	// ForbiddenLabels are security labels no resource of an answer may
+	// carry (ErrForbiddenLabel). VLabel is always among them.
+	ForbiddenLabels []Label
 }
 
 // Enforcer holds compiled static rules. It is immutable and safe for
@@ -62,6 +65,7 @@ type Enforcer struct {
 	maxDepth    int
 	upstream    base
 	public      base
+	forbidden   []Label
 }
 
 // base is a validated FHIR base URL without a trailing slash.
@@ -113,6 +117,9 @@ func New(cfg Config) (*Enforcer, error) {
 	}
 	if e.public, err = parseBase(cfg.PublicBase); err != nil {
 		return nil, fmt.Errorf("enforce: PublicBase: %w", err)
+	}
+	if e.forbidden, err = forbiddenLabels(cfg.ForbiddenLabels); err != nil {
+		return nil, err
 	}
 	aliases := cfg.SystemAliases
 	if aliases == nil {

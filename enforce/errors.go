@@ -17,6 +17,12 @@ var (
 	// ErrInvalidBundle: FilterBundle got something other than a Bundle of a
 	// supported type, or a Bundle whose entry or link element is not an array.
 	ErrInvalidBundle = errors.New("enforce: upstream body is not a supported Bundle")
+	// ErrForbiddenLabel: a resource somewhere in the body (a read, a Bundle
+	// entry of any search mode, a contained resource) carries a forbidden
+	// label (Config.ForbiddenLabels). Nothing of the body may be sent: the
+	// handler answers a read with the 404 of a resource that does not exist
+	// and any other answer with a generic 400 that does not say why.
+	ErrForbiddenLabel = errors.New("enforce: upstream body holds a resource with a forbidden label")
 	// errEditOverlap is an internal consistency failure; it fails closed.
 	errEditOverlap = errors.New("enforce: internal error building the filtered body")
 )

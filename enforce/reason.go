@@ -28,6 +28,9 @@ const (
 	// ReasonNoResource: a search, history or collection entry without a
 	// resource (for example a deleted version in a history Bundle).
 	ReasonNoResource
+	// ReasonForbiddenLabel: the resource carries a forbidden label. It comes
+	// with ErrForbiddenLabel: the whole answer is refused, not one resource.
+	ReasonForbiddenLabel
 
 	// NumReasons is the number of Reason values, for arrays indexed by Reason.
 	NumReasons
@@ -43,6 +46,7 @@ var reasonNames = [NumReasons]string{
 	ReasonNoBucket:           "no_bucket",
 	ReasonContained:          "contained_rejected",
 	ReasonNoResource:         "no_resource",
+	ReasonForbiddenLabel:     "forbidden_label",
 }
 
 // String returns the metric label of the reason.

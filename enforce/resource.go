@@ -3,7 +3,8 @@ package enforce
 // CheckResource checks a single resource (a read or vread response). The
 // body passes unchanged when the verdict is Allowed; otherwise the handler
 // answers as for a resource that does not exist. An error means the body
-// could not be checked at all (the handler answers 502).
+// could not be checked at all (the handler answers 502), except
+// ErrForbiddenLabel, which the handler answers as a 404.
 func (a *Access) CheckResource(body []byte) (Verdict, error) {
 	if len(body) > a.e.maxBytes {
 		return Verdict{Reason: ReasonNotAResource}, ErrTooLarge
@@ -16,6 +17,9 @@ func (a *Access) CheckResource(body []byte) (Verdict, error) {
 	}
 	if err != nil {
 		return Verdict{Reason: ReasonNotAResource}, err
+	}
+	if w.forbidden {
+		return Verdict{Reason: ReasonForbiddenLabel}, ErrForbiddenLabel
 	}
 	return Verdict{Allowed: info.reason == ReasonNone, Reason: info.reason}, nil
 }
@@ -328,6 +332,9 @@ func (w *work) coding() error {
 		if err != nil {
 			return err
 		}
+	}
+	if w.forbiddenCoding(c) {
+		w.forbidden = true
 	}
 	w.codings = append(w.codings, c)
 	return nil

@@ -15,6 +15,9 @@ type work struct {
 	edits   []edit
 	repl    []byte // replacement bytes of edits
 	issues  []issue
+	// forbidden is set as soon as any resource walked carries a forbidden
+	// label: the whole body is then refused.
+	forbidden bool
 }
 
 var workPool = sync.Pool{New: func() any { return new(work) }}
@@ -34,6 +37,7 @@ func getWork(a *Access, body []byte, maxDepth int) *work {
 	w.edits = w.edits[:0]
 	w.repl = w.repl[:0]
 	w.issues = w.issues[:0]
+	w.forbidden = false
 	return w
 }
 
