@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -88,22 +87,87 @@ func isToken68(s string) bool {
 	return true
 }
 
+// queryHasAccessToken reports whether a query string or form body names the
+// RFC 6750 access_token parameter in any spelling an upstream could decode
+// to it. Every parameter name is percent-decoded first and then compared:
+// a raw substring test would let "access%5Ftoken" or "%61ccess_token"
+// through, and the upstream (and the FHIR parser) decode those to
+// access_token. The comparison also covers
+//   - any letter case, since some servers match parameter names without it;
+//   - a modifier or chain suffix ("access_token:exact", "access_token.x"),
+//     which names the same parameter to a lenient server;
+//   - ';' as a pair separator, which some servers still honour.
+//
+// Decoding is lenient (an invalid escape stays as it is) so that this check
+// never depends on the query being well formed: a malformed query is
+// refused later by the FHIR request parser, but a name that any decoder
+// turns into access_token is caught here whatever else is wrong.
 func queryHasAccessToken(rawQuery string) bool {
-	if rawQuery == "" || !strings.Contains(rawQuery, "access_token") {
-		return false
-	}
-	// Parse leniently here: a malformed query is rejected later by the FHIR
-	// request parser; this only has to notice the parameter name.
-	for part := range strings.SplitSeq(rawQuery, "&") {
-		name, _, _ := strings.Cut(part, "=")
-		if n, err := url.QueryUnescape(name); err == nil && n == "access_token" {
-			return true
+	for rest := rawQuery; rest != ""; {
+		pair := rest
+		if i := strings.IndexAny(rest, "&;"); i >= 0 {
+			pair, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
 		}
-		if name == "access_token" {
+		name, _, _ := strings.Cut(pair, "=")
+		if isAccessTokenName(lenientUnescape(name)) {
 			return true
 		}
 	}
 	return false
+}
+
+// accessTokenParam is the RFC 6750 section 2.3 query and form parameter.
+const accessTokenParam = "access_token"
+
+// isAccessTokenName reports whether a decoded parameter name is
+// access_token, ignoring case and any ":modifier" or ".chain" suffix.
+func isAccessTokenName(name string) bool {
+	name = strings.TrimSpace(name)
+	if i := strings.IndexAny(name, ":."); i >= 0 {
+		name = name[:i]
+	}
+	return strings.EqualFold(name, accessTokenParam)
+}
+
+// lenientUnescape decodes application/x-www-form-urlencoded text: "+" is a
+// space and every valid %XX escape is decoded once, as an upstream does.
+// An invalid escape is kept verbatim instead of failing, so the caller
+// still sees the rest of the name decoded.
+func lenientUnescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]):
+			b.WriteByte(hexValue(s[i+1])<<4 | hexValue(s[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func hexValue(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
 }
 
 // formBodyHasAccessToken reports whether a form-encoded body carries an
