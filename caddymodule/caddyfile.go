@@ -71,12 +71,26 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 //
 // Every subdirective may appear once; unknown subdirectives are errors.
+// resource, upstream_base and pcm's issuer, token_endpoint,
+// introspection_endpoint, client_id and ca are required. Once the block is
+// read, the whole configuration is checked (checkConfig) and a mistake is
+// reported at the line of the option, or of the block that lacks it.
 func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	_, err := caddyblock.Parse(d, "", caddyblock.Handlers{
+	// blocks records where each (nested) block stands, for checkConfig's
+	// messages.
+	blocks := map[string]*caddyblock.Block{}
+	nested := func(name string, parse func(*caddyfile.Dispenser) (*caddyblock.Block, error)) func(*caddyfile.Dispenser) error {
+		return func(d *caddyfile.Dispenser) error {
+			b, err := parse(d)
+			blocks[name] = b
+			return err
+		}
+	}
+	top, err := caddyblock.Parse(d, "", caddyblock.Handlers{
 		"resource":           caddyblock.String(&p.Resource),
 		"base_path":          caddyblock.String(&p.BasePath),
 		"realm":              caddyblock.String(&p.Realm),
@@ -88,27 +102,39 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"max_json_depth":     caddyblock.PositiveInt(&p.MaxJSONDepth),
 		"annotate_withheld":  caddyblock.Flag(&p.AnnotateWithheld),
 		"patient_cache_ttl":  caddyblock.Duration(&p.PatientCacheTTL),
-		"policy": func(d *caddyfile.Dispenser) error {
+		"policy": nested("policy", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 			p.Policy = new(PolicyConfig)
 			return p.Policy.unmarshalCaddyfile(d)
-		},
-		"audit": func(d *caddyfile.Dispenser) error {
+		}),
+		"audit": nested("audit", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 			p.Audit = new(AuditConfig)
 			return p.Audit.unmarshalCaddyfile(d)
-		},
-		"pcm": func(d *caddyfile.Dispenser) error {
+		}),
+		"pcm": nested("pcm", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 			p.PCM = new(PCMConfig)
 			return p.PCM.unmarshalCaddyfile(d)
-		},
+		}),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if e := p.checkConfig(); e != nil {
+		b, ok := blocks[e.block]
+		if !ok {
+			// The option's block is absent: report it at the line of the
+			// fhir_pep block, naming the missing block's option.
+			b = top
+		}
+		return b.Errf(e.option, "%s", e.Error())
+	}
+	return nil
 }
 
-func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 	if d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
-	_, err := caddyblock.Parse(d, "pcm", caddyblock.Handlers{
+	return caddyblock.Parse(d, "pcm", caddyblock.Handlers{
 		"issuer":                 caddyblock.String(&c.Issuer),
 		"token_endpoint":         caddyblock.String(&c.TokenEndpoint),
 		"introspection_endpoint": caddyblock.String(&c.IntrospectionEndpoint),
@@ -124,19 +150,18 @@ func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"negative_cache_ttl":     caddyblock.Duration(&c.NegativeCacheTTL),
 		"cache_max_bytes":        caddyblock.Size(&c.CacheMaxBytes),
 	})
-	return err
 }
 
 // unmarshalCaddyfile reads `policy <dir>` or a policy block.
-func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 	inline := false
 	if d.NextArg() {
 		c.Dir, inline = d.Val(), true
 		if d.NextArg() {
-			return d.ArgErr()
+			return nil, d.ArgErr()
 		}
 	}
-	_, err := caddyblock.Parse(d, "policy", caddyblock.Handlers{
+	return caddyblock.Parse(d, "policy", caddyblock.Handlers{
 		"dir": func(d *caddyfile.Dispenser) error {
 			if inline {
 				return d.Err("policy directory given twice")
@@ -157,14 +182,13 @@ func (c *PolicyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return nil
 		},
 	})
-	return err
 }
 
-func (c *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (c *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 	if d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
-	_, err := caddyblock.Parse(d, "audit", caddyblock.Handlers{
+	return caddyblock.Parse(d, "audit", caddyblock.Handlers{
 		"patient_hash_key":        caddyblock.String(&c.PatientHashKey),
 		"required":                caddyblock.Flag(&c.Required),
 		"audit_event_endpoint":    caddyblock.String(&c.AuditEventEndpoint),
@@ -174,5 +198,4 @@ func (c *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"queue_size":              caddyblock.PositiveInt(&c.QueueSize),
 		"data_source_member_id":   caddyblock.String(&c.DataSourceMemberID),
 	})
-	return err
 }

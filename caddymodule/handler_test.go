@@ -103,12 +103,12 @@ func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
 	for _, edit := range edits {
 		edit(f.pep)
 	}
+	if err := f.pep.checkConfig(); err != nil {
+		t.Fatal(err)
+	}
 	core, logs := observer.New(zap.DebugLevel)
 	f.logs = logs
 	if err := f.pep.provision(zap.New(core), f.reg, f.trust); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.pep.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.pep.Cleanup() })

@@ -10,7 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -207,6 +207,11 @@ func (PEP) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults, connects to the ntn app and builds (or reuses
 // across reloads) the PCM client and its cache. It does no network I/O.
 func (p *PEP) Provision(ctx caddy.Context) error {
+	// A JSON config never went through the Caddyfile parser's check:
+	// report its mistakes before anything is read, compiled or started.
+	if e := p.checkConfig(); e != nil {
+		return e
+	}
 	appVal, err := ctx.AppIfConfigured("ntn")
 	if err != nil {
 		return fmt.Errorf("fhir_pep: the ntn global option is required (NTN member trust): %w", err)
@@ -243,9 +248,6 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 		p.Policy = new(PolicyConfig)
 	}
 	p.BasePath = strings.TrimSuffix(p.BasePath, "/")
-	if p.PCM == nil {
-		return errors.New("fhir_pep: pcm block is required")
-	}
 	p.PCM.setDefaults()
 
 	m, err := newHandlerMetrics(reg)
@@ -265,7 +267,7 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 
 	client, key, err := loadPCMClient(p.PCM, time.Duration(p.ClockSkew), p.logger)
 	if err != nil {
-		return fmt.Errorf("fhir_pep: pcm: %w", err)
+		return fmt.Errorf("fhir_pep: %w", err)
 	}
 	p.pcm, p.pcmKey = client, key
 	p.pcm.setHooks(p.metrics.introspectionHooks())
@@ -304,6 +306,10 @@ func (p *PEP) provisionPolicy() error {
 	}
 	var err error
 	if p.Policy.Dir != "" {
+		if fi, serr := os.Stat(p.Policy.Dir); serr != nil || !fi.IsDir() {
+			// Name the path: the loader would only say "open .".
+			return fmt.Errorf("fhir_pep: policy: %q is not a readable directory", p.Policy.Dir)
+		}
 		p.engine, err = policy.LoadDir(ctx, p.Policy.Dir, opts...)
 	} else {
 		p.engine, err = policy.Load(ctx, policies.FS(), opts...)
@@ -370,11 +376,8 @@ type clientCertificateSource interface {
 }
 
 func (c *PCMConfig) inheritClientCertificate(app any) error {
-	if c.ClientCert != "" || c.ClientKey != "" {
-		if c.ClientCert == "" || c.ClientKey == "" {
-			return errors.New("fhir_pep: pcm client_cert and client_key go together")
-		}
-		return nil
+	if c.ClientCert != "" {
+		return nil // with client_key: checkConfig made sure of it
 	}
 	src, ok := app.(clientCertificateSource)
 	if ok {
@@ -382,69 +385,6 @@ func (c *PCMConfig) inheritClientCertificate(app any) error {
 	}
 	if c.ClientCert == "" || c.ClientKey == "" {
 		return errors.New("fhir_pep: pcm needs client_cert and client_key (or the ntn app's)")
-	}
-	return nil
-}
-
-// Validate checks the configuration without touching the network.
-func (p *PEP) Validate() error {
-	if err := checkAbsoluteURL("resource", p.Resource); err != nil {
-		return err
-	}
-	if p.BasePath != "" && (!strings.HasPrefix(p.BasePath, "/") || strings.ContainsAny(p.BasePath, "?#%;")) {
-		return fmt.Errorf("fhir_pep: base_path %q must be a plain absolute path", p.BasePath)
-	}
-	if p.MaxRequestBytes < 0 || p.MaxResponseBytes < 0 || p.MaxJSONDepth < 0 {
-		return errors.New("fhir_pep: max_request_bytes, max_response_bytes and max_json_depth must be positive")
-	}
-	if err := checkAbsoluteURL("upstream_base", p.UpstreamBase); err != nil {
-		return err
-	}
-	if err := checkAbsoluteURL("public_base", p.PublicBase); err != nil {
-		return err
-	}
-	return p.PCM.validate()
-}
-
-func (c *PCMConfig) validate() error {
-	if c.Issuer == "" {
-		return errors.New("fhir_pep: pcm issuer is required")
-	}
-	for _, u := range []struct{ name, val string }{
-		{"pcm token_endpoint", c.TokenEndpoint},
-		{"pcm introspection_endpoint", c.IntrospectionEndpoint},
-	} {
-		if err := checkAbsoluteURL(u.name, u.val); err != nil {
-			return err
-		}
-		if !strings.HasPrefix(u.val, "https://") {
-			return fmt.Errorf("fhir_pep: %s must use https", u.name)
-		}
-	}
-	if c.ClientID == "" {
-		return errors.New("fhir_pep: pcm client_id is required")
-	}
-	if c.CA == "" {
-		return errors.New("fhir_pep: pcm ca is required (PCM's server certificate is never checked against system roots)")
-	}
-	switch c.SigningAlgorithm {
-	case "", "ES256", "ES384", "PS256", "RS256":
-	default:
-		return fmt.Errorf("fhir_pep: pcm signing_algorithm %q is not one of ES256, ES384, PS256, RS256", c.SigningAlgorithm)
-	}
-	if c.Timeout < 0 || c.CacheTTL < 0 || c.NegativeCacheTTL < 0 || c.CacheMaxBytes < 0 {
-		return errors.New("fhir_pep: pcm durations and sizes must be positive")
-	}
-	return nil
-}
-
-func checkAbsoluteURL(name, v string) error {
-	if v == "" {
-		return fmt.Errorf("fhir_pep: %s is required", name)
-	}
-	u, err := url.Parse(v)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return fmt.Errorf("fhir_pep: %s must be an absolute URL", name)
 	}
 	return nil
 }
@@ -468,7 +408,6 @@ func (p *PEP) Cleanup() error {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*PEP)(nil)
-	_ caddy.Validator             = (*PEP)(nil)
 	_ caddy.CleanerUpper          = (*PEP)(nil)
 	_ caddyhttp.MiddlewareHandler = (*PEP)(nil)
 	_ caddyfile.Unmarshaler       = (*PEP)(nil)

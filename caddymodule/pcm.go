@@ -90,15 +90,15 @@ func (c *pcmClient) Destruct() error {
 func loadPCMClient(cfg *PCMConfig, skew time.Duration, logger *zap.Logger) (*pcmClient, string, error) {
 	certPEM, err := os.ReadFile(cfg.ClientCert)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading client_cert: %w", err)
+		return nil, "", fmt.Errorf("pcm client_cert: %w", err)
 	}
 	keyPEM, err := os.ReadFile(cfg.ClientKey)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading client_key: %w", err)
+		return nil, "", fmt.Errorf("pcm client_key: %w", err)
 	}
 	caPEM, err := os.ReadFile(cfg.CA)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading ca: %w", err)
+		return nil, "", fmt.Errorf("pcm ca: %w", err)
 	}
 	key, err := pcmPoolKey(cfg, []byte(skew.String()), certPEM, keyPEM, caPEM)
 	if err != nil {
@@ -108,7 +108,7 @@ func loadPCMClient(cfg *PCMConfig, skew time.Duration, logger *zap.Logger) (*pcm
 		return newPCMClient(cfg, skew, certPEM, keyPEM, caPEM)
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("pcm: %w", err)
 	}
 	if loaded {
 		logger.Debug("reusing PCM client and introspection cache across reload")

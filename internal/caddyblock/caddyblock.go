@@ -53,8 +53,28 @@ func Parse(d *caddyfile.Dispenser, name string, handlers Handlers) (*Block, erro
 		if err := handle(d); err != nil {
 			return b, err
 		}
+		if err := noBlockLeft(d, sub); err != nil {
+			return b, err
+		}
 	}
 	return b, nil
+}
+
+// noBlockLeft fails when a block opens on the line of a subdirective whose
+// handler read only arguments ("file m.jws { ... }"): otherwise the walk
+// would step into that block and report its first line as an unknown
+// subdirective of the outer block, or ignore an empty one.
+func noBlockLeft(d *caddyfile.Dispenser, sub string) error {
+	line, file := d.Line(), d.File()
+	if !d.Next() {
+		return nil
+	}
+	opens := d.Val() == "{" && d.Line() == line && d.File() == file
+	d.Prev()
+	if opens {
+		return d.Errf("%s does not take a block", sub)
+	}
+	return nil
 }
 
 func (b *Block) prefix() string {
