@@ -1,0 +1,71 @@
+package paging
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+const (
+	testUpstream = "http://hapi.internal:8080/fhir"
+	testPublic   = "https://fhir.hmo-b.example/R4"
+)
+
+// testKeyText is a fixed 32-byte key, base64 encoded, so failures reproduce.
+var (
+	testKeyText  = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	otherKeyText = base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+)
+
+// fakeClock is an injected clock that tests move by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
+
+func newClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+}
+
+func writeKeyFile(t testing.TB, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "paging.key")
+	if err := os.WriteFile(p, []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustKey(t testing.TB, text string) Key {
+	t.Helper()
+	k, err := ParseKey([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newSealer(t testing.TB, clock *fakeClock, current Key, previous *Key) *Sealer {
+	t.Helper()
+	s, err := New(Options{
+		UpstreamBase: testUpstream,
+		PublicBase:   testPublic,
+		Current:      current,
+		Previous:     previous,
+		Now:          clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testBinding() Binding {
+	return Binding{
+		TokenSHA256: TokenDigest("token-of-sp-a"),
+		Thumbprint:  "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU",
+		PatientIDs:  []string{"p-18", "p-18-old"},
+		Obligations: ObligationsDigest([]byte(`{"buckets":["LaboratoryTests"]}`)),
+	}
+}
