@@ -10,6 +10,11 @@ type FilterOptions struct {
 	// this page even if the PEP cannot verify it (several pages, or a count
 	// that differs from the page, as with _summary=count). Off by default.
 	KeepUnverifiedTotal bool
+	// NarrowedType is the resource type of the search whose upstream query
+	// carried the policy's narrowing ("" for anything else: history,
+	// $everything, batch). Its searchset match entries may pass a
+	// Rule.Narrowed rule whose constraints cannot all be verified.
+	NarrowedType string
 }
 
 // Stats describes what FilterBundle did.
@@ -70,6 +75,7 @@ type entryRec struct {
 	start, end       int
 	editFrom, editTo int // edits inside this entry
 	reason           Reason
+	matchPass        bool   // passes anyway as a searchset match (resourceInfo)
 	hasResource      bool
 	outcome          bool // resource is an OperationOutcome, replaced by its sanitised form
 	include          bool
@@ -116,6 +122,7 @@ func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias boo
 	}
 	w := getWork(a, body, a.e.maxDepth)
 	defer putWork(w)
+	w.narrowedType = opts.NarrowedType
 	var stats Stats
 	if err := w.bundle(opts, &stats); err != nil {
 		return dst, Stats{}, err
@@ -297,7 +304,7 @@ func (w *work) entry(rec *entryRec) error {
 				w.repl = appendSanitizedOutcome(w.repl, s.data[start:s.pos])
 				w.endEdit(start, s.pos, off)
 			} else {
-				rec.reason = info.reason
+				rec.reason, rec.matchPass = info.reason, info.matchPass
 			}
 		case keyIs(key, "search"):
 			err = w.search(rec)
@@ -413,6 +420,9 @@ func (w *work) settleEntries(b *bundleState, stats *Stats) (matches, kept int) {
 	for i := range w.entries {
 		e := &w.entries[i]
 		reason := e.reason
+		if e.matchPass && e.match && b.typ == bundleSearchset {
+			reason = ReasonNone
+		}
 		switch {
 		case e.outcome:
 			stats.Outcomes++

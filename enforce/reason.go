@@ -23,6 +23,12 @@ const (
 	ReasonNoPatientReference
 	// ReasonNoBucket: no meta.security coding matches a granted bucket.
 	ReasonNoBucket
+	// ReasonHistoricalDepth: every granted bucket of the resource has a
+	// historical_depth, and its clinical date is earlier or unknown.
+	ReasonHistoricalDepth
+	// ReasonConstraint: no scope that grants the resource's bucket has all
+	// its constraints (date, category, ...) verified on the resource.
+	ReasonConstraint
 	// ReasonContained: a contained resource failed its check (see doc.go).
 	ReasonContained
 	// ReasonNoResource: a search, history or collection entry without a
@@ -44,6 +50,8 @@ var reasonNames = [NumReasons]string{
 	ReasonOtherPatient:       "other_patient",
 	ReasonNoPatientReference: "no_patient_reference",
 	ReasonNoBucket:           "no_bucket",
+	ReasonHistoricalDepth:    "before_historical_depth",
+	ReasonConstraint:         "constraint_not_met",
 	ReasonContained:          "contained_rejected",
 	ReasonNoResource:         "no_resource",
 	ReasonForbiddenLabel:     "forbidden_label",

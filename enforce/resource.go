@@ -40,6 +40,9 @@ type refState struct {
 type resourceInfo struct {
 	typ    []byte // nil when resourceType is missing or invalid
 	reason Reason
+	// matchPass: the resource fails only on constraints that a narrowed rule
+	// trusts the upstream with (Rule), so it passes as a searchset match.
+	matchPass bool
 }
 
 // isContainerType: these types hold other resources in ways the checker
@@ -85,6 +88,9 @@ func (w *work) resource(parent []byte, contained bool) (resourceInfo, error) {
 		hasID        bool
 		containedBad bool
 	)
+	if !contained {
+		w.planFacts(typ)
+	}
 	if err := s.openObject(); err != nil {
 		return resourceInfo{}, err
 	}
@@ -95,6 +101,14 @@ func (w *work) resource(parent []byte, contained bool) (resourceInfo, error) {
 		}
 		if !more {
 			break
+		}
+		if !contained && len(w.watches) > 0 {
+			if err := w.readFacts(key); err != nil {
+				return resourceInfo{}, err
+			}
+			// key stays valid: it is a slice of the body or of this
+			// object's part of the key arena, which reads of nested
+			// objects only append after and truncate back to.
 		}
 		switch {
 		case keyIs(key, "resourceType"):
@@ -127,15 +141,34 @@ func (w *work) resource(parent []byte, contained bool) (resourceInfo, error) {
 		}
 		return info, nil
 	}
-	info.reason = w.verdict(typ, node != nil, &refs, id, hasID, codingBase)
-	if info.reason == ReasonNone && containedBad {
-		info.reason = ReasonContained
+	info.reason, info.matchPass = w.verdict(typ, node != nil, &refs, id, hasID, codingBase)
+	if containedBad && (info.reason == ReasonNone || info.matchPass) {
+		info.reason, info.matchPass = ReasonContained, false
 	}
 	return info, nil
 }
 
 // verdict applies the rules for a top-level resource, first failure wins.
-func (w *work) verdict(typ []byte, inCompartment bool, refs *refState, id str, hasID bool, codingBase int) Reason {
+func (w *work) verdict(typ []byte, inCompartment bool, refs *refState, id str, hasID bool, codingBase int) (Reason, bool) {
+	r := w.ownership(typ, inCompartment, refs, id, hasID)
+	if r != ReasonNone {
+		return r, false
+	}
+	if w.a.checked {
+		return w.ruleVerdict(typ, codingBase)
+	}
+	grants, _ := w.a.grantsFor(typ)
+	for _, c := range w.codings[codingBase:] {
+		if w.matches(c, grants) {
+			return ReasonNone, false
+		}
+	}
+	return ReasonNoBucket, false
+}
+
+// ownership applies the checks before the buckets: a resource, a granted
+// type, the patient's.
+func (w *work) ownership(typ []byte, inCompartment bool, refs *refState, id str, hasID bool) Reason {
 	a := w.a
 	switch {
 	case typ == nil:
@@ -143,8 +176,7 @@ func (w *work) verdict(typ []byte, inCompartment bool, refs *refState, id str, h
 	case isContainerType(typ):
 		return ReasonUnsupportedType
 	}
-	grants, ok := a.grantsFor(typ)
-	if !ok {
+	if _, ok := a.grantsFor(typ); !ok {
 		return ReasonTypeNotGranted
 	}
 	switch {
@@ -163,12 +195,7 @@ func (w *work) verdict(typ []byte, inCompartment bool, refs *refState, id str, h
 	case refs.foreign: // outside the compartment, found by the deep scan
 		return ReasonOtherPatient
 	}
-	for _, c := range w.codings[codingBase:] {
-		if w.matches(c, grants) {
-			return ReasonNone
-		}
-	}
-	return ReasonNoBucket
+	return ReasonNone
 }
 
 // containedVerdict applies the rules for a contained resource (see doc.go):

@@ -2,8 +2,6 @@ package enforce
 
 import (
 	"errors"
-	"fmt"
-	"unicode/utf8"
 )
 
 // Bucket is an information bucket: a code in a bucket code system.
@@ -13,12 +11,21 @@ type Bucket struct {
 }
 
 // Scope is the per-request part of the rules: whose data may leave, and
-// which buckets of which types.
+// which buckets of which types, under which constraints.
 type Scope struct {
 	// PatientIDs are the patient's logical ids on the upstream server.
 	PatientIDs []string
-	// Grants maps a resource type, or "*" for every type, to its granted buckets.
+	// Grants maps a resource type, or "*" for every type, to its granted
+	// buckets, without constraints: the same as one Rule per entry.
 	Grants map[string][]Bucket
+	// Rules are grants under scope constraints (see Rule). A resource passes
+	// the bucket check when some rule for its type or "*" lets it out.
+	Rules []Rule
+	// Depths are the buckets' historical_depth bounds. A bucket with a depth
+	// lets out only resources whose clinical date (see clinicalDates) is on
+	// or after it; a resource whose clinical date cannot be determined is not
+	// let out under that bucket.
+	Depths []Depth
 }
 
 // Access is an Enforcer bound to one Scope. It is immutable and safe for
@@ -30,11 +37,19 @@ type Access struct {
 	star     []grant
 	hasStar  bool
 	extra    map[string]int // granted systems that are in no alias group
+	// rulesByType lists, per type, its rules and then the "*" rules. When
+	// checked is false (no constraint and no depth anywhere) the union in
+	// byType decides alone, as rules would, only faster.
+	rulesByType map[string][]*rule
+	starRules   []*rule
+	checked     bool
 }
 
 type grant struct {
-	sys  int
-	code []byte
+	sys      int
+	code     []byte
+	since    day // historical_depth of the bucket, when hasSince
+	hasSince bool
 }
 
 // Access binds the static rules to a request's scope. It copies what it
@@ -47,29 +62,47 @@ func (e *Enforcer) Access(sc Scope) (*Access, error) {
 		}
 		a.patients = append(a.patients, id)
 	}
-	compiled := make(map[string][]grant, len(sc.Grants))
-	for typ, buckets := range sc.Grants {
-		if typ != "*" && !validTypeName(typ) {
-			return nil, fmt.Errorf("enforce: invalid resource type %q in grants", typ)
-		}
-		list := make([]grant, 0, len(buckets))
-		for _, b := range buckets {
-			if b.System == "" || b.Code == "" || !utf8.ValidString(b.System) || !utf8.ValidString(b.Code) {
-				return nil, errors.New("enforce: a granted bucket needs a system and a code")
-			}
-			list = append(list, grant{sys: a.systemFor(b.System), code: []byte(b.Code)})
-		}
-		compiled[typ] = list
+	depths, err := a.compileDepths(sc.Depths)
+	if err != nil {
+		return nil, err
 	}
-	a.star, a.hasStar = compiled["*"]
-	a.byType = make(map[string][]grant, len(compiled))
-	for typ, list := range compiled {
+	a.checked = len(depths) > 0
+	rules := make([]Rule, 0, len(sc.Grants)+len(sc.Rules))
+	for typ, buckets := range sc.Grants {
+		rules = append(rules, Rule{Type: typ, Buckets: buckets})
+	}
+	rules = append(rules, sc.Rules...)
+	union := make(map[string][]grant, len(rules))
+	byTypeRules := make(map[string][]*rule, len(rules))
+	for _, r := range rules {
+		cr, err := compileRule(a, r, depths)
+		if err != nil {
+			return nil, err
+		}
+		a.checked = a.checked || len(cr.cons) > 0
+		union[r.Type] = append(union[r.Type], cr.buckets...)
+		byTypeRules[r.Type] = append(byTypeRules[r.Type], cr)
+	}
+	a.star, a.hasStar = union["*"]
+	a.starRules = byTypeRules["*"]
+	a.byType = make(map[string][]grant, len(union))
+	a.rulesByType = make(map[string][]*rule, len(byTypeRules))
+	for typ, list := range union {
 		if typ == "*" {
 			continue
 		}
 		a.byType[typ] = append(list, a.star...)
+		a.rulesByType[typ] = append(byTypeRules[typ], a.starRules...)
 	}
 	return a, nil
+}
+
+// rulesFor returns the rules that may let out a resource of type typ.
+func (a *Access) rulesFor(typ []byte) []*rule {
+	if list, ok := a.rulesByType[string(typ)]; ok {
+		return list
+	}
+	return a.starRules
 }
 
 // systemFor returns the alias group of a granted system, creating a private

@@ -18,6 +18,15 @@ type work struct {
 	// forbidden is set as soon as any resource walked carries a forbidden
 	// label: the whole body is then refused.
 	forbidden bool
+	// Facts of the current top-level resource (facts.go), and the type whose
+	// searchset match entries may trust narrowed rules (FilterOptions).
+	watches      []*paramDef
+	pending      []pendingRead
+	tokens       []tokenFact
+	dates        []dateFact
+	arena        []byte
+	clinical     int // index in watches of the clinical date, or -1
+	narrowedType string
 }
 
 var workPool = sync.Pool{New: func() any { return new(work) }}
@@ -38,6 +47,7 @@ func getWork(a *Access, body []byte, maxDepth int) *work {
 	w.repl = w.repl[:0]
 	w.issues = w.issues[:0]
 	w.forbidden = false
+	w.narrowedType = ""
 	return w
 }
 
@@ -45,7 +55,7 @@ func putWork(w *work) {
 	w.a = nil
 	w.s.data = nil
 	w.s.acc = nil
-	if cap(w.repl) > retainLimit || cap(w.s.buf) > retainLimit || cap(w.s.keys.arena) > retainLimit ||
+	if cap(w.repl) > retainLimit || cap(w.arena) > retainLimit || cap(w.s.buf) > retainLimit || cap(w.s.keys.arena) > retainLimit ||
 		cap(w.s.keys.recs) > retainLimit/16 || cap(w.entries) > retainLimit/32 || cap(w.edits) > retainLimit/32 {
 		return
 	}

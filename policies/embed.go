@@ -8,7 +8,7 @@ import (
 	"io/fs"
 )
 
-//go:embed fhir/pep/*.rego fhir/pep/*.json fhir/pep/compartment/*.json
+//go:embed fhir/pep/*.rego fhir/pep/*.json fhir/pep/compartment/*.json fhir/pep/clinical_date/*.json
 var files embed.FS
 
 // FS returns the default policy set laid out as on disk (fhir/pep/...), for
