@@ -25,7 +25,9 @@ type Claims struct {
 
 	// Patient is "system|value" (for example
 	// "http://fhir.health.gov.il/identifier/il-national-id|000000018"),
-	// split into PatientSystem and PatientValue. Empty when PCM sent none;
+	// split into PatientSystem and PatientValue. PCM may send a bare value,
+	// which means NationalIDSystem; Patient is then the normalised
+	// "system|value" (Raw keeps what PCM sent). Empty when PCM sent none;
 	// an active token with a "patient/" scope always has one.
 	Patient       string
 	PatientSystem string
@@ -41,9 +43,25 @@ type Claims struct {
 	JTI            string
 	Intent         string
 
-	// ExpiresAt is "exp". IssuedAt is "iat", zero when absent.
+	// SPOrganizationID is "sp_organization_id", the calling organization
+	// as the national PCM names it; see CallerOrganization.
+	SPOrganizationID string
+	// ConsentID is "consent_id", the consent reference the national PCM
+	// sends instead of (or besides) a Consent entry in fhirContext; see
+	// ConsentRef.
+	ConsentID string
+	// AccessType is "access_type" ("continuous" or "one-time"), as sent.
+	AccessType string
+	// Baskets is "baskets": the consented information buckets. Nil when
+	// PCM sent none (the scopes alone decide); non-nil and empty when it
+	// sent an empty list (no bucket is consented).
+	Baskets []Basket
+
+	// ExpiresAt is "exp". IssuedAt is "iat" and NotBefore "nbf", zero when
+	// absent.
 	ExpiresAt time.Time
 	IssuedAt  time.Time
+	NotBefore time.Time
 
 	// FHIRContext is "fhirContext" as decoded JSON objects ({reference,
 	// type, role, canonical, identifier}), kept generic for the policy.
@@ -73,8 +91,15 @@ type Confirmation struct {
 //
 // An inactive answer yields Claims{Active: false} and ignores the other
 // members, as RFC 7662 allows PCM to omit them. An active answer must carry
-// exp, aud, scope, iss and cnf.x5t#S256, and patient whenever a scope starts
-// with "patient/". Any known member with the wrong JSON type is an error.
+// exp, aud, scope and iss, and patient whenever a scope starts with
+// "patient/". Any known member with the wrong JSON type is an error.
+//
+// The claims that describe this one token - patient, baskets, consent_id,
+// access_type, sp_organization_id, nbf, cnf - are checked for shape here
+// and fail with a *ClaimError: PCM answered, the token is unusable (401),
+// and asking again will not help. Whether cnf and a consent reference are
+// required, and which patient identifier systems are accepted, is
+// configuration, checked by Validate.
 func DecodeClaims(data []byte) (*Claims, error) {
 	raw, err := decodeStrictObject(data)
 	if err != nil {
@@ -95,7 +120,6 @@ func DecodeClaims(data []byte) (*Claims, error) {
 	c := &Claims{Active: true, Raw: raw, size: len(data)}
 	d := claimsDecoder{raw: raw}
 	c.Scope = d.string("scope")
-	c.Patient = d.string("patient")
 	c.Issuer = d.string("iss")
 	c.ClientID = d.string("client_id")
 	c.OrganizationID = d.string("organization_id")
@@ -106,9 +130,11 @@ func DecodeClaims(data []byte) (*Claims, error) {
 	c.ExpiresAt = d.seconds("exp")
 	c.IssuedAt = d.seconds("iat")
 	c.FHIRContext = d.fhirContext()
-	c.Confirmation = d.confirmation()
 	if d.err != nil {
 		return nil, d.err
+	}
+	if err := c.decodeTokenClaims(raw); err != nil {
+		return nil, err
 	}
 
 	switch {
@@ -120,26 +146,113 @@ func DecodeClaims(data []byte) (*Claims, error) {
 		return nil, missing("scope")
 	case c.Issuer == "":
 		return nil, missing("iss")
-	case c.Confirmation.X5tS256 == "":
-		return nil, missing("cnf.x5t#S256")
-	}
-	if !validThumbprint(c.Confirmation.X5tS256) {
-		return nil, malformed(`"cnf.x5t#S256" is not base64url of 32 bytes`)
 	}
 	if c.Scopes, err = splitScope(c.Scope); err != nil {
 		return nil, err
-	}
-	if c.Patient != "" {
-		system, value, ok := strings.Cut(c.Patient, "|")
-		if !ok || system == "" || value == "" || strings.Contains(value, "|") {
-			return nil, malformed(`"patient" is not "system|value"`)
-		}
-		c.PatientSystem, c.PatientValue = system, value
 	}
 	if c.Patient == "" && hasPatientScope(c.Scopes) {
 		return nil, missing("patient")
 	}
 	return c, nil
+}
+
+// decodeTokenClaims decodes the claims that only this token can get wrong
+// (see DecodeClaims); every error is a *ClaimError.
+func (c *Claims) decodeTokenClaims(raw map[string]any) error {
+	if v, ok := raw["patient"]; ok {
+		s, isString := v.(string)
+		if !isString {
+			return claimError("patient", ReasonInvalidPatient, "has the wrong JSON type")
+		}
+		system, value, valid := parsePatient(s)
+		if !valid {
+			return claimError("patient", ReasonInvalidPatient, `is neither "system|value" nor a national id with a valid check digit`)
+		}
+		c.Patient, c.PatientSystem, c.PatientValue = system+"|"+value, system, value
+	}
+	var err error
+	if c.ConsentID, err = tokenString(raw, "consent_id", ReasonInvalidConsent); err != nil {
+		return err
+	}
+	if c.AccessType, err = tokenString(raw, "access_type", ReasonInvalidClaim); err != nil {
+		return err
+	}
+	if c.SPOrganizationID, err = tokenString(raw, "sp_organization_id", ReasonInvalidClaim); err != nil {
+		return err
+	}
+	if v, ok := raw["baskets"]; ok {
+		baskets, valid := parseBaskets(v)
+		if !valid {
+			return claimError("baskets", ReasonInvalidBaskets, "is not a list of bucket codes or of {code, system, historical_depth} objects")
+		}
+		c.Baskets = baskets
+	}
+	if v, ok := raw["nbf"]; ok {
+		n, isNumber := v.(json.Number)
+		secs, perr := strconv.ParseInt(string(n), 10, 64)
+		if !isNumber || perr != nil || secs <= 0 || secs > maxUnixSeconds {
+			return claimError("nbf", ReasonInvalidNotBefore, "is not a positive integer number of seconds")
+		}
+		c.NotBefore = time.Unix(secs, 0)
+	}
+	if c.Confirmation, err = confirmation(raw); err != nil {
+		return err
+	}
+	return nil
+}
+
+// tokenString returns an optional string claim: "" when absent, an error
+// when present but not a non-empty string.
+func tokenString(raw map[string]any, name, reason string) (string, error) {
+	v, ok := raw[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return "", claimError(name, reason, "is not a non-empty string")
+	}
+	return s, nil
+}
+
+// CallerOrganization is the organization the token was issued to:
+// sp_organization_id, else organization_id; "" when PCM sent neither.
+func (c *Claims) CallerOrganization() string {
+	if c.SPOrganizationID != "" {
+		return c.SPOrganizationID
+	}
+	return c.OrganizationID
+}
+
+// ConsentRef is the consent the token was issued under: consent_id, else
+// the reference (or, without one, the identifier value) of the first
+// fhirContext entry of type Consent or whose reference names a Consent;
+// "" when there is none.
+func (c *Claims) ConsentRef() string {
+	if c.ConsentID != "" {
+		return c.ConsentID
+	}
+	for _, ctx := range c.FHIRContext {
+		ref, _ := ctx["reference"].(string)
+		typ, _ := ctx["type"].(string)
+		if typ != "Consent" && !strings.HasPrefix(ref, "Consent/") && !strings.Contains(ref, "/Consent/") {
+			continue
+		}
+		if ref != "" {
+			return ref
+		}
+		if id, ok := ctx["identifier"].(map[string]any); ok {
+			switch v := id["value"].(type) {
+			case string:
+				if v != "" {
+					return v
+				}
+			case json.Number:
+				return string(v)
+			}
+		}
+	}
+	return ""
 }
 
 // claimsDecoder extracts typed members from the decoded map and keeps the
@@ -257,26 +370,31 @@ func (d *claimsDecoder) fhirContext() []map[string]any {
 	return out
 }
 
-func (d *claimsDecoder) confirmation() Confirmation {
-	v, ok := d.raw["cnf"]
+// confirmation decodes "cnf". Absent, or without x5t#S256, is the zero
+// Confirmation (Validate decides whether that is acceptable); a thumbprint
+// that is not unpadded base64url of 32 bytes (hex, padded or standard
+// base64) can never match a certificate and is a *ClaimError.
+func confirmation(raw map[string]any) (Confirmation, error) {
+	v, ok := raw["cnf"]
 	if !ok {
-		return Confirmation{}
+		return Confirmation{}, nil
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		d.fail(wrongType("cnf"))
-		return Confirmation{}
+		return Confirmation{}, claimError("cnf", ReasonInvalidConfirmation, "has the wrong JSON type")
 	}
 	t, ok := obj["x5t#S256"]
 	if !ok {
-		return Confirmation{}
+		return Confirmation{}, nil
 	}
 	s, ok := t.(string)
 	if !ok {
-		d.fail(wrongType("cnf.x5t#S256"))
-		return Confirmation{}
+		return Confirmation{}, claimError("cnf.x5t#S256", ReasonInvalidConfirmation, "has the wrong JSON type")
 	}
-	return Confirmation{X5tS256: s}
+	if !validThumbprint(s) {
+		return Confirmation{}, claimError("cnf.x5t#S256", ReasonInvalidConfirmation, "is not base64url of 32 bytes")
+	}
+	return Confirmation{X5tS256: s}, nil
 }
 
 // splitScope splits on spaces and checks every token against the RFC 6749
@@ -321,6 +439,46 @@ func validThumbprint(s string) bool {
 	var buf [32]byte
 	n, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(s))
 	return err == nil && n == 32
+}
+
+// ClaimError is an active PCM answer with a claim of this token that is
+// present but unusable: a malformed patient, baskets, cnf, nbf or consent
+// reference. PCM answered correctly about a token that cannot be acted on,
+// so the handler answers 401 invalid_token, never 503, and never looks the
+// patient up. Reason is a fixed, low-cardinality string; the message names
+// the claim but never its value.
+//
+// It matches ErrMalformedResponse (it came out of DecodeClaims) and
+// ErrIncompleteClaims (like a missing claim, it makes the token unusable
+// and retrying will not help) under errors.Is.
+type ClaimError struct {
+	Claim  string
+	Reason string
+	detail string
+}
+
+// Reasons of a ClaimError.
+const (
+	ReasonInvalidPatient      = "invalid_patient"
+	ReasonInvalidBaskets      = "invalid_baskets"
+	ReasonInvalidConsent      = "invalid_consent"
+	ReasonInvalidConfirmation = "invalid_cnf"
+	ReasonInvalidNotBefore    = "invalid_nbf"
+	ReasonInvalidClaim        = "invalid_claim"
+)
+
+func (e *ClaimError) Error() string {
+	return fmt.Sprintf("%s: unusable claim %q: %s", ErrMalformedResponse, e.Claim, e.detail)
+}
+
+// Is makes errors.Is(err, ErrMalformedResponse) and
+// errors.Is(err, ErrIncompleteClaims) hold.
+func (e *ClaimError) Is(target error) bool {
+	return target == ErrMalformedResponse || target == ErrIncompleteClaims
+}
+
+func claimError(claim, reason, detail string) error {
+	return &ClaimError{Claim: claim, Reason: reason, detail: detail}
 }
 
 func malformed(detail string) error {

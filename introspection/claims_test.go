@@ -206,8 +206,6 @@ func TestDecodeClaimsRejects(t *testing.T) {
 		{"aud missing", del("aud"), `without "aud"`},
 		{"scope missing", del("scope"), `without "scope"`},
 		{"iss missing", del("iss"), `without "iss"`},
-		{"cnf missing", del("cnf"), `without "cnf.x5t#S256"`},
-		{"cnf empty", set("cnf", map[string]any{}), `without "cnf.x5t#S256"`},
 		{"patient missing with patient scope", del("patient"), `without "patient"`},
 		{"aud empty string", set("aud", ""), `without "aud"`},
 		{"aud empty array", set("aud", []any{}), `without "aud"`},
@@ -216,7 +214,7 @@ func TestDecodeClaimsRejects(t *testing.T) {
 		{"iss empty", set("iss", ""), `without "iss"`},
 		// Wrong types.
 		{"scope array", set("scope", []any{"patient/Patient.r"}), `"scope" has the wrong JSON type`},
-		{"patient object", set("patient", map[string]any{"system": "s", "value": "v"}), `"patient" has the wrong JSON type`},
+		{"patient object", set("patient", map[string]any{"system": "s", "value": "v"}), `"patient": has the wrong JSON type`},
 		{"aud number", set("aud", 5), `"aud" has the wrong JSON type`},
 		{"aud array with number", set("aud", []any{testAudience, 5}), `"aud" has the wrong JSON type`},
 		{"aud array with empty string", set("aud", []any{testAudience, ""}), `"aud" has the wrong JSON type`},
@@ -243,17 +241,16 @@ func TestDecodeClaimsRejects(t *testing.T) {
 		{"fhirContext role bool", set("fhirContext", []any{map[string]any{"role": false}}), `"fhirContext[].role" has the wrong JSON type`},
 		{"fhirContext canonical null", set("fhirContext", []any{map[string]any{"canonical": nil}}), `"fhirContext[].canonical" has the wrong JSON type`},
 		{"fhirContext identifier string", set("fhirContext", []any{map[string]any{"identifier": "x"}}), `"fhirContext[].identifier" has the wrong JSON type`},
-		{"cnf string", set("cnf", testThumbprint), `"cnf" has the wrong JSON type`},
-		{"cnf thumbprint number", set("cnf", map[string]any{"x5t#S256": 1}), `"cnf.x5t#S256" has the wrong JSON type`},
+		{"cnf string", set("cnf", testThumbprint), `"cnf": has the wrong JSON type`},
+		{"cnf thumbprint number", set("cnf", map[string]any{"x5t#S256": 1}), `"cnf.x5t#S256": has the wrong JSON type`},
 		// Formats.
 		{"thumbprint padded", set("cnf", map[string]any{"x5t#S256": testThumbprint + "="}), "base64url of 32 bytes"},
 		{"thumbprint standard base64", set("cnf", map[string]any{"x5t#S256": strings.Repeat("+", 43)}), "base64url of 32 bytes"},
 		{"thumbprint hex", set("cnf", map[string]any{"x5t#S256": strings.Repeat("ab", 32)}), "base64url of 32 bytes"},
 		{"thumbprint non-canonical", set("cnf", map[string]any{"x5t#S256": testThumbprint[:42] + "p"}), "base64url of 32 bytes"},
-		{"patient without bar", set("patient", "000000018"), `"patient" is not "system|value"`},
-		{"patient without system", set("patient", "|000000018"), `"patient" is not "system|value"`},
-		{"patient without value", set("patient", "http://fhir.health.gov.il/identifier/il-national-id|"), `"patient" is not "system|value"`},
-		{"patient with two bars", set("patient", "a|b|c"), `"patient" is not "system|value"`},
+		{"patient without system", set("patient", "|000000018"), `"patient": is neither`},
+		{"patient without value", set("patient", "http://fhir.health.gov.il/identifier/il-national-id|"), `"patient": is neither`},
+		{"patient with two bars", set("patient", "a|b|c"), `"patient": is neither`},
 		{"scope with tab", set("scope", "patient/Patient.r\tuser/x"), "scope-token"},
 		{"scope with quote", set("scope", `patient/Patient.r"`), "scope-token"},
 		{"scope non-ASCII", set("scope", "patient/Patient.r\u05d0"), "scope-token"},
@@ -278,11 +275,14 @@ func TestDecodeClaimsRejects(t *testing.T) {
 }
 
 func TestDecodeClaimsErrorsHideValues(t *testing.T) {
-	secret := "000000018"
+	secret := "000000019" // a bad check digit
 	bodies := [][]byte{
 		claimsJSON(t, func(m map[string]any) { m["patient"] = secret }),
+		claimsJSON(t, func(m map[string]any) { m["patient"] = NationalIDSystem + "|" + secret }),
 		claimsJSON(t, func(m map[string]any) { m["scope"] = "patient/" + secret + "\t" }),
 		claimsJSON(t, func(m map[string]any) { m["cnf"] = map[string]any{"x5t#S256": secret} }),
+		claimsJSON(t, func(m map[string]any) { m["baskets"] = []any{secret + " x"} }),
+		claimsJSON(t, func(m map[string]any) { m["consent_id"] = []any{secret} }),
 	}
 	for i, b := range bodies {
 		_, err := DecodeClaims(b)
@@ -293,9 +293,9 @@ func TestDecodeClaimsErrorsHideValues(t *testing.T) {
 }
 
 func TestMissingClaimIsIncomplete(t *testing.T) {
-	_, err := DecodeClaims([]byte(`{"active":true,"scope":"patient/Observation.rs","patient":"s|v","aud":"a","iss":"i","exp":4102444800}`))
+	_, err := DecodeClaims([]byte(`{"active":true,"scope":"patient/Observation.rs","aud":"a","iss":"i","exp":4102444800}`))
 	if !errors.Is(err, ErrIncompleteClaims) || !errors.Is(err, ErrMalformedResponse) {
-		t.Fatalf("missing cnf: %v", err)
+		t.Fatalf("missing patient: %v", err)
 	}
 	_, err = DecodeClaims([]byte(`{"active":"yes"}`))
 	if errors.Is(err, ErrIncompleteClaims) || !errors.Is(err, ErrMalformedResponse) {

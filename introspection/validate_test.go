@@ -3,6 +3,7 @@ package introspection
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -11,15 +12,18 @@ import (
 func validClaims() *Claims {
 	now := time.Unix(1_795_000_000, 0)
 	return &Claims{
-		Active:       true,
-		Scope:        "patient/Patient.r",
-		Scopes:       []string{"patient/Patient.r"},
-		Patient:      testPatient,
-		Audience:     []string{"https://other.example", testAudience},
-		Issuer:       testIssuer,
-		ExpiresAt:    now.Add(30 * time.Second),
-		IssuedAt:     now.Add(-30 * time.Second),
-		Confirmation: Confirmation{X5tS256: testThumbprint},
+		Active:        true,
+		Scope:         "patient/Patient.r",
+		Scopes:        []string{"patient/Patient.r"},
+		Patient:       testPatient,
+		PatientSystem: NationalIDSystem,
+		PatientValue:  "000000018",
+		ConsentID:     "PCM-CONSENT-0001",
+		Audience:      []string{"https://other.example", testAudience},
+		Issuer:        testIssuer,
+		ExpiresAt:     now.Add(30 * time.Second),
+		IssuedAt:      now.Add(-30 * time.Second),
+		Confirmation:  Confirmation{X5tS256: testThumbprint},
 	}
 }
 
@@ -31,6 +35,19 @@ func validExpectations() Expectations {
 		Now:        time.Unix(1_795_000_000, 0),
 		Skew:       5 * time.Second,
 	}
+}
+
+const passportSystem = "http://fhir.health.gov.il/identifier/passport"
+
+func passport(c *Claims) *Claims {
+	c.PatientSystem, c.PatientValue = passportSystem, "AB1234567"
+	c.Patient = c.PatientSystem + "|" + c.PatientValue
+	return c
+}
+
+func noConsent(c *Claims) *Claims {
+	c.ConsentID, c.FHIRContext = "", nil
+	return c
 }
 
 func TestValidate(t *testing.T) {
@@ -60,7 +77,35 @@ func TestValidate(t *testing.T) {
 		{name: "resource not configured", exp: func(e *Expectations) { e.Resource = "" }, want: ErrAudienceMismatch},
 		{name: "certificate mismatch", exp: func(e *Expectations) { e.Thumbprint = Thumbprint([]byte("another cert")) }, want: ErrCertificateMismatch},
 		{name: "certificate mismatch in last byte", exp: func(e *Expectations) { e.Thumbprint = testThumbprint[:42] + "A" }, want: ErrCertificateMismatch},
-		{name: "claims without cnf", claims: func(c *Claims) *Claims { c.Confirmation = Confirmation{}; return c }, want: ErrCertificateMismatch},
+		{name: "claims without cnf", claims: func(c *Claims) *Claims { c.Confirmation = Confirmation{}; return c }, want: ErrUnboundToken},
+		{name: "claims without cnf, cnf optional", claims: func(c *Claims) *Claims { c.Confirmation = Confirmation{}; return c }, exp: func(e *Expectations) { e.CNFOptional = true }},
+		{name: "cnf optional still binds a present cnf", exp: func(e *Expectations) { e.CNFOptional = true; e.Thumbprint = Thumbprint([]byte("another cert")) }, want: ErrCertificateMismatch},
+		{name: "nbf in the future beyond skew", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(6 * time.Second); return c }, want: ErrNotYetValid},
+		{name: "nbf in the future within skew", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(5 * time.Second); return c }},
+		{name: "nbf in the future, no skew", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(time.Second); return c }, exp: func(e *Expectations) { e.Skew = 0 }, want: ErrNotYetValid},
+		{name: "nbf now", claims: func(c *Claims) *Claims { c.NotBefore = now; return c }, exp: func(e *Expectations) { e.Skew = 0 }},
+		{name: "nbf in the past", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(-time.Hour); return c }},
+		{name: "passport system not configured", claims: passport, want: ErrPatientSystem},
+		{name: "passport system configured", claims: passport, exp: func(e *Expectations) { e.PatientSystems = []string{NationalIDSystem, passportSystem} }},
+		{name: "national id not listed", exp: func(e *Expectations) { e.PatientSystems = []string{passportSystem} }, want: ErrPatientSystem},
+		{name: "https national id system", claims: func(c *Claims) *Claims {
+			c.PatientSystem = "https://fhir.health.gov.il/identifier/il-national-id"
+			return c
+		}, want: ErrPatientSystem},
+		{name: "national id system with trailing slash", claims: func(c *Claims) *Claims { c.PatientSystem = NationalIDSystem + "/"; return c }, want: ErrPatientSystem},
+		{name: "no patient (system scope)", claims: func(c *Claims) *Claims { c.Patient, c.PatientSystem, c.PatientValue = "", "", ""; return c }},
+		{name: "no consent", claims: noConsent, want: ErrNoConsent},
+		{name: "no consent, consent optional", claims: noConsent, exp: func(e *Expectations) { e.ConsentOptional = true }},
+		{name: "consent in fhirContext", claims: func(c *Claims) *Claims {
+			c = noConsent(c)
+			c.FHIRContext = []map[string]any{{"type": "Consent", "identifier": map[string]any{"value": "PCM-CONSENT-0001"}}}
+			return c
+		}},
+		{name: "fhirContext without Consent", claims: func(c *Claims) *Claims {
+			c = noConsent(c)
+			c.FHIRContext = []map[string]any{{"type": "HealthcareService", "identifier": map[string]any{"value": json.Number("98765")}}}
+			return c
+		}, want: ErrNoConsent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +138,8 @@ func TestValidate(t *testing.T) {
 func TestValidationReasonsAreDistinct(t *testing.T) {
 	seen := map[string]bool{}
 	for _, e := range []*ValidationError{ErrNoClientCertificate, ErrInactive, ErrExpired, ErrIssuedInFuture,
-		ErrIssuerMismatch, ErrAudienceMismatch, ErrCertificateMismatch} {
+		ErrIssuerMismatch, ErrAudienceMismatch, ErrCertificateMismatch, ErrNotYetValid, ErrUnboundToken,
+		ErrPatientSystem, ErrNoConsent, ErrOrganizationMismatch} {
 		if e.Reason == "" || seen[e.Reason] {
 			t.Fatalf("reason %q empty or repeated", e.Reason)
 		}
@@ -112,6 +158,56 @@ func TestValidateZeroNowUsesWallClock(t *testing.T) {
 	c.IssuedAt = time.Time{}
 	if err := Validate(c, e); err != nil {
 		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestValidationErrorsForbiddenOnlyForOrganization(t *testing.T) {
+	for _, e := range []*ValidationError{ErrNoClientCertificate, ErrInactive, ErrExpired, ErrIssuedInFuture,
+		ErrIssuerMismatch, ErrAudienceMismatch, ErrCertificateMismatch, ErrNotYetValid, ErrUnboundToken,
+		ErrPatientSystem, ErrNoConsent} {
+		if e.Forbidden {
+			t.Errorf("%s is 403, want 401", e.Reason)
+		}
+	}
+	if !ErrOrganizationMismatch.Forbidden {
+		t.Error("organization mismatch is not 403")
+	}
+}
+
+func TestCheckOrganization(t *testing.T) {
+	tests := []struct {
+		name        string
+		sp, org     string
+		memberID    string
+		nilClaims   bool
+		wantAllowed bool
+	}{
+		{name: "sp_organization_id matches", sp: "org-sp-a", memberID: "org-sp-a", wantAllowed: true},
+		{name: "organization_id matches", org: "org-sp-a", memberID: "org-sp-a", wantAllowed: true},
+		{name: "sp_organization_id wins over organization_id", sp: "org-sp-a", org: "org-sp-b", memberID: "org-sp-a", wantAllowed: true},
+		{name: "sp_organization_id wins, mismatch", sp: "org-sp-b", org: "org-sp-a", memberID: "org-sp-a"},
+		{name: "other member", sp: "org-sp-a", memberID: "org-sp-b"},
+		{name: "case differs", sp: "ORG-SP-A", memberID: "org-sp-a"},
+		{name: "no organization claim", memberID: "org-sp-a"},
+		{name: "no member id", sp: "org-sp-a"},
+		{name: "both empty"},
+		{name: "nil claims", memberID: "org-sp-a", nilClaims: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validClaims()
+			c.SPOrganizationID, c.OrganizationID = tt.sp, tt.org
+			if tt.nilClaims {
+				c = nil
+			}
+			err := CheckOrganization(c, tt.memberID)
+			if tt.wantAllowed != (err == nil) {
+				t.Fatalf("CheckOrganization = %v, want allowed %v", err, tt.wantAllowed)
+			}
+			if err != nil && err != error(ErrOrganizationMismatch) {
+				t.Fatalf("err %v, want ErrOrganizationMismatch", err)
+			}
+		})
 	}
 }
 
