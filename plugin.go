@@ -5,7 +5,13 @@
 package fhirpep
 
 import (
-	// Registers http.handlers.fhir_pep, the ntn app and the
-	// tls.client_auth.verifier.ntn module.
+	// Registers http.handlers.fhir_pep and http.handlers.fhir_pep_health
+	// (Caddyfile directives fhir_pep and fhir_pep_health) and the policy
+	// command.
 	_ "github.com/hdp-il/fhir-pep/caddymodule"
+	// Registers the ntn app (the ntn global option), the
+	// tls.client_auth.verifier.ntn module and the ntn command. The handler
+	// finds the app through Caddy's app registry, so neither package
+	// imports the other and both must be linked in here.
+	_ "github.com/hdp-il/fhir-pep/caddymodule/ntn"
 )

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
+
+	"github.com/hdp-il/fhir-pep/caddymodule/ntn"
 )
 
 // The operator-facing examples that reference the plugin's metrics. A
@@ -83,8 +85,8 @@ func pluginMetrics(t *testing.T) map[string]*exportedMetric {
 	if _, err := newHandlerMetrics(rec); err != nil {
 		t.Fatalf("newHandlerMetrics: %v", err)
 	}
-	if _, err := registerNTNCollector(rec, nil); err != nil {
-		t.Fatalf("registerNTNCollector: %v", err)
+	if err := rec.Register(ntn.Metrics()); err != nil {
+		t.Fatalf("registering the ntn metrics: %v", err)
 	}
 	if err := registerCacheSize(rec, func() int64 { return 0 }); err != nil {
 		t.Fatalf("registerCacheSize: %v", err)

@@ -1,9 +1,7 @@
-package caddymodule
+package ntn
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -13,41 +11,47 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hdp-il/fhir-pep/internal/thumbprint"
 	"github.com/hdp-il/fhir-pep/trust"
 )
 
 func init() {
-	caddy.RegisterModule(NTNVerifier{})
+	caddy.RegisterModule(Verifier{})
 }
 
-// NTNVerifier is the TLS client certificate verifier
+// Verifier is the TLS client certificate verifier
 // tls.client_auth.verifier.ntn: a handshake succeeds only when the client
 // certificate belongs to an active member of the current, fresh NTN
 // manifest held by the ntn app. Use it with "mode require": crypto/tls
 // then checks nothing itself, and this verifier alone decides; it never
 // consults system roots, only the manifest (pinned certificates and each
 // member's own CAs). Caddy calls it for resumed sessions too.
-type NTNVerifier struct {
-	app    *NTNApp
+type Verifier struct {
+	app    *App
 	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
-func (NTNVerifier) CaddyModule() caddy.ModuleInfo {
+func (Verifier) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "tls.client_auth.verifier.ntn",
-		New: func() caddy.Module { return new(NTNVerifier) },
+		New: func() caddy.Module { return new(Verifier) },
 	}
 }
 
 // Provision connects the verifier to the ntn app, which must be configured.
-func (v *NTNVerifier) Provision(ctx caddy.Context) error {
+func (v *Verifier) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
 	appVal, err := ctx.AppIfConfigured("ntn")
-	if err != nil {
+	if errors.Is(err, caddy.ErrNotConfigured) {
 		return fmt.Errorf("tls.client_auth.verifier.ntn needs the ntn app (the ntn global option): %w", err)
 	}
-	app, ok := appVal.(*NTNApp)
+	if err != nil {
+		// The app is configured but failed (a missing trust_anchor file,
+		// say): its own error says which option to fix.
+		return err
+	}
+	app, ok := appVal.(*App)
 	if !ok {
 		return fmt.Errorf("tls.client_auth.verifier.ntn: ntn app has unexpected type %T", appVal)
 	}
@@ -59,7 +63,7 @@ func (v *NTNVerifier) Provision(ctx caddy.Context) error {
 // rawCerts is the chain the client sent (leaf first); verifiedChains is
 // ignored, because with "mode require" there are none, and trust comes
 // from the manifest only.
-func (v *NTNVerifier) VerifyClientCertificate(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+func (v *Verifier) VerifyClientCertificate(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 	if v.app == nil {
 		return errors.New("ntn: verifier not provisioned")
 	}
@@ -68,11 +72,18 @@ func (v *NTNVerifier) VerifyClientCertificate(rawCerts [][]byte, _ [][]*x509.Cer
 		return nil
 	}
 	reason := trust.ReasonOf(err)
-	if ce := v.logger.Check(zapcore.DebugLevel, "NTN client certificate rejected"); ce != nil {
+	if reason == "" {
+		reason = otherReason
+	}
+	// An operator asked why a client cannot connect must find the answer
+	// at the default level. The record names the reason, the member (when
+	// the certificate is a member's) and the certificate's thumbprint, the
+	// value NTN and the member can look up; never the certificate itself.
+	// Certificates of organizations carry no patient data.
+	if ce := v.logger.Check(zapcore.InfoLevel, "NTN client certificate refused"); ce != nil {
 		fields := []zap.Field{zap.String("reason", string(reason)), zap.String("member_id", member), zap.Error(err)}
 		if len(rawCerts) > 0 {
-			sum := sha256.Sum256(rawCerts[0])
-			fields = append(fields, zap.String("thumbprint", base64.RawURLEncoding.EncodeToString(sum[:])))
+			fields = append(fields, zap.String("thumbprint", thumbprint.Of(rawCerts[0])))
 		}
 		ce.Write(fields...)
 	}
@@ -88,7 +99,7 @@ func (v *NTNVerifier) VerifyClientCertificate(rawCerts [][]byte, _ [][]*x509.Cer
 //		mode     require
 //		verifier ntn
 //	}
-func (v *NTNVerifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (v *Verifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module name
 	if d.NextArg() {
 		return d.ArgErr()
@@ -101,7 +112,7 @@ func (v *NTNVerifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ caddy.Provisioner                  = (*NTNVerifier)(nil)
-	_ caddytls.ClientCertificateVerifier = (*NTNVerifier)(nil)
-	_ caddyfile.Unmarshaler              = (*NTNVerifier)(nil)
+	_ caddy.Provisioner                  = (*Verifier)(nil)
+	_ caddytls.ClientCertificateVerifier = (*Verifier)(nil)
+	_ caddyfile.Unmarshaler              = (*Verifier)(nil)
 )

@@ -1,4 +1,4 @@
-package caddymodule
+package ntn
 
 import (
 	"context"
@@ -18,31 +18,39 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"go.uber.org/zap"
 
 	"github.com/hdp-il/fhir-pep/trust"
 )
 
 func init() {
-	caddy.RegisterModule(NTNApp{})
-	httpcaddyfile.RegisterGlobalOption("ntn", parseNTNOption)
+	caddy.RegisterModule(App{})
 }
 
-// minNTNRefresh keeps a typo such as "refresh 5s" from hammering NTN.
-const minNTNRefresh = 10 * time.Second
+// minRefresh keeps a typo such as "refresh 5s" from hammering NTN.
+const minRefresh = 10 * time.Second
 
-// ntnNow is the clock of the ntn app; tests replace it.
-var ntnNow = time.Now
+// clockKey is the key of a context value that replaces the app's clock.
+// Caddy builds the app from its JSON, so the clock cannot be a config
+// field; tests put a fake clock in the context they provision the app with,
+// and Caddy's own contexts carry none, so the app runs on time.Now.
+type clockKey struct{}
 
-// ntnRuntimes shares one manifest Store (and its refresh loop) between
+// clockOf returns the clock carried by ctx, or time.Now.
+func clockOf(ctx context.Context) func() time.Time {
+	if now, ok := ctx.Value(clockKey{}).(func() time.Time); ok {
+		return now
+	}
+	return time.Now
+}
+
+// runtimes shares one manifest Store (and its refresh loop) between
 // configurations with identical ntn settings, so a config reload neither
 // refetches the manifest nor resets its counters and staleness clock.
-var ntnRuntimes = caddy.NewUsagePool()
+var runtimes = caddy.NewUsagePool()
 
-// NTNApp is the ntn app: it owns the National Trusted Network member
+// App is the ntn app: it owns the National Trusted Network member
 // manifest, keeps it fresh in the background, and answers whether a client
 // certificate belongs to an active NTN member. The TLS verifier
 // tls.client_auth.verifier.ntn and the fhir_pep handler both ask it.
@@ -51,7 +59,7 @@ var ntnRuntimes = caddy.NewUsagePool()
 // and whenever the manifest is stale (past its expires_at, or no
 // successful refresh within max_staleness), every client certificate is
 // rejected. The manifest format is documented in docs/ntn.md.
-type NTNApp struct {
+type App struct {
 	// ManifestURL is fetched with GET and must answer with the manifest
 	// JWS. Exactly one of ManifestURL, APIURL and File is required.
 	ManifestURL string `json:"manifest_url,omitempty"`
@@ -89,14 +97,14 @@ type NTNApp struct {
 	StateDir string `json:"state_dir,omitempty"`
 
 	// resolved is the configuration after placeholders and defaults.
-	resolved *NTNApp
+	resolved *App
 
 	logger      *zap.Logger
 	now         func() time.Time
-	runtime     *ntnRuntime
+	runtime     *sharedRuntime
 	poolKey     string
 	unsubscribe func()
-	collector   *ntnCollector
+	collector   *collector
 	revoke      *revokeFanout
 }
 
@@ -107,57 +115,40 @@ type revokeFanout struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (NTNApp) CaddyModule() caddy.ModuleInfo {
+func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "ntn",
-		New: func() caddy.Module { return new(NTNApp) },
+		New: func() caddy.Module { return new(App) },
 	}
-}
-
-// parseNTNOption parses the global option
-//
-//	ntn { ... }
-//
-// into the ntn app (see NTNApp.UnmarshalCaddyfile for the syntax).
-func parseNTNOption(d *caddyfile.Dispenser, existing any) (any, error) {
-	if existing != nil {
-		d.Next() // for the error's file and line
-		return nil, d.Err("the ntn global option may only appear once")
-	}
-	app := new(NTNApp)
-	if err := app.UnmarshalCaddyfile(d); err != nil {
-		return nil, err
-	}
-	return httpcaddyfile.App{Name: "ntn", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
 // Provision loads the trust anchor, client certificate and server CA
 // files, and builds (or reuses, across reloads) the manifest Store, which
 // loads state_dir. It does no network I/O: the first fetch happens in Start.
-func (a *NTNApp) Provision(ctx caddy.Context) error {
+func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.now = ntnNow
+	a.now = clockOf(ctx)
 	a.resolved = a.resolve(caddy.NewReplacer())
 	cfg := a.resolved
-	if err := cfg.checkConfig(); err != nil {
-		return fmt.Errorf("ntn: %w", err)
+	if option, err := cfg.checkConfig(); err != nil {
+		return optionError(option, err)
 	}
-	in, err := loadNTNInputs(cfg)
+	in, err := loadInputs(cfg)
 	if err != nil {
-		return fmt.Errorf("ntn: %w", err)
+		return err
 	}
-	key := ntnPoolKey(cfg, in)
-	val, _, err := ntnRuntimes.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newNTNRuntime(cfg, in, a.logger, a.now)
+	key := runtimeKey(cfg, in)
+	val, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newSharedRuntime(cfg, in, a.logger, a.now)
 	})
 	if err != nil {
 		return fmt.Errorf("ntn: %w", err)
 	}
-	a.runtime, a.poolKey = val.(*ntnRuntime), key
+	a.runtime, a.poolKey = val.(*sharedRuntime), key
 	a.revoke = new(revokeFanout)
 	a.unsubscribe = a.runtime.store.Subscribe(a.handleSwap)
 
-	collector, err := registerNTNCollector(ctx.GetMetricsRegistry(), a)
+	collector, err := registerCollector(ctx.GetMetricsRegistry(), a)
 	if err != nil {
 		return fmt.Errorf("ntn: metrics: %w", err)
 	}
@@ -168,8 +159,8 @@ func (a *NTNApp) Provision(ctx caddy.Context) error {
 // resolve returns a copy of the configuration with placeholders such as
 // {env.NTN_URL} replaced (at provision time, never at adapt time) and
 // defaults filled in.
-func (a *NTNApp) resolve(repl *caddy.Replacer) *NTNApp {
-	r := &NTNApp{
+func (a *App) resolve(repl *caddy.Replacer) *App {
+	r := &App{
 		ManifestURL:  repl.ReplaceKnown(a.ManifestURL, ""),
 		APIURL:       repl.ReplaceKnown(a.APIURL, ""),
 		File:         repl.ReplaceKnown(a.File, ""),
@@ -198,64 +189,88 @@ func (a *NTNApp) resolve(repl *caddy.Replacer) *NTNApp {
 }
 
 // checkConfig is the static part of validation: it runs on the Caddyfile
-// (before defaults) and again in Provision (after them).
-func (a *NTNApp) checkConfig() error {
-	sources := 0
-	for _, s := range []string{a.ManifestURL, a.APIURL, a.File} {
-		if s != "" {
-			sources++
+// (before defaults) and again in Provision (after them). It names the
+// option to blame, so that the Caddyfile error points at its line (or, for
+// a missing option, at the ntn block).
+func (a *App) checkConfig() (option string, err error) {
+	var sources []string
+	for _, s := range []struct{ option, value string }{
+		{"manifest_url", a.ManifestURL}, {"api_url", a.APIURL}, {"file", a.File},
+	} {
+		if s.value != "" {
+			sources = append(sources, s.option)
 		}
 	}
 	switch {
-	case sources != 1:
-		return errors.New("exactly one of manifest_url, api_url and file is required")
+	case len(sources) == 0:
+		return "", errors.New("one of manifest_url, api_url and file is required")
+	case len(sources) > 1:
+		return sources[1], fmt.Errorf("only one of manifest_url, api_url and file may be set (%s is set too)", sources[0])
 	case a.TrustAnchor == "":
-		return errors.New("trust_anchor is required")
-	case (a.ClientCert == "") != (a.ClientKey == ""):
-		return errors.New("client_cert and client_key go together")
+		return "trust_anchor", errors.New("is required")
+	case a.ClientCert != "" && a.ClientKey == "":
+		return "client_cert", errors.New("needs client_key")
+	case a.ClientKey != "" && a.ClientCert == "":
+		return "client_key", errors.New("needs client_cert")
 	case a.File == "" && a.ClientCert == "":
-		return errors.New("manifest_url and api_url need client_cert and client_key (NTN requires mTLS)")
+		return sources[0], errors.New("needs client_cert and client_key (NTN requires mTLS)")
 	case a.File != "" && a.ServerCA != "":
-		return errors.New("server_ca only applies to manifest_url and api_url")
-	case a.Refresh < 0 || a.MaxStaleness < 0 || a.Timeout < 0:
-		return errors.New("durations must be positive")
-	case a.Refresh != 0 && time.Duration(a.Refresh) < minNTNRefresh:
-		return fmt.Errorf("refresh must be at least %s", minNTNRefresh)
+		return "server_ca", errors.New("only applies to manifest_url and api_url")
+	case a.Refresh < 0:
+		return "refresh", errors.New("must be positive")
+	case a.MaxStaleness < 0:
+		return "max_staleness", errors.New("must be positive")
+	case a.Timeout < 0:
+		return "timeout", errors.New("must be positive")
+	case a.Refresh != 0 && time.Duration(a.Refresh) < minRefresh:
+		return "refresh", fmt.Errorf("must be at least %s", minRefresh)
 	case a.Refresh != 0 && a.MaxStaleness != 0 && a.MaxStaleness < a.Refresh:
-		return errors.New("max_staleness must be at least refresh, or the manifest goes stale between refreshes")
+		return "max_staleness", errors.New("must be at least refresh, or the manifest goes stale between refreshes")
 	case a.Refresh != 0 && a.Timeout > a.Refresh:
-		return errors.New("timeout must not exceed refresh")
+		return "timeout", errors.New("must not exceed refresh")
 	}
-	return nil
+	return "", nil
 }
 
-// ntnInputs are the loaded files, and their digest for the pool key.
-type ntnInputs struct {
+// optionError prefixes err with the option it is about, as in
+// "ntn refresh: must be at least 10s"; option "" is the block as a whole.
+func optionError(option string, err error) error {
+	if option == "" {
+		return fmt.Errorf("ntn: %w", err)
+	}
+	return fmt.Errorf("ntn %s: %w", option, err)
+}
+
+// inputs are the loaded files, and their digest for the pool key.
+type inputs struct {
 	anchors    []*x509.Certificate
 	clientCert *tls.Certificate
 	serverCAs  *x509.CertPool
 	digest     []byte
 }
 
-func loadNTNInputs(cfg *NTNApp) (*ntnInputs, error) {
+// loadInputs reads the files the configuration names. Every error names
+// the option ("ntn trust_anchor: open ...: no such file or directory"), so
+// the operator knows which line to fix.
+func loadInputs(cfg *App) (*inputs, error) {
 	h := sha256.New()
 	read := func(name, path string) ([]byte, error) {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("ntn %s: %w", name, err)
 		}
 		h.Write([]byte(name))
 		sum := sha256.Sum256(data)
 		h.Write(sum[:])
 		return data, nil
 	}
-	in := &ntnInputs{}
+	in := &inputs{}
 	data, err := read("trust_anchor", cfg.TrustAnchor)
 	if err != nil {
 		return nil, err
 	}
 	if in.anchors, err = parsePEMCertificates(data); err != nil {
-		return nil, fmt.Errorf("trust_anchor %s: %w", cfg.TrustAnchor, err)
+		return nil, fmt.Errorf("ntn trust_anchor %s: %w", cfg.TrustAnchor, err)
 	}
 	if cfg.ClientCert != "" {
 		certPEM, err := read("client_cert", cfg.ClientCert)
@@ -269,7 +284,7 @@ func loadNTNInputs(cfg *NTNApp) (*ntnInputs, error) {
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			// The error of X509KeyPair never contains key material.
-			return nil, fmt.Errorf("client_cert/client_key: %w", err)
+			return nil, fmt.Errorf("ntn client_cert/client_key: %w", err)
 		}
 		in.clientCert = &pair
 	}
@@ -280,7 +295,7 @@ func loadNTNInputs(cfg *NTNApp) (*ntnInputs, error) {
 		}
 		certs, err := parsePEMCertificates(data)
 		if err != nil {
-			return nil, fmt.Errorf("server_ca %s: %w", cfg.ServerCA, err)
+			return nil, fmt.Errorf("ntn server_ca %s: %w", cfg.ServerCA, err)
 		}
 		in.serverCAs = x509.NewCertPool()
 		for _, c := range certs {
@@ -316,9 +331,9 @@ func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// ntnPoolKey identifies a runtime by everything that shapes it: the
+// runtimeKey identifies a runtime by everything that shapes it: the
 // resolved settings and the contents of the files they name.
-func ntnPoolKey(cfg *NTNApp, in *ntnInputs) string {
+func runtimeKey(cfg *App, in *inputs) string {
 	settings, _ := json.Marshal(cfg)
 	h := sha256.New()
 	h.Write(settings)
@@ -328,7 +343,7 @@ func ntnPoolKey(cfg *NTNApp, in *ntnInputs) string {
 
 // Start launches the refresh loop (first fetch at once), unless a config
 // sharing this runtime already did.
-func (a *NTNApp) Start() error {
+func (a *App) Start() error {
 	if a.runtime == nil {
 		return errors.New("ntn: not provisioned")
 	}
@@ -337,7 +352,7 @@ func (a *NTNApp) Start() error {
 }
 
 // Stop stops the refresh loop unless another running config shares it.
-func (a *NTNApp) Stop() error {
+func (a *App) Stop() error {
 	if a.runtime != nil {
 		a.runtime.stop(a)
 	}
@@ -346,7 +361,7 @@ func (a *NTNApp) Stop() error {
 
 // Cleanup drops this config's revocation listeners and its reference to
 // the shared runtime; the last reference stops and frees it.
-func (a *NTNApp) Cleanup() error {
+func (a *App) Cleanup() error {
 	if a.unsubscribe != nil {
 		a.unsubscribe()
 		a.unsubscribe = nil
@@ -355,7 +370,7 @@ func (a *NTNApp) Cleanup() error {
 		a.collector.detach(a)
 	}
 	if a.poolKey != "" {
-		_, err := ntnRuntimes.Delete(a.poolKey)
+		_, err := runtimes.Delete(a.poolKey)
 		a.poolKey = ""
 		return err
 	}
@@ -367,7 +382,7 @@ func (a *NTNApp) Cleanup() error {
 // request, so a revocation also reaches connections that are already
 // open. With an error, the member id is set when known (e.g. a suspended
 // member); trust.ReasonOf(err) gives the reason.
-func (a *NTNApp) VerifyPeer(leaf *x509.Certificate, intermediates []*x509.Certificate) (memberID string, err error) {
+func (a *App) VerifyPeer(leaf *x509.Certificate, intermediates []*x509.Certificate) (memberID string, err error) {
 	if a.runtime == nil {
 		return "", errors.New("ntn: not provisioned")
 	}
@@ -376,7 +391,7 @@ func (a *NTNApp) VerifyPeer(leaf *x509.Certificate, intermediates []*x509.Certif
 
 // verifyHandshake is VerifyPeer for the raw chain of a TLS handshake; it
 // counts rejections for the handshake metric.
-func (a *NTNApp) verifyHandshake(rawCerts [][]byte) (string, error) {
+func (a *App) verifyHandshake(rawCerts [][]byte) (string, error) {
 	if a.runtime == nil {
 		return "", errors.New("ntn: not provisioned")
 	}
@@ -389,7 +404,7 @@ func (a *NTNApp) verifyHandshake(rawCerts [][]byte) (string, error) {
 
 // Snapshot returns the current manifest snapshot (nil before the first).
 // It may be stale; VerifyPeer applies staleness.
-func (a *NTNApp) Snapshot() *trust.Snapshot {
+func (a *App) Snapshot() *trust.Snapshot {
 	if a.runtime == nil {
 		return nil
 	}
@@ -397,7 +412,7 @@ func (a *NTNApp) Snapshot() *trust.Snapshot {
 }
 
 // Stats returns the manifest store's counters and facts.
-func (a *NTNApp) Stats() trust.Stats {
+func (a *App) Stats() trust.Stats {
 	if a.runtime == nil {
 		return trust.Stats{Stale: true}
 	}
@@ -411,7 +426,7 @@ func (a *NTNApp) Stats() trust.Stats {
 // a member CA cannot be listed; VerifyPeer still rejects them.
 // Call it after the app is provisioned (ctx.App and ctx.AppIfConfigured
 // return provisioned apps); before that there is nothing to listen to.
-func (a *NTNApp) OnRevoke(fn func(thumbprints []string)) {
+func (a *App) OnRevoke(fn func(thumbprints []string)) {
 	if a.revoke == nil {
 		return
 	}
@@ -420,7 +435,7 @@ func (a *NTNApp) OnRevoke(fn func(thumbprints []string)) {
 	a.revoke.fns = append(a.revoke.fns, fn)
 }
 
-func (a *NTNApp) handleSwap(old, next *trust.Snapshot) {
+func (a *App) handleSwap(old, next *trust.Snapshot) {
 	removed := trust.RemovedThumbprints(old, next)
 	if len(removed) == 0 {
 		return
@@ -438,21 +453,21 @@ func (a *NTNApp) handleSwap(old, next *trust.Snapshot) {
 // ClientCertificateFiles returns the data source's NTN client certificate
 // and key files (after placeholder replacement), for the fhir_pep
 // handler's PCM client.
-func (a *NTNApp) ClientCertificateFiles() (certFile, keyFile string) {
+func (a *App) ClientCertificateFiles() (certFile, keyFile string) {
 	if a.resolved == nil {
 		return "", ""
 	}
 	return a.resolved.ClientCert, a.resolved.ClientKey
 }
 
-// ntnRuntime is what survives config reloads: the Store, its refresh loop
+// sharedRuntime is what survives config reloads: the Store, its refresh loop
 // and the handshake rejection counters.
-type ntnRuntime struct {
+type sharedRuntime struct {
 	store      *trust.Store
 	rejections map[trust.Reason]*atomic.Uint64
 
 	mu     sync.Mutex
-	users  []*NTNApp // started configs using this runtime, oldest first
+	users  []*App // started configs using this runtime, oldest first
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -460,7 +475,7 @@ type ntnRuntime struct {
 // otherReason counts rejections whose error has no trust.Reason.
 const otherReason trust.Reason = "other"
 
-func newNTNRuntime(cfg *NTNApp, in *ntnInputs, logger *zap.Logger, now func() time.Time) (*ntnRuntime, error) {
+func newSharedRuntime(cfg *App, in *inputs, logger *zap.Logger, now func() time.Time) (*sharedRuntime, error) {
 	var src trust.Source
 	var err error
 	switch {
@@ -494,14 +509,14 @@ func newNTNRuntime(cfg *NTNApp, in *ntnInputs, logger *zap.Logger, now func() ti
 	if err != nil {
 		return nil, err
 	}
-	r := &ntnRuntime{store: store, rejections: make(map[trust.Reason]*atomic.Uint64)}
+	r := &sharedRuntime{store: store, rejections: make(map[trust.Reason]*atomic.Uint64)}
 	for _, reason := range append(append([]trust.Reason{}, trust.LeafReasons...), otherReason) {
 		r.rejections[reason] = new(atomic.Uint64)
 	}
 	return r, nil
 }
 
-func (r *ntnRuntime) countRejection(reason trust.Reason) {
+func (r *sharedRuntime) countRejection(reason trust.Reason) {
 	c, ok := r.rejections[reason]
 	if !ok {
 		c = r.rejections[otherReason]
@@ -512,7 +527,7 @@ func (r *ntnRuntime) countRejection(reason trust.Reason) {
 // start registers a started config; the first one launches the loop.
 // The Store logs through the logger of the most recently started config
 // that is still running (a stopped config's log writers may be closed).
-func (r *ntnRuntime) start(app *NTNApp) {
+func (r *sharedRuntime) start(app *App) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if slices.Contains(r.users, app) {
@@ -534,7 +549,7 @@ func (r *ntnRuntime) start(app *NTNApp) {
 }
 
 // stop unregisters a started config; the last one stops the loop.
-func (r *ntnRuntime) stop(app *NTNApp) {
+func (r *sharedRuntime) stop(app *App) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := slices.Index(r.users, app)
@@ -550,14 +565,14 @@ func (r *ntnRuntime) stop(app *NTNApp) {
 }
 
 // halt cancels the loop and waits for it; r.mu must be held.
-func (r *ntnRuntime) halt() {
+func (r *sharedRuntime) halt() {
 	r.cancel()
 	<-r.done
 }
 
 // Destruct implements caddy.Destructor: the last config using the
 // runtime is gone.
-func (r *ntnRuntime) Destruct() error {
+func (r *sharedRuntime) Destruct() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.users) > 0 {
@@ -569,9 +584,9 @@ func (r *ntnRuntime) Destruct() error {
 
 // Interface guards
 var (
-	_ caddy.App             = (*NTNApp)(nil)
-	_ caddy.Provisioner     = (*NTNApp)(nil)
-	_ caddy.CleanerUpper    = (*NTNApp)(nil)
-	_ caddyfile.Unmarshaler = (*NTNApp)(nil)
-	_ caddy.Destructor      = (*ntnRuntime)(nil)
+	_ caddy.App             = (*App)(nil)
+	_ caddy.Provisioner     = (*App)(nil)
+	_ caddy.CleanerUpper    = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddy.Destructor      = (*sharedRuntime)(nil)
 )

@@ -1,4 +1,4 @@
-package caddymodule
+package ntn
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 )
 
 func TestNTNCommandVerify(t *testing.T) {
-	env := newNTNEnv(t)
+	env := newTestEnv(t)
 	var out bytes.Buffer
-	if err := runNTNVerify(&out, env.manifestFile, env.taFile, ntntest.Epoch); err != nil {
+	if err := runVerify(&out, env.manifestFile, env.taFile, ntntest.Epoch); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -40,7 +40,7 @@ func TestNTNCommandVerify(t *testing.T) {
 }
 
 func TestNTNCommandVerifyRejects(t *testing.T) {
-	env := newNTNEnv(t)
+	env := newTestEnv(t)
 	otherTA := filepath.Join(env.dir, "other-ta.pem")
 	writeFile(t, otherTA, ntntest.CertPEM(ntntest.NewPKI(t, ntntest.ECDSAP256).TrustAnchor.Cert))
 	garbage := filepath.Join(env.dir, "garbage.jws")
@@ -60,7 +60,7 @@ func TestNTNCommandVerifyRejects(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := runNTNVerify(&out, tc.file, tc.ta, tc.at)
+			err := runVerify(&out, tc.file, tc.ta, tc.at)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.want)
 			}
@@ -76,10 +76,10 @@ func TestNTNCommandRegistered(t *testing.T) {
 	if !ok || cmd.CobraFunc == nil {
 		t.Fatal("ntn command not registered")
 	}
-	env := newNTNEnv(t)
+	env := newTestEnv(t)
 	var out bytes.Buffer
-	ntnCommandOutput = &out
-	t.Cleanup(func() { ntnCommandOutput = nil })
+	commandOutput = &out
+	t.Cleanup(func() { commandOutput = nil })
 
 	run := func(args ...string) error {
 		root := &cobra.Command{Use: "ntn", SilenceUsage: true, SilenceErrors: true}

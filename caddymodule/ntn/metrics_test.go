@@ -1,4 +1,4 @@
-package caddymodule
+package ntn
 
 import (
 	"fmt"
@@ -15,14 +15,14 @@ import (
 )
 
 func TestNTNMetrics(t *testing.T) {
-	env := newNTNEnv(t)
-	ctx, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
 	ln := newLoopback(t)
 	reg := ctx.GetMetricsRegistry()
 
 	// Before any manifest: stale, no manifest gauges, nothing counted.
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(ntnExpected(
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expectedMetrics(
 		"caddy_fhir_pep_ntn_manifest_stale 1",
 		"caddy_fhir_pep_ntn_consecutive_refresh_failures 0",
 	)), "caddy_fhir_pep_ntn_manifest_stale", "caddy_fhir_pep_ntn_consecutive_refresh_failures", "caddy_fhir_pep_ntn_manifest_version"); err != nil {
@@ -72,28 +72,28 @@ func TestNTNMetrics(t *testing.T) {
 	}
 	lines = append(lines, failures...)
 	lines = append(lines, rejections...)
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(ntnExpected(lines...)), ntnMetricNames()...); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expectedMetrics(lines...)), metricNames()...); err != nil {
 		t.Fatal(err)
 	}
-	if problems, err := testutil.GatherAndLint(reg, ntnMetricNames()...); err != nil || len(problems) != 0 {
+	if problems, err := testutil.GatherAndLint(reg, metricNames()...); err != nil || len(problems) != 0 {
 		t.Fatalf("lint: %v %v", problems, err)
 	}
 }
 
 func TestNTNMetricsRegistration(t *testing.T) {
-	env := newNTNEnv(t)
-	_, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	_, app := env.provisionApp(t, env.appConfig())
 	reg := prometheus.NewPedanticRegistry()
-	first, err := registerNTNCollector(reg, app)
+	first, err := registerCollector(reg, app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := registerNTNCollector(reg, app)
+	second, err := registerCollector(reg, app)
 	if err != nil || second != first {
 		t.Fatalf("second registration: %v, same collector %v", err, second == first)
 	}
 	first.detach(app)
-	if n, err := testutil.GatherAndCount(reg, ntnMetricNames()...); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(reg, metricNames()...); err != nil || n != 0 {
 		t.Fatalf("detached collector still reports %d metrics (%v)", n, err)
 	}
 }
@@ -111,7 +111,7 @@ var ntnHelp = map[string][2]string{
 	"handshake_rejections_total":        {"counter", "TLS handshakes refused by the ntn client certificate verifier, by reason."},
 }
 
-func ntnMetricNames() []string {
+func metricNames() []string {
 	var names []string
 	for short := range ntnHelp {
 		names = append(names, "caddy_fhir_pep_ntn_"+short)
@@ -119,9 +119,9 @@ func ntnMetricNames() []string {
 	return names
 }
 
-// ntnExpected renders sample lines in the text exposition format, with the
+// expectedMetrics renders sample lines in the text exposition format, with the
 // HELP and TYPE lines of each metric they mention.
-func ntnExpected(samples ...string) string {
+func expectedMetrics(samples ...string) string {
 	var b strings.Builder
 	done := map[string]bool{}
 	for _, s := range samples {

@@ -1,4 +1,4 @@
-package caddymodule
+package ntn
 
 import (
 	"errors"
@@ -35,7 +35,7 @@ checked: that needs the state_dir of a running instance.
 				Use:   "verify <manifest-file> --trust-anchor <pem-file>",
 				Short: "Verifies an NTN manifest offline and prints a summary",
 				Args:  cobra.ExactArgs(1),
-				RunE:  caddycmd.WrapCommandFuncForCobra(cmdNTNVerify),
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdVerify),
 			}
 			verify.Flags().String("trust-anchor", "", "PEM file with the NTN trust anchor certificate(s) (required)")
 			verify.Flags().String("at", "", "verify at this RFC 3339 time instead of now")
@@ -44,10 +44,10 @@ checked: that needs the state_dir of a running instance.
 	})
 }
 
-// ntnCommandOutput is where "ntn verify" prints its summary; tests replace it.
-var ntnCommandOutput io.Writer = os.Stdout
+// commandOutput is where "ntn verify" prints its summary; tests replace it.
+var commandOutput io.Writer = os.Stdout
 
-func cmdNTNVerify(fl caddycmd.Flags) (int, error) {
+func cmdVerify(fl caddycmd.Flags) (int, error) {
 	args := fl.Args()
 	if len(args) != 1 {
 		return 2, errors.New("usage: ntn verify <manifest-file> --trust-anchor <pem-file>")
@@ -60,15 +60,15 @@ func cmdNTNVerify(fl caddycmd.Flags) (int, error) {
 		}
 		at = t
 	}
-	if err := runNTNVerify(ntnCommandOutput, args[0], fl.String("trust-anchor"), at); err != nil {
+	if err := runVerify(commandOutput, args[0], fl.String("trust-anchor"), at); err != nil {
 		return 1, err
 	}
 	return 0, nil
 }
 
-// runNTNVerify verifies the manifest in file against the trust anchors in
+// runVerify verifies the manifest in file against the trust anchors in
 // anchorFile at now and writes a summary to w.
-func runNTNVerify(w io.Writer, file, anchorFile string, now time.Time) error {
+func runVerify(w io.Writer, file, anchorFile string, now time.Time) error {
 	if anchorFile == "" {
 		return errors.New("--trust-anchor is required")
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package ntn
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 	"github.com/hdp-il/fhir-pep/trust/ntntest"
 )
 
-// ntnEnv is an NTN world on disk: trust anchor, manifest file (file mode),
+// testEnv is an NTN world on disk: trust anchor, manifest file (file mode),
 // state_dir, and the members' client certificates.
-type ntnEnv struct {
+type testEnv struct {
 	dir          string
 	clock        *testClock
 	pki          *ntntest.PKI
@@ -58,21 +58,11 @@ func (c *testClock) Set(t time.Time) {
 	c.t = t
 }
 
-// useNTNClock makes apps provisioned during the test use a clock that
-// starts at ntntest.Epoch.
-func useNTNClock(t testing.TB) *testClock {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	c := &testClock{t: ntntest.Epoch}
-	ntnNow = c.Now
-	t.Cleanup(func() { ntnNow = time.Now })
-	return c
-}
-
-func newNTNEnv(t testing.TB) *ntnEnv {
-	t.Helper()
-	clock := useNTNClock(t)
+	clock := &testClock{t: ntntest.Epoch}
 	dir := t.TempDir()
-	e := &ntnEnv{
+	e := &testEnv{
 		dir:          dir,
 		clock:        clock,
 		pki:          ntntest.NewPKI(t, ntntest.ECDSAP256),
@@ -107,7 +97,7 @@ func writeFile(t testing.TB, path string, data []byte) {
 
 // members are the standard members: org-a pins two certificates, org-b
 // trusts its CA, org-c is suspended.
-func (e *ntnEnv) members() []ntntest.Member {
+func (e *testEnv) members() []ntntest.Member {
 	suspended := ntntest.ActiveMember("org-c", ntntest.TLS(e.suspended.Cert))
 	suspended.Status = "suspended"
 	return []ntntest.Member{
@@ -118,14 +108,14 @@ func (e *ntnEnv) members() []ntntest.Member {
 }
 
 // publish writes the next manifest version to the manifest file.
-func (e *ntnEnv) publish(t testing.TB, members ...ntntest.Member) {
+func (e *testEnv) publish(t testing.TB, members ...ntntest.Member) {
 	t.Helper()
 	e.nextVersion++
 	writeFile(t, e.manifestFile, e.pki.Signer().SignManifest(t, ntntest.NewManifest(e.nextVersion, members...)))
 }
 
 // appConfig is the ntn app's JSON in file mode.
-func (e *ntnEnv) appConfig() map[string]any {
+func (e *testEnv) appConfig() map[string]any {
 	return map[string]any{
 		"file":         e.manifestFile,
 		"trust_anchor": e.taFile,
@@ -135,29 +125,29 @@ func (e *ntnEnv) appConfig() map[string]any {
 	}
 }
 
-// provision loads a Caddy config holding the ntn app (and any extra apps)
-// without starting it, as `caddy validate` and the first half of `caddy
-// run` do, and returns the context and the app.
-func provisionNTN(t testing.TB, appCfg map[string]any, extraApps map[string]any) (caddy.Context, *NTNApp) {
+// provisionApp loads a Caddy config holding the ntn app without starting
+// it, as `caddy validate` and the first half of `caddy run` do, and returns
+// the context and the app, which runs on the environment's clock. The app
+// is added to the config after Caddy has provisioned the rest, so that it
+// is provisioned through a context that carries the clock; modules that
+// look it up (the verifier) find it as in a real config.
+func (e *testEnv) provisionApp(t testing.TB, appCfg map[string]any) (caddy.Context, *App) {
 	t.Helper()
-	apps := caddy.ModuleMap{"ntn": mustJSON(t, appCfg)}
-	for name, cfg := range extraApps {
-		apps[name] = mustJSON(t, cfg)
-	}
 	cfg := &caddy.Config{
 		Admin:   &caddy.AdminConfig{Disabled: true, Config: &caddy.ConfigSettings{Persist: new(bool)}},
 		Logging: &caddy.Logging{Logs: map[string]*caddy.CustomLog{"default": {BaseLog: caddy.BaseLog{Level: "ERROR"}}}},
-		AppsRaw: apps,
 	}
 	ctx, err := caddy.ProvisionContext(cfg)
 	if err != nil {
 		t.Fatalf("provisioning: %v", err)
 	}
+	cfg.AppsRaw = caddy.ModuleMap{"ntn": mustJSON(t, appCfg)}
+	ctx = withClock(ctx, e.clock.Now)
 	appVal, err := ctx.App("ntn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := appVal.(*NTNApp)
+	app := appVal.(*App)
 	t.Cleanup(func() {
 		if err := app.Stop(); err != nil {
 			t.Error(err)
@@ -169,6 +159,12 @@ func provisionNTN(t testing.TB, appCfg map[string]any, extraApps map[string]any)
 	return ctx, app
 }
 
+// withClock returns ctx carrying a clock for the apps provisioned with it.
+func withClock(ctx caddy.Context, now func() time.Time) caddy.Context {
+	ctx.Context = context.WithValue(ctx.Context, clockKey{}, now)
+	return ctx
+}
+
 func mustJSON(t testing.TB, v any) json.RawMessage {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -178,7 +174,7 @@ func mustJSON(t testing.TB, v any) json.RawMessage {
 	return b
 }
 
-func refresh(t testing.TB, app *NTNApp) {
+func refresh(t testing.TB, app *App) {
 	t.Helper()
 	if err := app.runtime.store.Refresh(context.Background()); err != nil {
 		t.Fatalf("refresh: %v", err)
@@ -186,8 +182,8 @@ func refresh(t testing.TB, app *NTNApp) {
 }
 
 func TestNTNAppVerifyPeer(t *testing.T) {
-	env := newNTNEnv(t)
-	_, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	_, app := env.provisionApp(t, env.appConfig())
 
 	if _, err := app.VerifyPeer(env.pinned.Cert, nil); trust.ReasonOf(err) != trust.ReasonNoManifest {
 		t.Fatalf("before the first manifest: %v", err)
@@ -226,8 +222,8 @@ func TestNTNAppVerifyPeer(t *testing.T) {
 }
 
 func TestNTNAppOnRevoke(t *testing.T) {
-	env := newNTNEnv(t)
-	_, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	_, app := env.provisionApp(t, env.appConfig())
 	var got [][]string
 	app.OnRevoke(func(thumbprints []string) { got = append(got, thumbprints) })
 	refresh(t, app) // v1: nothing revoked yet
@@ -248,8 +244,8 @@ func TestNTNAppOnRevoke(t *testing.T) {
 }
 
 func TestNTNAppRestartUsesStateDir(t *testing.T) {
-	env := newNTNEnv(t)
-	_, first := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	_, first := env.provisionApp(t, env.appConfig())
 	refresh(t, first)
 	if err := first.Cleanup(); err != nil {
 		t.Fatal(err)
@@ -260,22 +256,22 @@ func TestNTNAppRestartUsesStateDir(t *testing.T) {
 	if err := os.Remove(env.manifestFile); err != nil {
 		t.Fatal(err)
 	}
-	_, second := provisionNTN(t, env.appConfig(), nil)
+	_, second := env.provisionApp(t, env.appConfig())
 	if member, err := second.VerifyPeer(env.pinned.Cert, nil); err != nil || member != "org-a" {
 		t.Fatalf("after restart: (%q, %v)", member, err)
 	}
 }
 
 func TestNTNAppSharesRuntimeAcrossReloads(t *testing.T) {
-	env := newNTNEnv(t)
-	_, first := provisionNTN(t, env.appConfig(), nil)
-	_, same := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	_, first := env.provisionApp(t, env.appConfig())
+	_, same := env.provisionApp(t, env.appConfig())
 	if first.runtime != same.runtime {
 		t.Fatal("identical configs got different runtimes")
 	}
 	changed := env.appConfig()
 	changed["refresh"] = "10m"
-	_, other := provisionNTN(t, changed, nil)
+	_, other := env.provisionApp(t, changed)
 	if other.runtime == first.runtime {
 		t.Fatal("a changed config reused the runtime")
 	}
@@ -284,7 +280,7 @@ func TestNTNAppSharesRuntimeAcrossReloads(t *testing.T) {
 	rotated := ntntest.SelfSigned(t, ntntest.CertOptions{CommonName: "rotated"})
 	writeFile(t, env.certFile, ntntest.CertPEM(rotated.Cert))
 	writeFile(t, env.keyFile, ntntest.KeyPEM(t, rotated.Key))
-	_, afterRotation := provisionNTN(t, env.appConfig(), nil)
+	_, afterRotation := env.provisionApp(t, env.appConfig())
 	if afterRotation.runtime == first.runtime {
 		t.Fatal("a rotated client certificate reused the runtime")
 	}
@@ -312,8 +308,8 @@ func TestNTNAppSharesRuntimeAcrossReloads(t *testing.T) {
 }
 
 func TestNTNAppStartFetchesInBackground(t *testing.T) {
-	env := newNTNEnv(t)
-	_, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	_, app := env.provisionApp(t, env.appConfig())
 	swapped := make(chan int64, 1)
 	unsubscribe := app.runtime.store.Subscribe(func(_, next *trust.Snapshot) { swapped <- next.Version() })
 	defer unsubscribe()
@@ -329,7 +325,7 @@ func TestNTNAppStartFetchesInBackground(t *testing.T) {
 }
 
 func TestNTNAppProvisionErrors(t *testing.T) {
-	env := newNTNEnv(t)
+	env := newTestEnv(t)
 	notPEM := filepath.Join(env.dir, "not.pem")
 	writeFile(t, notPEM, []byte("hello"))
 	keyAsTA := filepath.Join(env.dir, "key-as-ta.pem")
@@ -347,10 +343,10 @@ func TestNTNAppProvisionErrors(t *testing.T) {
 		mutate func(m map[string]any)
 		want   string
 	}{
-		{"no source", func(m map[string]any) { delete(m, "file") }, "exactly one of"},
-		{"two sources", func(m map[string]any) { m["manifest_url"] = "https://ntn.example/m" }, "exactly one of"},
-		{"no trust anchor", func(m map[string]any) { delete(m, "trust_anchor") }, "trust_anchor is required"},
-		{"missing trust anchor file", func(m map[string]any) { m["trust_anchor"] = filepath.Join(env.dir, "nope.pem") }, "trust_anchor"},
+		{"no source", func(m map[string]any) { delete(m, "file") }, "ntn: one of manifest_url, api_url and file is required"},
+		{"two sources", func(m map[string]any) { m["manifest_url"] = "https://ntn.example/m" }, "ntn file: only one of manifest_url, api_url and file"},
+		{"no trust anchor", func(m map[string]any) { delete(m, "trust_anchor") }, "ntn trust_anchor: is required"},
+		{"missing trust anchor file", func(m map[string]any) { m["trust_anchor"] = filepath.Join(env.dir, "nope.pem") }, "ntn trust_anchor: open "},
 		{"trust anchor not PEM", func(m map[string]any) { m["trust_anchor"] = notPEM }, "no PEM certificate"},
 		{"trust anchor holds a key", func(m map[string]any) { m["trust_anchor"] = keyAsTA }, "unexpected PEM block"},
 		{"key does not match certificate", func(m map[string]any) { m["client_key"] = otherKey }, "client_cert/client_key"},
@@ -359,18 +355,18 @@ func TestNTNAppProvisionErrors(t *testing.T) {
 			delete(m, "client_cert")
 			delete(m, "client_key")
 			m["api_url"] = "https://ntn.example/api"
-		}, "need client_cert"},
+		}, "ntn api_url: needs client_cert and client_key"},
 		{"http URL", func(m map[string]any) { delete(m, "file"); m["manifest_url"] = "http://ntn.example/m" }, "https"},
-		{"server_ca in file mode", func(m map[string]any) { m["server_ca"] = env.taFile }, "server_ca only applies"},
-		{"refresh too short", func(m map[string]any) { m["refresh"] = "1s" }, "at least 10s"},
-		{"max_staleness below refresh", func(m map[string]any) { m["refresh"] = "1h"; m["max_staleness"] = "30m" }, "max_staleness"},
+		{"server_ca in file mode", func(m map[string]any) { m["server_ca"] = env.taFile }, "ntn server_ca: only applies"},
+		{"refresh too short", func(m map[string]any) { m["refresh"] = "1s" }, "ntn refresh: must be at least 10s"},
+		{"max_staleness below refresh", func(m map[string]any) { m["refresh"] = "1h"; m["max_staleness"] = "30m" }, "ntn max_staleness: must be at least refresh"},
 		{"corrupt state file", func(m map[string]any) { m["state_dir"] = corruptState }, "state"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := env.appConfig()
 			tc.mutate(cfg)
-			app := new(NTNApp)
+			app := new(App)
 			if err := json.Unmarshal(mustJSON(t, cfg), app); err != nil {
 				t.Fatal(err)
 			}
@@ -386,11 +382,11 @@ func TestNTNAppProvisionErrors(t *testing.T) {
 }
 
 func TestNTNAppPlaceholders(t *testing.T) {
-	env := newNTNEnv(t)
+	env := newTestEnv(t)
 	t.Setenv("FHIR_PEP_TEST_NTN_DIR", env.dir)
 	cfg := env.appConfig()
 	cfg["file"] = "{env.FHIR_PEP_TEST_NTN_DIR}/manifest.jws"
-	_, app := provisionNTN(t, cfg, nil)
+	_, app := env.provisionApp(t, cfg)
 	refresh(t, app)
 	if app.File != "{env.FHIR_PEP_TEST_NTN_DIR}/manifest.jws" {
 		t.Fatalf("the configured value was rewritten: %q", app.File)
@@ -398,7 +394,7 @@ func TestNTNAppPlaceholders(t *testing.T) {
 }
 
 func TestNTNAppNotProvisioned(t *testing.T) {
-	var app NTNApp
+	var app App
 	if _, err := app.VerifyPeer(&x509.Certificate{}, nil); err == nil {
 		t.Fatal("VerifyPeer on an unprovisioned app succeeded")
 	}

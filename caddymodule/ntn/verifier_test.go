@@ -1,4 +1,4 @@
-package caddymodule
+package ntn
 
 import (
 	"crypto/tls"
@@ -132,8 +132,8 @@ func handshake(ln net.Listener, serverCfg, clientCfg *tls.Config) (tls.Connectio
 }
 
 func TestNTNVerifierHandshakes(t *testing.T) {
-	env := newNTNEnv(t)
-	ctx, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
 	ln := newLoopback(t)
 
@@ -185,8 +185,8 @@ func TestNTNVerifierHandshakes(t *testing.T) {
 }
 
 func TestNTNVerifierRejectsStaleManifest(t *testing.T) {
-	env := newNTNEnv(t)
-	ctx, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
 	ln := newLoopback(t)
 	refresh(t, app)
@@ -203,8 +203,8 @@ func TestNTNVerifierRejectsStaleManifest(t *testing.T) {
 // A resumed TLS session skips certificate exchange; Caddy still runs the
 // verifier (VerifyConnection), so a revoked member cannot resume either.
 func TestNTNVerifierRevocationReachesResumedSessions(t *testing.T) {
-	env := newNTNEnv(t)
-	ctx, app := provisionNTN(t, env.appConfig(), nil)
+	env := newTestEnv(t)
+	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
 	ln := newLoopback(t)
 	refresh(t, app)
@@ -236,7 +236,7 @@ func TestNTNVerifierNeedsTheApp(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "needs the ntn app") {
 		t.Fatalf("LoadModule without the ntn app: %v", err)
 	}
-	var v NTNVerifier
+	var v Verifier
 	if err := v.VerifyClientCertificate([][]byte{{1}}, nil); err == nil {
 		t.Fatal("unprovisioned verifier accepted a certificate")
 	}
@@ -259,8 +259,8 @@ func benchmarkHandshake(b *testing.B, serverCfg, clientCfg *tls.Config) {
 }
 
 func BenchmarkHandshakeNTN(b *testing.B) {
-	env := newNTNEnv(b)
-	ctx, app := provisionNTN(b, env.appConfig(), nil)
+	env := newTestEnv(b)
+	ctx, app := env.provisionApp(b, env.appConfig())
 	refresh(b, app)
 	server := newTLSServer(b).withClientAuth(b, ctx, ntnClientAuth())
 	cert := env.caIssued.TLSCertificate()
@@ -268,8 +268,8 @@ func BenchmarkHandshakeNTN(b *testing.B) {
 }
 
 func BenchmarkHandshakeNTNPinned(b *testing.B) {
-	env := newNTNEnv(b)
-	ctx, app := provisionNTN(b, env.appConfig(), nil)
+	env := newTestEnv(b)
+	ctx, app := env.provisionApp(b, env.appConfig())
 	refresh(b, app)
 	server := newTLSServer(b).withClientAuth(b, ctx, ntnClientAuth())
 	cert := env.pinned.TLSCertificate()
@@ -277,8 +277,8 @@ func BenchmarkHandshakeNTNPinned(b *testing.B) {
 }
 
 func BenchmarkHandshakeStaticPool(b *testing.B) {
-	env := newNTNEnv(b)
-	ctx, _ := provisionNTN(b, env.appConfig(), nil)
+	env := newTestEnv(b)
+	ctx, _ := env.provisionApp(b, env.appConfig())
 	server := newTLSServer(b).withClientAuth(b, ctx, staticPoolClientAuth(env.memberCA.Cert))
 	cert := env.caIssued.TLSCertificate()
 	benchmarkHandshake(b, server.cfg, server.clientConfig(&cert))
