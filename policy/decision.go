@@ -51,6 +51,31 @@ type Response struct {
 	// bucket "*" means any bucket (only when the policy's require_bucket is
 	// false).
 	Types map[string][]string `json:"types,omitempty"`
+	// Rules are the scopes behind Types, one per usable scope with the
+	// request's permission letter: a resource passes when some rule for its
+	// type (or "*") grants one of its buckets and all the rule's constraints
+	// hold on it. Go verifies the constraints it can read on the response
+	// (dates, codes, _security) and treats the others as failed, except for
+	// the match entries of a search the rule narrowed (Narrowed).
+	Rules []ResponseRule `json:"rules,omitempty"`
+	// Depths maps a bucket ("<canonical system>|<lower-case code>") to its
+	// historical_depth, "YYYY-MM-DD": under that bucket only resources whose
+	// clinical date is on or after it may leave.
+	Depths map[string]string `json:"depths,omitempty"`
+}
+
+// ResponseRule is one scope's grant on the response (see Response.Rules).
+type ResponseRule struct {
+	// Type is a resource type or "*".
+	Type string `json:"type"`
+	// Buckets as in Response.Types.
+	Buckets []string `json:"buckets"`
+	// Constraints are the scope's query parameters, one per name=value pair
+	// (a repeated parameter is two constraints: AND).
+	Constraints []SearchParam `json:"constraints,omitempty"`
+	// Narrowed: the upstream query of this request carried exactly these
+	// constraints (obligations.search_params).
+	Narrowed bool `json:"narrowed,omitempty"`
 }
 
 // policyErrorDecision is returned with every error: deny, 500.
@@ -75,11 +100,17 @@ var (
 	keyTypes        = ast.StringTerm("types")
 	keyName         = ast.StringTerm("name")
 	keyValue        = ast.StringTerm("value")
+	// keyType and keyConstraints are shared with input.go.
+	keyRules    = ast.StringTerm("rules")
+	keyDepths   = ast.StringTerm("depths")
+	keyBuckets  = ast.StringTerm("buckets")
+	keyNarrowed = ast.StringTerm("narrowed")
 
 	decisionKeys    = keySet("allow", "status", "reasons", "obligations")
 	obligationKeys  = keySet("search_params", "read_as_search", "empty_result", "response", "entries")
 	entryKeys       = keySet("search_params", "read_as_search", "empty_result", "response")
-	responseKeys    = keySet("types")
+	responseKeys    = keySet("types", "rules", "depths")
+	ruleKeys        = keySet("type", "buckets", "constraints", "narrowed")
 	searchParamKeys = keySet("name", "value")
 )
 
@@ -227,6 +258,20 @@ func decodeResponse(v ast.Value, field string) (Response, error) {
 	if err := onlyKeys(obj, field, responseKeys); err != nil {
 		return r, err
 	}
+	if t := obj.Get(keyRules); t != nil {
+		rules, err := decodeRules(t.Value, field+".rules")
+		if err != nil {
+			return r, err
+		}
+		r.Rules = rules
+	}
+	if t := obj.Get(keyDepths); t != nil {
+		depths, err := decodeDepths(t.Value, field+".depths")
+		if err != nil {
+			return r, err
+		}
+		r.Depths = depths
+	}
 	t := obj.Get(keyTypes)
 	if t == nil {
 		return r, nil
@@ -254,6 +299,90 @@ func decodeResponse(v ast.Value, field string) (Response, error) {
 		r.Types[name] = buckets
 	})
 	return r, err
+}
+
+func decodeRules(v ast.Value, field string) ([]ResponseRule, error) {
+	arr, ok := v.(*ast.Array)
+	if !ok {
+		return nil, mistyped(field, "an array")
+	}
+	if arr.Len() == 0 {
+		return nil, nil
+	}
+	rules := make([]ResponseRule, arr.Len())
+	for i := range arr.Len() {
+		obj, ok := arr.Elem(i).Value.(ast.Object)
+		if !ok {
+			return nil, mistyped(field+"[]", "an object")
+		}
+		if err := onlyKeys(obj, field+"[]", ruleKeys); err != nil {
+			return nil, err
+		}
+		var r ResponseRule
+		if r.Type, ok = termString(obj.Get(keyType)); !ok {
+			return nil, mistyped(field+"[].type", "a non-empty string")
+		}
+		if r.Buckets, ok = termStrings(obj.Get(keyBuckets)); !ok {
+			return nil, mistyped(field+"[].buckets", "an array of non-empty strings")
+		}
+		if t := obj.Get(keyConstraints); t != nil {
+			// Same shape and rules as search_params: an empty value would
+			// be a constraint that silently constrains nothing.
+			params, err := decodeSearchParams(t.Value, field+"[].constraints")
+			if err != nil {
+				return nil, err
+			}
+			r.Constraints = params
+		}
+		if t := obj.Get(keyNarrowed); t != nil {
+			if r.Narrowed, ok = termBool(t); !ok {
+				return nil, mistyped(field+"[].narrowed", "a boolean")
+			}
+		}
+		rules[i] = r
+	}
+	return rules, nil
+}
+
+func decodeDepths(v ast.Value, field string) (map[string]string, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, mistyped(field, "an object")
+	}
+	if obj.Len() == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, obj.Len())
+	var err error
+	obj.Foreach(func(k, v *ast.Term) {
+		if err != nil {
+			return
+		}
+		bucket, ok := termString(k)
+		date, ok2 := termString(v)
+		if !ok || !ok2 || !isDate(date) {
+			err = mistyped(field, "keyed by buckets, with dates YYYY-MM-DD")
+			return
+		}
+		out[bucket] = date
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// isDate accepts exactly YYYY-MM-DD with a plausible month and day.
+func isDate(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	for i, c := range []byte(s) {
+		if i != 4 && i != 7 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s[5:7] >= "01" && s[5:7] <= "12" && s[8:10] >= "01" && s[8:10] <= "31"
 }
 
 func onlyKeys(obj ast.Object, field string, allowed map[string]struct{}) error {
