@@ -25,8 +25,10 @@ var resultParams = map[string]struct {
 	once  bool
 	check func(r *Registry, resourceType string, p fhir.Param) bool
 }{
-	"_count":      {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, isCount) }},
-	"_summary":    {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, in("true", "text", "data", "count", "false")) }},
+	"_count": {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, isCount) }},
+	"_summary": {true, func(_ *Registry, _ string, p fhir.Param) bool {
+		return oneOf(p, in("true", "text", "data", "count", "false"))
+	}},
 	"_total":      {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, in("none", "estimate", "accurate")) }},
 	"_pretty":     {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, in("true", "false")) }},
 	"_format":     {true, func(_ *Registry, _ string, p fhir.Param) bool { return len(p.Values) == 1 }},
