@@ -25,18 +25,29 @@ var resultParams = map[string]struct {
 	once  bool
 	check func(r *Registry, resourceType string, p fhir.Param) bool
 }{
-	"_count": {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, isCount) }},
-	"_summary": {true, func(_ *Registry, _ string, p fhir.Param) bool {
-		return oneOf(p, in("true", "text", "data", "count", "false"))
-	}},
-	"_total":      {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, in("none", "estimate", "accurate")) }},
-	"_pretty":     {true, func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, in("true", "false")) }},
-	"_format":     {true, func(_ *Registry, _ string, p fhir.Param) bool { return len(p.Values) == 1 }},
-	"_elements":   {true, func(_ *Registry, _ string, p fhir.Param) bool { return all(p, isElementName) }},
+	"_count":      {true, valueCheck(isCount)},
+	"_summary":    {true, valueCheck(in("true", "text", "data", "count", "false"))},
+	"_total":      {true, valueCheck(in("none", "estimate", "accurate"))},
+	"_pretty":     {true, valueCheck(in("true", "false"))},
+	"_format":     {true, valueCheck(func(string) bool { return true })},
+	"_elements":   {true, (*Registry).elementsOK},
 	"_sort":       {true, (*Registry).sortOK},
 	"_include":    {false, (*Registry).includeOK},
 	"_revinclude": {false, (*Registry).revincludeOK},
-	"_type":       {true, func(_ *Registry, rt string, p fhir.Param) bool { return rt == "" && all(p, fhir.IsResourceType) }},
+	"_type":       {true, (*Registry).typeOK},
+}
+
+// valueCheck: exactly one value, accepted by ok. (_format's media type is
+// the content negotiation's business, not the registry's.)
+func valueCheck(ok func(string) bool) func(*Registry, string, fhir.Param) bool {
+	return func(_ *Registry, _ string, p fhir.Param) bool { return oneOf(p, ok) }
+}
+
+func (r *Registry) elementsOK(_ string, p fhir.Param) bool { return all(p, isElementName) }
+
+// typeOK: _type only on a system search, naming resource types.
+func (r *Registry) typeOK(resourceType string, p fhir.Param) bool {
+	return resourceType == "" && all(p, fhir.IsResourceType)
 }
 
 // ResultParams lists the supported result parameters, sorted.
