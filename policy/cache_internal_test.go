@@ -26,9 +26,10 @@ func TestCacheKeyCoversTypes(t *testing.T) {
 		{fhir.Compartment{}, []string{"Type", "ID"}},
 		{fhir.Operation{}, []string{"Name", "Level"}},
 		{smart.Scope{}, []string{"Context", "ResourceType", "Permissions", "Constraints", "Version", "Raw"}},
-		{Input{}, []string{"Request", "Entries", "Token", "Scopes", "Patient", "Client"}},
+		{Input{}, []string{"Request", "Entries", "Token", "Scopes", "Patient", "Client", "Baskets"}},
 		{Patient{}, []string{"System", "Value", "IDs"}},
 		{Client{}, []string{"MemberID", "Thumbprint"}},
+		{Basket{}, []string{"System", "Code", "HistoricalDepth"}},
 	} {
 		typ := reflect.TypeOf(tt.value)
 		var got []string
@@ -51,6 +52,7 @@ func keyInput() *Input {
 		Scopes:  smart.Parse("patient/Observation.rs?_security=s|C"),
 		Patient: Patient{System: "sys", Value: "000000018", IDs: []string{"p1"}},
 		Client:  Client{MemberID: "m", Thumbprint: "t"},
+		Baskets: []Basket{{System: "bs", Code: "laboratoryTests", HistoricalDepth: "2024-01-01"}},
 	}
 }
 
@@ -99,6 +101,14 @@ func TestCacheKey(t *testing.T) {
 		{name: "patient ids joined", change: func(in *Input) { in.Patient.IDs = []string{"p", "1"} }},
 		{name: "client", change: func(in *Input) { in.Client.Thumbprint = "u" }},
 		{name: "strings shifted", change: func(in *Input) { in.Client.MemberID, in.Client.Thumbprint = "mt", "" }},
+		{name: "baskets absent", change: func(in *Input) { in.Baskets = nil }},
+		{name: "baskets empty", change: func(in *Input) { in.Baskets = []Basket{} }},
+		{name: "basket added", change: func(in *Input) { in.Baskets = append(in.Baskets, Basket{System: "bs", Code: "x"}) }},
+		{name: "basket code", change: func(in *Input) { in.Baskets[0].Code = "LaboratoryTests" }},
+		{name: "basket system", change: func(in *Input) { in.Baskets[0].System = "bs2" }},
+		{name: "basket depth", change: func(in *Input) { in.Baskets[0].HistoricalDepth = "2024-01-02" }},
+		{name: "basket depth none", change: func(in *Input) { in.Baskets[0].HistoricalDepth = "" }},
+		{name: "basket strings shifted", change: func(in *Input) { in.Baskets[0].Code, in.Baskets[0].HistoricalDepth = "laboratoryTests2024-01-01", "" }},
 	}
 	seen := map[cacheKey]string{base: "base"}
 	for _, tt := range tests {

@@ -52,6 +52,14 @@ func newCacheKey(version string, in *Input) (cacheKey, bool) {
 	e.strs(in.Patient.IDs)
 	e.str(in.Client.MemberID)
 	e.str(in.Client.Thumbprint)
+	// Baskets grant buckets and bound dates: absent (nil), empty and each
+	// field all change the decision.
+	e.count(len(in.Baskets), in.Baskets == nil)
+	for _, b := range in.Baskets {
+		e.str(b.System)
+		e.str(b.Code)
+		e.str(b.HistoricalDepth)
+	}
 	key := cacheKey(sha256.Sum256(e.buf))
 	*bp = e.buf
 	keyBuffers.Put(bp)

@@ -26,6 +26,12 @@ type Patient struct {
 // Client is the NTN member that called, and its certificate thumbprint.
 type Client struct{ MemberID, Thumbprint string }
 
+// Basket is one information bucket the patient consented to (the token's
+// "baskets" claim, introspection.Basket): System as sent (or the default
+// bucket system), Code as sent, HistoricalDepth "YYYY-MM-DD" or "" for no
+// bound.
+type Basket struct{ System, Code, HistoricalDepth string }
+
 // Input is everything the policy sees about one request. Value renders it
 // as the input document documented in policies/README.md.
 type Input struct {
@@ -39,6 +45,10 @@ type Input struct {
 	Scopes  []smart.Scope
 	Patient Patient
 	Client  Client
+	// Baskets are the consented buckets. Nil means the token has no
+	// "baskets" claim and input.baskets is absent (the scopes alone grant
+	// buckets); a non-nil empty slice is a consent to no bucket.
+	Baskets []Basket
 }
 
 // Value builds the input document directly as AST terms, without a JSON
@@ -63,7 +73,8 @@ func (in *Input) Value() ast.Value {
 		token = ast.NewTerm(v)
 	}
 	var b builder
-	return ast.NewObject(
+	items := make([][2]*ast.Term, 0, 7)
+	items = append(items,
 		ast.Item(keyRequest, b.request(in.Request, in.Entries, true)),
 		ast.Item(keyToken, token),
 		ast.Item(keyScopes, b.scopes(in.Scopes)),
@@ -74,50 +85,71 @@ func (in *Input) Value() ast.Value {
 			ast.Item(keyThumbprint, b.stringOrNull(in.Client.Thumbprint)),
 		)),
 	)
+	if in.Baskets != nil {
+		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
+	}
+	return ast.NewObject(items...)
+}
+
+// baskets renders input.baskets: one {"system", "code",
+// "historical_depth"} object per basket, all strings ("" for no depth, as
+// the policy contract says, not null).
+func (b *builder) baskets(baskets []Basket) *ast.Term {
+	terms := make([]*ast.Term, len(baskets))
+	for i, k := range baskets {
+		terms[i] = b.object(
+			ast.Item(keySystem, b.string(k.System)),
+			ast.Item(keyCode, b.string(k.Code)),
+			ast.Item(keyHistoricalDepth, b.string(k.HistoricalDepth)),
+		)
+	}
+	return b.array(terms...)
 }
 
 // Keys of the input document. Terms are shared by every input: OPA never
 // mutates a term it was given.
 var (
-	keyRequest       = ast.StringTerm("request")
-	keyToken         = ast.StringTerm("token")
-	keyScopes        = ast.StringTerm("scopes")
-	keyScopeIndex    = ast.StringTerm("scope_index")
-	keyPatient       = ast.StringTerm("patient")
-	keyClient        = ast.StringTerm("client")
-	keyMethod        = ast.StringTerm("method")
-	keyInteraction   = ast.StringTerm("interaction")
-	keyResourceType  = ast.StringTerm("resource_type")
-	keyID            = ast.StringTerm("id")
-	keyVersionID     = ast.StringTerm("version_id")
-	keyCompartment   = ast.StringTerm("compartment")
-	keyOperation     = ast.StringTerm("operation")
-	keyParams        = ast.StringTerm("params")
-	keyParamList     = ast.StringTerm("param_list")
-	keyParamFacts    = ast.StringTerm("param_facts")
-	keyWantsXML      = ast.StringTerm("wants_xml")
-	keyEntriesInput  = ast.StringTerm("entries")
-	keyType          = ast.StringTerm("type")
-	keyLevel         = ast.StringTerm("level")
-	keyModifier      = ast.StringTerm("modifier")
-	keyChain         = ast.StringTerm("chain")
-	keyChained       = ast.StringTerm("chained")
-	keyHas           = ast.StringTerm("has")
-	keyNames         = ast.StringTerm("names")
-	keyValues        = ast.StringTerm("values")
-	keyContext       = ast.StringTerm("context")
-	keyPermissions   = ast.StringTerm("permissions")
-	keyConstraints   = ast.StringTerm("constraints")
-	keyVersion       = ast.StringTerm("version")
-	keyRaw           = ast.StringTerm("raw")
-	keySecurityItems = ast.StringTerm("security_items")
-	keySystem        = ast.StringTerm("system")
-	keyCode          = ast.StringTerm("code")
-	keyCodeLower     = ast.StringTerm("code_lower")
-	keyCodeSpellings = ast.StringTerm("code_spellings")
-	keyIDs           = ast.StringTerm("ids")
-	keyMemberID      = ast.StringTerm("member_id")
-	keyThumbprint    = ast.StringTerm("thumbprint")
+	keyRequest         = ast.StringTerm("request")
+	keyToken           = ast.StringTerm("token")
+	keyScopes          = ast.StringTerm("scopes")
+	keyScopeIndex      = ast.StringTerm("scope_index")
+	keyPatient         = ast.StringTerm("patient")
+	keyClient          = ast.StringTerm("client")
+	keyBaskets         = ast.StringTerm("baskets")
+	keyHistoricalDepth = ast.StringTerm("historical_depth")
+	keyMethod          = ast.StringTerm("method")
+	keyInteraction     = ast.StringTerm("interaction")
+	keyResourceType    = ast.StringTerm("resource_type")
+	keyID              = ast.StringTerm("id")
+	keyVersionID       = ast.StringTerm("version_id")
+	keyCompartment     = ast.StringTerm("compartment")
+	keyOperation       = ast.StringTerm("operation")
+	keyParams          = ast.StringTerm("params")
+	keyParamList       = ast.StringTerm("param_list")
+	keyParamFacts      = ast.StringTerm("param_facts")
+	keyWantsXML        = ast.StringTerm("wants_xml")
+	keyEntriesInput    = ast.StringTerm("entries")
+	keyType            = ast.StringTerm("type")
+	keyLevel           = ast.StringTerm("level")
+	keyModifier        = ast.StringTerm("modifier")
+	keyChain           = ast.StringTerm("chain")
+	keyChained         = ast.StringTerm("chained")
+	keyHas             = ast.StringTerm("has")
+	keyNames           = ast.StringTerm("names")
+	keyValues          = ast.StringTerm("values")
+	keyContext         = ast.StringTerm("context")
+	keyPermissions     = ast.StringTerm("permissions")
+	keyConstraints     = ast.StringTerm("constraints")
+	keyVersion         = ast.StringTerm("version")
+	keyRaw             = ast.StringTerm("raw")
+	keySecurityItems   = ast.StringTerm("security_items")
+	keySystem          = ast.StringTerm("system")
+	keyCode            = ast.StringTerm("code")
+	keyCodeLower       = ast.StringTerm("code_lower")
+	keyCodeSpellings   = ast.StringTerm("code_spellings")
+	keyIDs             = ast.StringTerm("ids")
+	keyMemberID        = ast.StringTerm("member_id")
+	keyThumbprint      = ast.StringTerm("thumbprint")
 )
 
 // constantTerms holds strings that most inputs repeat (methods,

@@ -209,6 +209,26 @@ func TestInputValue(t *testing.T) {
 			want: `{"request": null, "token": {}, "scopes": [], "scope_index": {},
 				"patient": {"system": null, "value": "000000018", "ids": []}, "client": {"member_id": null, "thumbprint": null}}`,
 		},
+		{
+			name:  "consent to no bucket",
+			input: &policy.Input{Baskets: []policy.Basket{}},
+			want: `{"request": null, "token": null, "scopes": [], "scope_index": {},
+				"patient": {"system": null, "value": null, "ids": null}, "client": {"member_id": null, "thumbprint": null},
+				"baskets": []}`,
+		},
+		{
+			name: "baskets",
+			input: &policy.Input{Baskets: []policy.Basket{
+				{System: "http://fhir.health.gov.il/cs/hdp-information-buckets", Code: "laboratoryTests", HistoricalDepth: "2024-01-01"},
+				{System: "http://fhir.health.gov.il/cs/il-hdp-information-buckets", Code: "EncounterInformation"},
+			}},
+			want: `{"request": null, "token": null, "scopes": [], "scope_index": {},
+				"patient": {"system": null, "value": null, "ids": null}, "client": {"member_id": null, "thumbprint": null},
+				"baskets": [
+					{"system": "http://fhir.health.gov.il/cs/hdp-information-buckets", "code": "laboratoryTests", "historical_depth": "2024-01-01"},
+					{"system": "http://fhir.health.gov.il/cs/il-hdp-information-buckets", "code": "EncounterInformation", "historical_depth": ""}
+				]}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

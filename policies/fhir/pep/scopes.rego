@@ -36,6 +36,8 @@ honoured_context(s) if s.context in data.fhir.pep.honoured_contexts
 #                and require_bucket is false; {} otherwise
 #   enforceable  true when every constraint is a bucket, so that the response
 #                check alone can verify it
+# With a baskets claim, consented_fact (baskets.rego) then keeps only the
+# buckets the patient consented to.
 letter_scopes := [fact |
 	some by_letter in input.scope_index
 	some i in by_letter[letter]
@@ -51,14 +53,14 @@ letter_scopes := [fact |
 		item.system in data.fhir.pep.bucket_systems
 	]
 	keys := {concat("|", [data.fhir.pep.bucket_systems[0], item.code_lower]) | some item in buckets}
-	fact := {
+	fact := consented_fact({
 		"type": s.resource_type,
 		"constraints": s.constraints,
 		"items": s.security_items,
 		"grants": (keys | {"*" | count(keys) == 0; not bucket_required}),
 		# Every item is a bucket and no other parameter constrains it.
 		"enforceable": [buckets, others] == [s.security_items, []],
-	}
+	})
 ]
 
 # require_bucket: anything but false (even a missing key) means true.
