@@ -55,8 +55,10 @@ func newAssertionSigner(key crypto.Signer, algorithm, keyID string) (*assertionS
 }
 
 // chooseAlgorithm picks the algorithm for the key type (P-256 → ES256,
-// P-384 → ES384, RSA → PS256) or checks that the configured one is allowed
-// and fits the key.
+// P-384 → ES384, RSA → RS256) or checks that the configured one is allowed
+// and fits the key. RSA defaults to RS256 because that is what the
+// national PCM and its reference adapter use for private_key_jwt; PS256
+// can still be chosen explicitly for a PCM that accepts it.
 func chooseAlgorithm(pub crypto.PublicKey, configured string) (jose.SignatureAlgorithm, error) {
 	var natural jose.SignatureAlgorithm
 	switch k := pub.(type) {
@@ -73,7 +75,7 @@ func chooseAlgorithm(pub crypto.PublicKey, configured string) (jose.SignatureAlg
 		if k.N.BitLen() < minRSABits {
 			return "", fmt.Errorf("introspection: RSA key shorter than %d bits", minRSABits)
 		}
-		natural = jose.PS256
+		natural = jose.RS256
 	default:
 		return "", fmt.Errorf("introspection: unsupported key type %T (want RSA or ECDSA)", pub)
 	}
@@ -90,7 +92,7 @@ func chooseAlgorithm(pub crypto.PublicKey, configured string) (jose.SignatureAlg
 	if !allowed {
 		return "", fmt.Errorf("introspection: algorithm %q not in the allow list %v", configured, allowedAlgorithms)
 	}
-	compatible := alg == natural || (natural == jose.PS256 && alg == jose.RS256)
+	compatible := alg == natural || (natural == jose.RS256 && alg == jose.PS256)
 	if !compatible {
 		return "", fmt.Errorf("introspection: algorithm %s does not fit the key (want %s)", alg, natural)
 	}

@@ -56,7 +56,10 @@ type CacheConfig struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Hooks receives OnCache and OnEvict.
+	// Budget, when set, bounds the PCM calls the cache starts; see
+	// IntrospectFor. Nil means no bound (New always sets one).
+	Budget *Budget
+	// Hooks receives OnCache, OnEvict and OnBudget.
 	Hooks Hooks
 }
 
@@ -72,6 +75,7 @@ type Cache struct {
 	negativeTTL time.Duration
 	skew        time.Duration
 	timeout     time.Duration
+	budget      *Budget
 	hooks       Hooks
 
 	// life makes Close exclusive with every other use of store: ristretto
@@ -94,10 +98,12 @@ type Cache struct {
 	afterJoin func()
 }
 
-// entry is one cached answer.
+// entry is one cached answer: claims, or the error of an unusable answer
+// (see remembered).
 type entry struct {
 	sum        [sha256.Size]byte
 	claims     *Claims
+	err        error
 	thumbprint string // cnf.x5t#S256 of an active answer, for revocation
 	expiresAt  time.Time
 	epoch      uint64 // Purge epoch when the PCM call started
@@ -115,6 +121,7 @@ func NewCache(upstream Upstream, cfg CacheConfig) (*Cache, error) {
 		negativeTTL: cfg.NegativeTTL,
 		skew:        max(cfg.Skew, 0),
 		timeout:     cfg.Timeout,
+		budget:      cfg.Budget,
 		hooks:       cfg.Hooks,
 		inFlight:    make(map[uint64]struct{}),
 		tombstones:  make(map[string]uint64),
@@ -187,19 +194,35 @@ func keyToHash(key string) (uint64, uint64) {
 	return a, b
 }
 
-// Introspect returns PCM's answer for token, from the cache when possible.
-// cacheHit reports whether PCM was skipped. Errors from PCM are returned
-// as they are (wrapping ErrUnavailable) and never cached; a token that is
-// empty or longer than MaxTokenLength yields ErrInvalidToken.
+// Introspect is IntrospectFor with no member id: every such caller shares
+// one member budget.
 func (c *Cache) Introspect(ctx context.Context, token string) (*Claims, bool, error) {
+	return c.IntrospectFor(ctx, "", token)
+}
+
+// IntrospectFor returns PCM's answer for token, from the cache when
+// possible. member is the NTN member id of the presented certificate: a
+// PCM call this lookup has to start is charged to that member's budget and
+// to the overall one, and refused with a *BudgetError (which also matches
+// ErrUnavailable) when either is spent. Callers that join a PCM call
+// already running for the same token are charged nothing and share its
+// outcome, budget refusal included.
+//
+// cacheHit reports whether PCM was skipped. Transport and status errors
+// from PCM are returned as they are (wrapping ErrUnavailable) and never
+// cached; an unusable answer (one wrapping ErrMalformedResponse) is
+// remembered like an inactive one and the same error is returned again
+// until NegativeTTL passes. A token that is empty or longer than
+// MaxTokenLength yields ErrInvalidToken.
+func (c *Cache) IntrospectFor(ctx context.Context, member, token string) (*Claims, bool, error) {
 	if token == "" || len(token) > MaxTokenLength {
 		return nil, false, ErrInvalidToken
 	}
 	sum := sha256.Sum256([]byte(token))
 	key := string(sum[:])
-	if claims := c.lookup(key, sum); claims != nil {
+	if e := c.lookup(key, sum); e != nil {
 		c.hooks.cache(true)
-		return claims, true, nil
+		return e.claims, true, e.err
 	}
 	c.hooks.cache(false)
 
@@ -208,7 +231,7 @@ func (c *Cache) Introspect(ctx context.Context, token string) (*Claims, bool, er
 		// first caller going away must not cancel it for the others.
 		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()
-		return c.fetch(fetchCtx, sum, token)
+		return c.fetch(fetchCtx, member, sum, token)
 	})
 	if c.afterJoin != nil {
 		c.afterJoin()
@@ -224,9 +247,9 @@ func (c *Cache) Introspect(ctx context.Context, token string) (*Claims, bool, er
 	}
 }
 
-// lookup returns the cached, unexpired answer for key, or nil. The full
+// lookup returns the cached, unexpired entry for key, or nil. The full
 // digest is compared because ristretto itself keeps only 128 bits of it.
-func (c *Cache) lookup(key string, sum [sha256.Size]byte) *Claims {
+func (c *Cache) lookup(key string, sum [sha256.Size]byte) *entry {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed.Load() {
@@ -236,35 +259,68 @@ func (c *Cache) lookup(key string, sum [sha256.Size]byte) *Claims {
 	if !ok || e.sum != sum || e.epoch != c.epoch.Load() || !c.now().Before(e.expiresAt) {
 		return nil
 	}
-	return e.claims
+	return e
 }
 
-// fetch performs the one shared PCM call for a token and caches a
-// successful answer.
-func (c *Cache) fetch(ctx context.Context, sum [sha256.Size]byte, token string) (*Claims, error) {
+// fetch performs the one shared PCM call for a token and caches its
+// answer. It returns only once the answer can be found in the cache (when
+// ristretto accepted it): ristretto applies a Set asynchronously, and a
+// caller arriving between the end of the shared call and the Set being
+// applied would otherwise miss and call PCM a second time for the same
+// token.
+func (c *Cache) fetch(ctx context.Context, member string, sum [sha256.Size]byte, token string) (*Claims, error) {
+	if c.budget != nil {
+		release, err := c.budget.Acquire(member)
+		if err != nil {
+			var be *BudgetError
+			if errors.As(err, &be) {
+				c.hooks.budget(be.Scope, be.Limit)
+			}
+			return nil, err
+		}
+		defer release()
+	}
 	gen := c.beginFetch()
 	epoch := c.epoch.Load()
 	claims, err := c.upstream.Introspect(ctx, token)
 	if err == nil && claims == nil {
 		err = fmt.Errorf("%w: %w: upstream returned no claims", ErrUnavailable, ErrMalformedResponse)
 	}
-	if err != nil {
-		c.endFetch(gen, nil)
-		return nil, err
-	}
 	var e *entry
-	if ttl := c.ttlFor(claims); ttl > 0 {
-		e = &entry{sum: sum, claims: claims, expiresAt: c.now().Add(ttl), epoch: epoch}
-		if claims.Active {
-			e.thumbprint = claims.Confirmation.X5tS256
+	switch {
+	case err != nil && remembered(err):
+		e = &entry{sum: sum, err: err, expiresAt: c.now().Add(c.negativeTTL), epoch: epoch}
+	case err != nil:
+	default:
+		if ttl := c.ttlFor(claims); ttl > 0 {
+			e = &entry{sum: sum, claims: claims, expiresAt: c.now().Add(ttl), epoch: epoch}
+			if claims.Active {
+				e.thumbprint = claims.Confirmation.X5tS256
+			}
 		}
 	}
-	c.endFetch(gen, e)
-	return claims, nil
+	if c.endFetch(gen, e) {
+		c.Wait()
+	}
+	return claims, err
+}
+
+// remembered reports whether a failed introspection is cached like an
+// inactive answer. PCM did answer, with something unusable for this token
+// (wrong types, a missing or malformed claim, a body over the size limit,
+// not JSON): asking again within seconds gets the same answer, so a
+// repeated token must not cost another PCM call. Timeouts, transport
+// errors and error statuses say nothing about the token and are not
+// remembered; the budget bounds those.
+func remembered(err error) bool {
+	return errors.Is(err, ErrMalformedResponse) && !errors.Is(err, ErrBudgetExceeded)
 }
 
 // cost estimates the memory an entry holds.
 func (e *entry) cost() int64 {
+	if e.claims == nil {
+		return entryOverhead
+	}
 	return entryOverhead + decodedSizeFactor*int64(e.claims.size)
 }
 
@@ -291,32 +347,36 @@ func (c *Cache) beginFetch() uint64 {
 // endFetch stores e (when not nil) unless its thumbprint was revoked after
 // the call started, unregisters the call and drops tombstones no running
 // call can need any more. Storing under mu orders every store strictly
-// before or after a ForgetThumbprints.
-func (c *Cache) endFetch(gen uint64, e *entry) {
+// before or after a ForgetThumbprints. It reports whether e was handed to
+// ristretto.
+func (c *Cache) endFetch(gen uint64, e *entry) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	stored := false
 	if e != nil {
 		if revokedAt, ok := c.tombstones[e.thumbprint]; !ok || revokedAt < gen {
-			c.set(e)
+			stored = c.set(e)
 		}
 	}
 	delete(c.inFlight, gen)
 	c.pruneTombstones()
+	return stored
 }
 
 // set hands e to ristretto, which may drop it: a miss is always correct.
 // ristretto's own TTL (on its real-time clock) only frees memory; expiry
 // as the PEP sees it is e.expiresAt on the injected clock.
-func (c *Cache) set(e *entry) {
+func (c *Cache) set(e *entry) bool {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed.Load() {
-		return
+		return false
 	}
 	// ristretto treats a zero TTL as "forever": never pass one.
 	if ttl := e.expiresAt.Sub(c.now()); ttl > 0 {
-		c.store.SetWithTTL(string(e.sum[:]), e, e.cost(), ttl)
+		return c.store.SetWithTTL(string(e.sum[:]), e, e.cost(), ttl)
 	}
+	return false
 }
 
 // pruneTombstones drops every tombstone older than all running PCM calls.
@@ -387,8 +447,9 @@ func (c *Cache) Purge() {
 	c.epoch.Add(1)
 }
 
-// Wait applies ristretto's buffered writes. Tests call it before expecting
-// a hit; production code never needs to.
+// Wait applies ristretto's buffered writes. The shared PCM call calls it
+// before it ends (see fetch), so a hit right after Introspect returns
+// needs no Wait; ForgetThumbprints calls it before scanning.
 func (c *Cache) Wait() {
 	c.life.RLock()
 	defer c.life.RUnlock()

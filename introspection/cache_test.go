@@ -159,7 +159,12 @@ func TestCacheDoesNotCacheErrorsOrExpiringAnswers(t *testing.T) {
 		{name: "PCM unavailable", fn: func(context.Context, string) (*Claims, error) {
 			return nil, fmt.Errorf("%w: introspection answered 500", ErrUnavailable)
 		}, wantErr: ErrUnavailable},
-		{name: "nil claims", fn: func(context.Context, string) (*Claims, error) { return nil, nil }, wantErr: ErrMalformedResponse},
+		{name: "timeout", fn: func(context.Context, string) (*Claims, error) {
+			return nil, fmt.Errorf("%w: introspection: %w", ErrUnavailable, context.DeadlineExceeded)
+		}, wantErr: context.DeadlineExceeded},
+		{name: "budget refused", fn: func(context.Context, string) (*Claims, error) {
+			return nil, &BudgetError{Scope: BudgetScopeTotal, Limit: BudgetLimitRate, RetryAfter: time.Second}
+		}, wantErr: ErrBudgetExceeded},
 		{name: "exp within skew", fn: func(context.Context, string) (*Claims, error) {
 			return claimsExpiring(t, clock.Now().Add(3*time.Second), Thumbprint(nil)), nil
 		}},
@@ -491,5 +496,112 @@ func TestKeyToHashUsesTheDigest(t *testing.T) {
 	a, b := keyToHash(key + strings.Repeat("x", 16))
 	if a != 1 || b != 2 {
 		t.Fatalf("keyToHash = %d, %d", a, b)
+	}
+}
+
+// TestCacheRemembersUnusableAnswers: an answer PCM gave but that cannot be
+// used is remembered for NegativeTTL like an inactive one. A repeated token
+// gets the same error (so the same status) without another PCM call.
+func TestCacheRemembersUnusableAnswers(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		incomplete bool // 401 per the package documentation, else 503
+	}{
+		{"nil claims", nil, false},
+		{"wrong JSON type", fmt.Errorf("%w: %w", ErrUnavailable, wrongType("active")), false},
+		{"over the size limit", fmt.Errorf("%w: %w: introspection %w", ErrUnavailable, ErrMalformedResponse, errTooLarge), false},
+		{"not JSON", fmt.Errorf("%w: %w: introspection answered a non-JSON content type", ErrUnavailable, ErrMalformedResponse), false},
+		{"required claim missing", fmt.Errorf("%w: %w", ErrUnavailable, missing("exp")), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			u := &fakeUpstream{fn: func(context.Context, string) (*Claims, error) { return nil, tt.err }}
+			c := newTestCache(t, u, clock, func(cfg *CacheConfig) { cfg.NegativeTTL = 2 * time.Second })
+			var first error
+			for i, step := range []struct {
+				advance time.Duration
+				hit     bool
+			}{{0, false}, {0, true}, {1999 * time.Millisecond, true}, {time.Millisecond, false}} {
+				clock.Advance(step.advance)
+				claims, hit, err := c.Introspect(context.Background(), "tok")
+				if claims != nil || err == nil || !errors.Is(err, ErrMalformedResponse) || !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("step %d: claims %v err %v", i, claims, err)
+				}
+				if errors.Is(err, ErrIncompleteClaims) != tt.incomplete {
+					t.Fatalf("step %d: ErrIncompleteClaims = %v, want %v", i, !tt.incomplete, tt.incomplete)
+				}
+				if hit != step.hit {
+					t.Fatalf("step %d: hit %v, want %v", i, hit, step.hit)
+				}
+				if first == nil {
+					first = err
+				} else if hit && err != first {
+					t.Fatalf("step %d: a remembered answer gave another error: %v", i, err)
+				}
+			}
+			if n := u.calls.Load(); n != 2 {
+				t.Fatalf("%d upstream calls, want 2 (one per NegativeTTL)", n)
+			}
+		})
+	}
+}
+
+// TestCacheAnswerVisibleWhenCallReturns: the shared call ends only once its
+// answer can be found, so the very next lookup hits without any Wait.
+// Without that, ristretto's asynchronous Set makes most of these miss.
+func TestCacheAnswerVisibleWhenCallReturns(t *testing.T) {
+	clock := newFakeClock()
+	u := &fakeUpstream{}
+	c := newTestCache(t, u, clock, nil)
+	tp := Thumbprint([]byte("a"))
+	for i := range 200 {
+		token := fmt.Sprintf("tok-%d", i)
+		if i%2 == 0 { // active and inactive answers alike
+			u.set(token, claimsExpiring(t, clock.Now().Add(time.Hour), tp))
+		}
+		if _, hit, err := c.Introspect(context.Background(), token); err != nil || hit {
+			t.Fatalf("%s first: hit %v err %v", token, hit, err)
+		}
+		if _, hit, err := c.Introspect(context.Background(), token); err != nil || !hit {
+			t.Fatalf("%s right after the call returned: hit %v err %v", token, hit, err)
+		}
+	}
+	if n := u.calls.Load(); n != 200 {
+		t.Fatalf("%d upstream calls, want 200", n)
+	}
+}
+
+// TestCacheStampedeMakesOneCall is the stampede of issue #13: 1000
+// concurrent requests with one new token, without holding PCM's answer
+// back, so that late callers arrive after the shared call has ended. Each
+// round must make exactly one upstream call.
+func TestCacheStampedeMakesOneCall(t *testing.T) {
+	clock := newFakeClock()
+	u := &fakeUpstream{}
+	c := newTestCache(t, u, clock, nil)
+	const rounds, callers = 5, 1000
+	for round := range rounds {
+		token := fmt.Sprintf("stampede-%d", round)
+		u.set(token, claimsExpiring(t, clock.Now().Add(time.Hour), Thumbprint([]byte("a"))))
+		before := u.calls.Load()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if claims, _, err := c.Introspect(context.Background(), token); err != nil || !claims.Active {
+					t.Errorf("claims %v err %v", claims, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := u.calls.Load() - before; n != 1 {
+			t.Fatalf("round %d: %d upstream calls for one token, want exactly 1", round, n)
+		}
 	}
 }

@@ -16,6 +16,16 @@ const (
 	DefaultIntrospectionMaxBytes = 64 << 10
 )
 
+// How the PEP authenticates its introspection calls to PCM (ClientConfig.Auth).
+const (
+	// AuthBearer sends the PEP's own PCM access token (client_credentials
+	// with a private_key_jwt assertion) over mTLS. The default.
+	AuthBearer = "bearer"
+	// AuthMTLS relies on the NTN client certificate alone (RFC 8705
+	// tls_client_auth): no Authorization header, no token endpoint.
+	AuthMTLS = "mtls"
+)
+
 // TokenProvider supplies the PEP's own PCM access token. *TokenSource
 // implements it.
 type TokenProvider interface {
@@ -30,7 +40,10 @@ type ClientConfig struct {
 	// HTTPClient must present the NTN client certificate and trust only
 	// PCM's roots (normally the same client as the token source's).
 	HTTPClient *http.Client
-	// Tokens supplies the bearer token for PCM.
+	// Auth is AuthBearer (default, "" means it) or AuthMTLS.
+	Auth string
+	// Tokens supplies the bearer token for PCM. Required with AuthBearer,
+	// unused with AuthMTLS.
 	Tokens TokenProvider
 	// Timeout bounds one Introspect call, the PEP token and the single
 	// retry included (default 3 s).
@@ -45,7 +58,7 @@ type ClientConfig struct {
 type Client struct {
 	endpoint string
 	http     *http.Client
-	tokens   TokenProvider
+	tokens   TokenProvider // nil with AuthMTLS
 	timeout  time.Duration
 	maxBytes int64
 	hooks    Hooks
@@ -60,8 +73,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Tokens == nil {
-		return nil, errors.New("introspection: client needs a TokenProvider")
+	switch cfg.Auth {
+	case "", AuthBearer:
+		if cfg.Tokens == nil {
+			return nil, errors.New("introspection: client needs a TokenProvider")
+		}
+	case AuthMTLS:
+		// A provider passed anyway is ignored: no PCM token is ever sent.
+		cfg.Tokens = nil
+	default:
+		return nil, fmt.Errorf("introspection: Auth must be %q or %q", AuthBearer, AuthMTLS)
 	}
 	c := &Client{
 		endpoint: cfg.Endpoint,
@@ -89,8 +110,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // Introspect asks PCM about token. A nil error means PCM gave a
 // well-formed answer, active or not. Every error wraps ErrUnavailable
 // (decoding errors also wrap ErrMalformedResponse); no error contains
-// either token. A 401 from PCM invalidates the PEP's token and the request
-// is retried exactly once with a fresh one.
+// either token. With AuthBearer, a 401 from PCM invalidates the PEP's token
+// and the request is retried exactly once with a fresh one; with AuthMTLS a
+// 401 is final (a new token cannot help).
 func (c *Client) Introspect(ctx context.Context, token string) (*Claims, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -102,9 +124,12 @@ func (c *Client) Introspect(ctx context.Context, token string) (*Claims, error) 
 
 func (c *Client) introspect(ctx context.Context, token string) (*Claims, string, error) {
 	for attempt := 1; ; attempt++ {
-		bearer, err := c.tokens.Token(ctx)
-		if err != nil {
-			return nil, OutcomeTokenError, fmt.Errorf("%w: PCM access token: %w", ErrUnavailable, err)
+		var bearer string
+		if c.tokens != nil {
+			var err error
+			if bearer, err = c.tokens.Token(ctx); err != nil {
+				return nil, OutcomeTokenError, fmt.Errorf("%w: PCM access token: %w", ErrUnavailable, err)
+			}
 		}
 		resp, err := c.post(ctx, bearer, token)
 		if err != nil {
@@ -114,9 +139,11 @@ func (c *Client) introspect(ctx context.Context, token string) (*Claims, string,
 			return nil, OutcomeTransport, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err)
 		}
 		switch {
-		case resp.status == http.StatusUnauthorized && attempt == 1:
+		case resp.status == http.StatusUnauthorized && attempt == 1 && c.tokens != nil:
 			c.tokens.Invalidate(bearer)
 			continue
+		case resp.status == http.StatusUnauthorized && c.tokens == nil:
+			return nil, OutcomeUnauthorized, fmt.Errorf("%w: introspection answered 401 to the PEP's client certificate", ErrUnavailable)
 		case resp.status == http.StatusUnauthorized:
 			return nil, OutcomeUnauthorized, fmt.Errorf("%w: introspection answered 401 with a fresh PCM access token", ErrUnavailable)
 		case resp.status != http.StatusOK:
@@ -152,7 +179,9 @@ func (c *Client) post(ctx context.Context, bearer, token string) (*introspection
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+bearer)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

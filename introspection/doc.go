@@ -9,15 +9,44 @@
 //     certificate, over mTLS with that same certificate. PCM tokens live
 //     30 s, so the token is cached and refreshed once less than
 //     max(RefreshMargin, 20% of its lifetime) remains. Concurrent callers
-//     share one token endpoint call; failures are never cached.
+//     share one token endpoint call. A failed call is shared too: until a
+//     bounded, jittered exponential backoff has passed (0.5 s doubling to
+//     15 s by default), callers get the current token while it is still
+//     valid, else the failure, and no new assertion is signed.
 //     Invalidate(token) forgets the token only if it is still the current
-//     one, so a burst of 401s from PCM causes exactly one refresh.
+//     one, so a burst of 401s from PCM causes exactly one refresh. The
+//     assertion is RS256 for an RSA key and ES256 for a P-256 key (ES384
+//     for P-384); scope and resource are each sent only when configured.
+//     With ClientConfig.Auth = AuthMTLS there is no PEP token at all:
+//     introspection is authenticated by the NTN client certificate alone.
 //   - Client performs RFC 7662 introspection at PCM and decodes the answer
 //     with DecodeClaims. A 401 is retried once with a fresh PEP token.
 //     Every failure - transport, timeout, status, content type, size,
 //     malformed body - wraps ErrUnavailable: the handler answers 503, never
 //     401, because PCM's silence says nothing about the caller's token.
 //   - Cache remembers answers in ristretto and collapses concurrent misses.
+//   - Budget bounds the PCM calls the cache starts, per NTN member and
+//     overall, in flight and per second.
+//
+// # Errors and statuses
+//
+// What Introspector.IntrospectFor returns, and what the handler answers:
+//
+//   - ErrInvalidToken (empty or oversized token): 401, PCM not asked.
+//   - ErrIncompleteClaims, which every *ClaimError matches (PCM answered,
+//     but a required claim is missing or unusable): 401 invalid_token.
+//   - *BudgetError (ErrBudgetExceeded): 503 with Retry-After from its
+//     RetryAfter, audit reason "pcm_budget"; PCM was not asked.
+//   - Any other ErrUnavailable, ErrMalformedResponse included (PCM
+//     unreachable, slow, an error status, or an answer with wrong JSON
+//     types, duplicate keys, over MaxResponseBytes or not JSON): 503.
+//
+// Answers PCM gave that cannot be used (everything matching
+// ErrMalformedResponse, so both 401 cases from PCM and the malformed 503
+// case) are remembered for NegativeTTL exactly like an inactive answer,
+// and the same error is returned from the cache: a repeated token gets the
+// same status without another PCM call. Transport errors, timeouts, error
+// statuses and budget refusals are never remembered.
 //
 // Validate then checks the claims against the request: a client certificate
 // was presented, the token is active, unexpired, from the expected issuer,
@@ -36,7 +65,11 @@
 // # Shared PCM calls are detached from the first caller
 //
 // Concurrent misses for one token share a single PCM call
-// (golang.org/x/sync/singleflight). That call runs under
+// (golang.org/x/sync/singleflight), and the call ends only once its answer
+// is visible in the cache (ristretto applies a Set asynchronously): a
+// caller arriving just after it would otherwise miss and call PCM again.
+// The call is charged to the budget of the member whose request started
+// it; callers that join it, and cache hits, cost nothing. That call runs under
 // context.WithoutCancel of the first caller's context plus the configured
 // timeout: if it used the first caller's context, one client disconnecting
 // would fail every other request waiting on the same token. Each caller
@@ -49,7 +82,8 @@
 // the operator's bound on how stale a consent revocation at PCM may be
 // seen. An inactive answer is kept for NegativeTTL (default 5 s), enough to
 // absorb a client retrying a dead token without pinning a token that PCM
-// is about to activate. Errors are never cached. Expiry is checked against
+// is about to activate. An unusable answer is kept for NegativeTTL too
+// (see above); other errors are never cached. Expiry is checked against
 // the injected clock on every hit; ristretto's own TTL only frees memory.
 // ristretto may drop or reject any Set, so a hit is an optimisation and a
 // miss is always correct.
@@ -70,6 +104,18 @@
 // for revocations whose leaf thumbprints are unknown, such as a member
 // trusted through a CA certificate.
 //
+// # Introspection budget
+//
+// Every PCM call the cache would start first takes a slot from Budget: a
+// token bucket and an in-flight counter for the calling NTN member, and
+// the same for all members together (defaults: 20 calls/s with a burst of
+// 40 and 32 in flight per member; 100/s, burst 200, 128 in flight
+// overall, far above what a real data source's traffic needs). When any
+// of them is spent the lookup fails at once with a *BudgetError, without
+// calling PCM: random tokens from one member cannot turn the PEP into an
+// amplifier against PCM, and one member's flood does not spend the other
+// members' share before its own limit stops it.
+//
 // The package does not import Caddy, OPA or a metrics library; Hooks lets
-// the caller count outcomes, refreshes, hits and evictions.
+// the caller count outcomes, refreshes, hits, evictions and budget refusals.
 package introspection

@@ -17,9 +17,10 @@ const (
 
 // Outcomes reported to Hooks.OnTokenRefresh.
 const (
-	OutcomeRefreshOK    = "ok"           // token endpoint issued a token
-	OutcomeRefreshError = "error"        // token endpoint call failed
-	OutcomeRefreshStale = "stale_in_use" // refresh failed, the still-valid current token was used
+	OutcomeRefreshOK      = "ok"           // token endpoint issued a token
+	OutcomeRefreshError   = "error"        // token endpoint call failed
+	OutcomeRefreshStale   = "stale_in_use" // refresh failed or backing off, the still-valid current token was used
+	OutcomeRefreshBackoff = "backoff"      // no token and a recent refresh failed: refused without a call
 )
 
 // Hooks lets the caller observe the library without this package importing
@@ -32,18 +33,23 @@ type Hooks struct {
 	// wall-clock duration of the call, retries included.
 	OnIntrospection func(outcome string, d time.Duration)
 	// OnTokenRefresh is called once per token endpoint call with
-	// OutcomeRefreshOK or OutcomeRefreshError, and with OutcomeRefreshStale
-	// when a caller fell back to the current, still valid token.
+	// OutcomeRefreshOK or OutcomeRefreshError, with OutcomeRefreshStale
+	// when a caller fell back to the current, still valid token, and with
+	// OutcomeRefreshBackoff when a caller was refused without a call
+	// because a recent refresh failed.
 	OnTokenRefresh func(outcome string)
 	// OnCache is called once per Introspect call on the cache.
 	OnCache func(hit bool)
 	// OnEvict is called when the cache evicts an entry to stay within its
 	// memory bound or because its TTL passed.
 	OnEvict func()
+	// OnBudget is called once per PCM call the introspection budget
+	// refused, with the BudgetScope* and BudgetLimit* that refused it.
+	OnBudget func(scope, limit string)
 }
 
 func (h Hooks) any() bool {
-	return h.OnIntrospection != nil || h.OnTokenRefresh != nil || h.OnCache != nil || h.OnEvict != nil
+	return h.OnIntrospection != nil || h.OnTokenRefresh != nil || h.OnCache != nil || h.OnEvict != nil || h.OnBudget != nil
 }
 
 func (h Hooks) introspection(outcome string, d time.Duration) {
@@ -67,5 +73,11 @@ func (h Hooks) cache(hit bool) {
 func (h Hooks) evict() {
 	if h.OnEvict != nil {
 		h.OnEvict()
+	}
+}
+
+func (h Hooks) budget(scope, limit string) {
+	if h.OnBudget != nil {
+		h.OnBudget(scope, limit)
 	}
 }

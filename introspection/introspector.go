@@ -9,31 +9,38 @@ type Config struct {
 	// Client configures introspection. Client.Tokens is set by New;
 	// Client.HTTPClient defaults to Token.HTTPClient (the same mTLS client).
 	Client ClientConfig
-	// Cache configures the answer cache.
+	// Cache configures the answer cache. Cache.Budget is set by New.
 	Cache CacheConfig
+	// Budget bounds the PCM calls, per NTN member and overall. Its clock
+	// defaults to Cache.Now.
+	Budget BudgetConfig
 	// Hooks, when any is set, replaces the Hooks of all three parts.
 	Hooks Hooks
 }
 
 // Introspector is the token gate the handler uses: cache, singleflight,
-// RFC 7662 client and the PEP's own PCM token, wired together.
+// budget, RFC 7662 client and the PEP's own PCM token, wired together.
 type Introspector struct {
-	tokens *TokenSource
+	tokens *TokenSource // nil when introspection is authenticated by mTLS alone
 	client *Client
 	cache  *Cache
 }
 
 // New builds an Introspector. It does no network I/O; call Close when the
-// configuration is unloaded.
+// configuration is unloaded. With Client.Auth = AuthMTLS no token source is
+// built and cfg.Token needs only its HTTPClient.
 func New(cfg Config) (*Introspector, error) {
 	if cfg.Hooks.any() {
 		cfg.Token.Hooks, cfg.Client.Hooks, cfg.Cache.Hooks = cfg.Hooks, cfg.Hooks, cfg.Hooks
 	}
-	tokens, err := NewTokenSource(cfg.Token)
-	if err != nil {
-		return nil, err
+	var tokens *TokenSource
+	if cfg.Client.Auth != AuthMTLS {
+		var err error
+		if tokens, err = NewTokenSource(cfg.Token); err != nil {
+			return nil, err
+		}
+		cfg.Client.Tokens = tokens
 	}
-	cfg.Client.Tokens = tokens
 	if cfg.Client.HTTPClient == nil {
 		cfg.Client.HTTPClient = cfg.Token.HTTPClient
 	}
@@ -45,6 +52,12 @@ func New(cfg Config) (*Introspector, error) {
 	if cfg.Cache.Timeout == 0 {
 		cfg.Cache.Timeout = client.timeout
 	}
+	if cfg.Budget.Now == nil {
+		cfg.Budget.Now = cfg.Cache.Now
+	}
+	if cfg.Cache.Budget, err = NewBudget(cfg.Budget); err != nil {
+		return nil, err
+	}
 	cache, err := NewCache(client, cfg.Cache)
 	if err != nil {
 		return nil, err
@@ -52,13 +65,37 @@ func New(cfg Config) (*Introspector, error) {
 	return &Introspector{tokens: tokens, client: client, cache: cache}, nil
 }
 
-// Introspect returns PCM's answer for the caller's bearer token and
-// whether it came from the cache. The returned Claims are shared: do not
-// modify them. Errors wrap ErrUnavailable (PCM could not answer; 503) or
-// are ErrInvalidToken (401). An inactive token is not an error: check
-// with Validate.
+// Introspect is IntrospectFor without a member id; every such caller
+// shares one member budget. Prefer IntrospectFor.
 func (i *Introspector) Introspect(ctx context.Context, token string) (*Claims, bool, error) {
-	return i.cache.Introspect(ctx, token)
+	return i.cache.IntrospectFor(ctx, "", token)
+}
+
+// IntrospectFor returns PCM's answer for the caller's bearer token and
+// whether it came from the cache. member is the NTN member id of the
+// presented certificate, for the introspection budget. The returned Claims
+// are shared: do not modify them. An inactive token is not an error: check
+// with Validate. The errors, and the status the package documentation
+// assigns them:
+//   - ErrInvalidToken: 401, PCM not asked;
+//   - ErrIncompleteClaims (a *ClaimError among them): 401, PCM's answer
+//     makes the token unusable; remembered for NegativeTTL;
+//   - *BudgetError (ErrBudgetExceeded): 503 with Retry-After, PCM not asked;
+//   - any other ErrUnavailable: 503; a malformed answer
+//     (ErrMalformedResponse) is remembered for NegativeTTL.
+func (i *Introspector) IntrospectFor(ctx context.Context, member, token string) (*Claims, bool, error) {
+	return i.cache.IntrospectFor(ctx, member, token)
+}
+
+// Ready reports whether the PEP can authenticate to PCM: with AuthBearer it
+// obtains (or reuses) the PEP's own PCM token; with AuthMTLS there is
+// nothing to obtain ahead of a call, and it returns nil.
+func (i *Introspector) Ready(ctx context.Context) error {
+	if i.tokens == nil {
+		return nil
+	}
+	_, err := i.tokens.Token(ctx)
+	return err
 }
 
 // ForgetThumbprints drops cached answers bound to the given certificate
@@ -72,7 +109,8 @@ func (i *Introspector) Purge() {
 	i.cache.Purge()
 }
 
-// TokenSource returns the PEP's PCM token source.
+// TokenSource returns the PEP's PCM token source, nil when introspection
+// is authenticated by mTLS alone.
 func (i *Introspector) TokenSource() *TokenSource {
 	return i.tokens
 }

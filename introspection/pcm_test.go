@@ -74,6 +74,12 @@ type fakePCM struct {
 	introspectFn  func(http.ResponseWriter, *http.Request) bool
 	bearersDenied bool          // every introspection answered 401
 	gate          chan struct{} // when set, introspection waits for it
+	// wantScope and wantResource are the token request's expected scope
+	// and resource; "" means the parameter must be absent.
+	wantScope, wantResource string
+	// mtlsOnly: introspection is authenticated by the client certificate
+	// alone; an Authorization header is a test failure.
+	mtlsOnly bool
 }
 
 func newFakePCM(t testing.TB, clock *fakeClock) *fakePCM {
@@ -86,6 +92,9 @@ func newFakePCM(t testing.TB, clock *fakeClock) *fakePCM {
 		jtis:      map[string]bool{},
 		issued:    map[string]bool{},
 		answers:   map[string][]byte{},
+
+		wantScope:    testScope,
+		wantResource: testResource,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", p.token)
@@ -152,14 +161,20 @@ func (p *fakePCM) checkTokenRequest(r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return err
 	}
+	p.mu.Lock()
 	want := map[string]string{
 		"grant_type":            "client_credentials",
 		"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-		"scope":                 testScope,
-		"resource":              testResource,
+		"scope":                 p.wantScope,
+		"resource":              p.wantResource,
 	}
+	p.mu.Unlock()
 	for k, v := range want {
-		if got := r.PostForm.Get(k); got != v {
+		got, present := r.PostForm[k]
+		switch {
+		case v == "" && present:
+			return fmt.Errorf("form %s = %q, want it absent", k, got)
+		case v != "" && (len(got) != 1 || got[0] != v):
 			return fmt.Errorf("form %s = %q, want %q", k, got, v)
 		}
 	}
@@ -205,7 +220,7 @@ func (p *fakePCM) checkTokenRequest(r *http.Request) error {
 func (p *fakePCM) introspect(w http.ResponseWriter, r *http.Request) {
 	p.introspectCalls.Add(1)
 	p.mu.Lock()
-	gate, override, denied := p.gate, p.introspectFn, p.bearersDenied
+	gate, override, denied, mtlsOnly := p.gate, p.introspectFn, p.bearersDenied, p.mtlsOnly
 	p.mu.Unlock()
 	if gate != nil {
 		select {
@@ -218,6 +233,13 @@ func (p *fakePCM) introspect(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	valid := ok && p.issued[bearer]
 	p.mu.Unlock()
+	if mtlsOnly {
+		// The TLS layer already required a client certificate.
+		if h := r.Header.Values("Authorization"); len(h) != 0 {
+			p.fail("mTLS-only introspection sent an Authorization header")
+		}
+		valid = len(r.TLS.PeerCertificates) > 0
+	}
 	if !valid || denied {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		w.WriteHeader(http.StatusUnauthorized)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +24,12 @@ const (
 	DefaultRefreshMargin     = 5 * time.Second
 	DefaultTokenTimeout      = 5 * time.Second
 	DefaultTokenMaxBytes     = 16 << 10
+	// DefaultRetryBackoff and DefaultMaxRetryBackoff bound the wait after
+	// failed refreshes: 0.5 s after the first, doubling up to 15 s. A
+	// PCM outage then costs at most one token request per 15 s (each with
+	// a newly signed assertion), and recovery is noticed within 15 s.
+	DefaultRetryBackoff    = 500 * time.Millisecond
+	DefaultMaxRetryBackoff = 15 * time.Second
 	// maxAssertionLifetime keeps client assertions short-lived (RFC 7523
 	// section 3 asks for a limited lifetime; a stolen assertion is replayable
 	// until exp).
@@ -53,7 +60,7 @@ type TokenSourceConfig struct {
 	// certificate: RSA (2048 bits or more) or ECDSA P-256/P-384.
 	Signer crypto.Signer
 	// Algorithm optionally forces one of ES256, ES384, PS256, RS256; by default
-	// P-256 → ES256, P-384 → ES384, RSA → PS256.
+	// P-256 → ES256, P-384 → ES384, RSA → RS256.
 	Algorithm string
 	// KeyID, when set, is sent as the assertion's "kid" header.
 	KeyID string
@@ -73,6 +80,14 @@ type TokenSourceConfig struct {
 	Timeout time.Duration
 	// MaxResponseBytes bounds the token response body (default 16 KiB).
 	MaxResponseBytes int64
+	// RetryBackoff is the wait after the first failed refresh (default
+	// 0.5 s); each further failure doubles it, up to MaxRetryBackoff
+	// (default 15 s). The wait is jittered between half and all of it.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// Rand returns a uniform number in [0, 1) for the jitter;
+	// math/rand/v2.Float64 when nil.
+	Rand func() float64
 	// Hooks receives OnTokenRefresh.
 	Hooks Hooks
 }
@@ -80,7 +95,11 @@ type TokenSourceConfig struct {
 // TokenSource obtains and caches the PEP's PCM access token with the
 // client_credentials grant and a private_key_jwt client assertion
 // (RFC 7523). It is safe for concurrent use; concurrent callers that need a
-// new token share one token endpoint call, and failures are not cached.
+// new token share one token endpoint call. A failed call is remembered for
+// a bounded, jittered, exponentially growing backoff: until it passes,
+// every caller gets that failure (or the current token while it is still
+// valid) without another call, so an outage of the token endpoint never
+// turns each request into a token request.
 type TokenSource struct {
 	endpoint          string
 	clientID          string
@@ -93,11 +112,19 @@ type TokenSource struct {
 	refreshMargin     time.Duration
 	timeout           time.Duration
 	maxBytes          int64
+	backoff           time.Duration
+	maxBackoff        time.Duration
+	rand              func() float64
 	hooks             Hooks
 
 	group singleflight.Group
 	mu    sync.Mutex
 	cur   *accessToken // nil: none, or invalidated
+	// failures counts consecutive failed refreshes; until retryAt every
+	// caller gets lastErr instead of a new token endpoint call.
+	failures int
+	retryAt  time.Time
+	lastErr  error
 }
 
 // accessToken is one cached PCM access token.
@@ -136,7 +163,22 @@ func NewTokenSource(cfg TokenSourceConfig) (*TokenSource, error) {
 		refreshMargin:     cfg.RefreshMargin,
 		timeout:           cfg.Timeout,
 		maxBytes:          cfg.MaxResponseBytes,
+		backoff:           cfg.RetryBackoff,
+		maxBackoff:        cfg.MaxRetryBackoff,
+		rand:              cfg.Rand,
 		hooks:             cfg.Hooks,
+	}
+	if s.rand == nil {
+		s.rand = mathrand.Float64
+	}
+	if s.backoff == 0 {
+		s.backoff = DefaultRetryBackoff
+	}
+	if s.maxBackoff == 0 {
+		s.maxBackoff = max(DefaultMaxRetryBackoff, s.backoff)
+	}
+	if s.backoff < 0 || s.maxBackoff < s.backoff {
+		return nil, errors.New("introspection: RetryBackoff must be positive and at most MaxRetryBackoff")
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -175,12 +217,23 @@ func NewTokenSource(cfg TokenSourceConfig) (*TokenSource, error) {
 // configured Timeout) because other callers may be waiting for the same
 // result; ctx only bounds how long this caller waits. If a refresh fails
 // while the current token has not yet expired, that token is returned.
+// After a failed refresh, and until its backoff has passed, no new call is
+// made: callers get the current token while it is valid, else the failure.
 func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	now := s.now()
 	s.mu.Lock()
-	cur := s.cur
+	cur, backingOff, lastErr := s.cur, now.Before(s.retryAt), s.lastErr
 	s.mu.Unlock()
-	if cur != nil && s.now().Before(cur.refreshAt) {
+	if cur != nil && now.Before(cur.refreshAt) {
 		return cur.value, nil
+	}
+	if backingOff {
+		if cur != nil && now.Before(cur.expiresAt) {
+			s.hooks.tokenRefresh(OutcomeRefreshStale)
+			return cur.value, nil
+		}
+		s.hooks.tokenRefresh(OutcomeRefreshBackoff)
+		return "", fmt.Errorf("%w (no new attempt before the backoff ends)", lastErr)
 	}
 	ch := s.group.DoChan("token", func() (any, error) {
 		return s.refresh(context.WithoutCancel(ctx))
@@ -219,13 +272,33 @@ func (s *TokenSource) refresh(ctx context.Context) (*accessToken, error) {
 	tok, err := s.fetch(ctx)
 	if err != nil {
 		s.hooks.tokenRefresh(OutcomeRefreshError)
+		s.mu.Lock()
+		s.failures++
+		s.retryAt = s.now().Add(s.backoffFor(s.failures))
+		s.lastErr = err
+		s.mu.Unlock()
 		return nil, err
 	}
 	s.hooks.tokenRefresh(OutcomeRefreshOK)
 	s.mu.Lock()
 	s.cur = tok
+	s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
 	s.mu.Unlock()
 	return tok, nil
+}
+
+// backoffFor is the wait after the n-th consecutive failure:
+// RetryBackoff * 2^(n-1), capped at MaxRetryBackoff, then jittered to
+// between half and all of it ("equal jitter"), so PEPs restarted together
+// do not retry in lockstep while the wait still grows.
+func (s *TokenSource) backoffFor(n int) time.Duration {
+	d := s.backoff
+	for i := 1; i < n && d < s.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.maxBackoff)
+	j := min(max(s.rand(), 0), 1)
+	return d/2 + time.Duration(j*float64(d/2))
 }
 
 func (s *TokenSource) fetch(ctx context.Context) (*accessToken, error) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -33,7 +34,8 @@ func TestTokenSourceAssertionPerKeyType(t *testing.T) {
 	}{
 		{name: "P-256 defaults to ES256", client: "p256", wantAlg: "ES256"},
 		{name: "P-384 defaults to ES384", client: "p384", wantAlg: "ES384"},
-		{name: "RSA defaults to PS256", client: "rsa", wantAlg: "PS256"},
+		{name: "RSA defaults to RS256", client: "rsa", wantAlg: "RS256"},
+		{name: "RSA with PS256 configured", client: "rsa", algorithm: "PS256", wantAlg: "PS256"},
 		{name: "RSA with RS256 configured", client: "rsa", algorithm: "RS256", wantAlg: "RS256"},
 		{name: "P-256 with ES256 configured", client: "p256", algorithm: "ES256", wantAlg: "ES256"},
 	}
@@ -120,24 +122,134 @@ func TestTokenSourceRefreshMarginConfigured(t *testing.T) {
 	}
 }
 
-func TestTokenSourceFailuresAreNotCached(t *testing.T) {
-	pcm := newFakePCM(t, newFakeClock())
+// TestTokenSourceFailuresBackOff: a failed refresh is shared by every
+// caller until its backoff has passed, then tried again; a success ends
+// the backoff.
+func TestTokenSourceFailuresBackOff(t *testing.T) {
+	clock := newFakeClock()
+	pcm := newFakePCM(t, clock)
 	pcm.set(func(p *fakePCM) { p.failTokens = 2 })
-	s := newTokenSource(t, pcm.tokenConfig(getPKI(t).clients["p256"]))
-	for i := range 2 {
+	cfg := pcm.tokenConfig(getPKI(t).clients["p256"])
+	cfg.Rand = func() float64 { return 1 } // no jitter: the full backoff
+	var outcomes []string
+	cfg.Hooks.OnTokenRefresh = func(o string) { outcomes = append(outcomes, o) }
+	s := newTokenSource(t, cfg)
+	steps := []struct {
+		advance   time.Duration
+		wantErr   bool
+		wantCalls int64
+	}{
+		{0, true, 1},                      // first failure: backoff 0.5 s
+		{0, true, 1},                      // shared, no new call
+		{499 * time.Millisecond, true, 1}, // still inside the backoff
+		{time.Millisecond, true, 2},       // second failure: backoff 1 s
+		{999 * time.Millisecond, true, 2}, // inside
+		{time.Millisecond, false, 3},      // PCM is back
+		{0, false, 3},                     // cached token
+	}
+	for i, st := range steps {
+		clock.Advance(st.advance)
 		_, err := s.Token(context.Background())
-		if !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("call %d: err %v, want ErrUnavailable", i, err)
+		if (err != nil) != st.wantErr || (err != nil && !errors.Is(err, ErrUnavailable)) {
+			t.Fatalf("step %d: err %v, want error %v", i, err, st.wantErr)
 		}
-		if !strings.Contains(err.Error(), "500 (temporarily_unavailable)") {
-			t.Fatalf("call %d: error %q lacks status and OAuth error code", i, err)
+		if err != nil && !strings.Contains(err.Error(), "500 (temporarily_unavailable)") {
+			t.Fatalf("step %d: error %q lacks status and OAuth error code", i, err)
+		}
+		if n := pcm.tokenCalls.Load(); n != st.wantCalls {
+			t.Fatalf("step %d: %d token calls, want %d", i, n, st.wantCalls)
 		}
 	}
-	if _, err := s.Token(context.Background()); err != nil {
-		t.Fatalf("third call: %v", err)
+	if got := strings.Join(outcomes, ","); got != "error,backoff,backoff,error,backoff,ok" {
+		t.Fatalf("refresh outcomes %s", got)
 	}
-	if n := pcm.tokenCalls.Load(); n != 3 {
-		t.Fatalf("%d token calls, want 3 (failures must not be cached)", n)
+}
+
+func TestTokenSourceBackoffIsBoundedExponentialWithJitter(t *testing.T) {
+	tests := []struct {
+		name     string
+		backoff  time.Duration
+		max      time.Duration
+		rand     float64
+		failures int
+		want     time.Duration
+	}{
+		{"first, full", 0, 0, 1, 1, 500 * time.Millisecond},
+		{"first, half", 0, 0, 0, 1, 250 * time.Millisecond},
+		{"second", 0, 0, 1, 2, time.Second},
+		{"fifth", 0, 0, 1, 5, 8 * time.Second},
+		{"capped", 0, 0, 1, 6, 15 * time.Second},
+		{"capped, half", 0, 0, 0, 6, 7500 * time.Millisecond},
+		{"far beyond the cap does not overflow", 0, 0, 1, 1000, 15 * time.Second},
+		{"jitter in the middle", 0, 0, 0.5, 2, 750 * time.Millisecond},
+		{"rand out of range is clamped", 0, 0, 7, 1, 500 * time.Millisecond},
+		{"configured", time.Second, 4 * time.Second, 1, 4, 4 * time.Second},
+	}
+	pcm := newFakePCM(t, newFakeClock())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := pcm.tokenConfig(getPKI(t).clients["p256"])
+			cfg.RetryBackoff, cfg.MaxRetryBackoff = tt.backoff, tt.max
+			cfg.Rand = func() float64 { return tt.rand }
+			s := newTokenSource(t, cfg)
+			if got := s.backoffFor(tt.failures); got != tt.want {
+				t.Fatalf("backoff after %d failures = %s, want %s", tt.failures, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTokenEndpointOutageBoundsTokenCalls is the scenario of issue #16:
+// the PEP's own token has expired, PCM's token endpoint fails, and 300
+// requests with fresh tokens arrive over 3 s (one every 10 ms, 16 at a
+// time). Without the backoff each request made its own token request
+// (72 in the issue's run); with it the calls follow the backoff schedule.
+func TestTokenEndpointOutageBoundsTokenCalls(t *testing.T) {
+	clock := newFakeClock()
+	pcm := newFakePCM(t, clock)
+	var refreshes sync.Map
+	in := newIntrospector(t, pcm, func(c *Config) {
+		c.Token.Rand = func() float64 { return 0 } // shortest waits: the most calls
+		// No introspection budget: every request reaches the token source.
+		c.Budget = BudgetConfig{MemberRate: -1, MemberInFlight: -1, TotalRate: -1, TotalInFlight: -1}
+		c.Hooks.OnTokenRefresh = func(o string) {
+			n, _ := refreshes.LoadOrStore(o, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+		}
+	})
+	if _, _, err := in.IntrospectFor(context.Background(), "org-sp-a", randomToken(t)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // the PEP's token has expired
+	pcm.set(func(p *fakePCM) { p.failTokens = 1 << 30 })
+	before := pcm.tokenCalls.Load()
+
+	const requests, parallel = 300, 16
+	for i := 0; i < requests; i += parallel {
+		var wg sync.WaitGroup
+		for range parallel {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := in.IntrospectFor(context.Background(), "org-sp-a", randomToken(t)); !errors.Is(err, ErrUnavailable) {
+					t.Errorf("err %v, want ErrUnavailable", err)
+				}
+			}()
+		}
+		wg.Wait()
+		clock.Advance(parallel * 10 * time.Millisecond)
+	}
+	calls := pcm.tokenCalls.Load() - before
+	// 3 s of outage with the shortest jitter: attempts at 0, 0.25, 0.75,
+	// 1.75 s (and the clock steps in 160 ms): 4 to 5 calls, never one per
+	// request.
+	backoffs, _ := refreshes.Load(OutcomeRefreshBackoff)
+	t.Logf("token endpoint calls during the outage: %d for %d requests (%d refused during backoff)", calls, requests, backoffs.(*atomic.Int64).Load())
+	if calls < 1 || calls > 5 {
+		t.Fatalf("%d token endpoint calls for %d requests, want 1 to 5", calls, requests)
+	}
+	if pcm.introspectCalls.Load() != 1 {
+		t.Fatalf("%d introspection calls: PCM was asked without a PEP token", pcm.introspectCalls.Load())
 	}
 }
 
