@@ -3,10 +3,11 @@ package trust
 import (
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/thumbprint"
 )
 
 // Snapshot is the immutable, indexed form of one verified manifest. It is
@@ -23,6 +24,9 @@ type Snapshot struct {
 	caBySubject   map[string][]*memberEntry
 	activeMembers int
 	trustedCerts  int
+	// departed indexes, with status removed, the members that earlier
+	// manifests listed and this one does not (see rememberDeparted).
+	departed *Snapshot
 }
 
 type memberEntry struct {
@@ -71,7 +75,7 @@ func NewSnapshot(m *Manifest) *Snapshot {
 			case UseTLS:
 				sum := sha256.Sum256(c.Certificate.Raw)
 				s.pins[sum] = append(s.pins[sum], pinEntry{member: e, cert: c.Certificate})
-				e.thumbprints = append(e.thumbprints, base64.RawURLEncoding.EncodeToString(sum[:]))
+				e.thumbprints = append(e.thumbprints, thumbprint.Encode(sum))
 			case UseCA:
 				e.roots.AddCert(c.Certificate)
 				e.caCount++
@@ -257,7 +261,7 @@ func (s *Snapshot) verify(leaf *x509.Certificate, intermediates []*x509.Certific
 	case len(matched) == 0 && chainErr != nil:
 		return "", classifyChainError(leaf, chainErr, now)
 	case len(matched) == 0:
-		return "", &Error{Reason: ReasonUnknownCertificate}
+		return s.departedMember(leaf, intermediates, sum, now)
 	}
 	m := matched[0]
 	if m.status != StatusActive {
@@ -270,6 +274,76 @@ func (s *Snapshot) verify(leaf *x509.Certificate, intermediates []*x509.Certific
 		return m.id, &Error{Reason: ReasonExpired}
 	}
 	return m.id, nil
+}
+
+// departedMember answers for a certificate no current member claims: when
+// it belonged to a member that an earlier manifest listed and this one
+// does not, it is refused as member_inactive with that member's id (NTN
+// removes a member by dropping it from the manifest, and the operator must
+// see which member was removed); otherwise it is unknown_certificate.
+func (s *Snapshot) departedMember(leaf *x509.Certificate, intermediates []*x509.Certificate, sum [sha256.Size]byte, now time.Time) (string, error) {
+	if s.departed != nil {
+		if id, err := s.departed.verify(leaf, intermediates, sum, now); id != "" && ReasonOf(err) == ReasonMemberInactive {
+			return id, newError(ReasonMemberInactive, "member %s is no longer in the manifest", id)
+		}
+	}
+	return "", &Error{Reason: ReasonUnknownCertificate}
+}
+
+// rememberDeparted records the members that prev listed (or itself
+// remembered) and s does not, with their pinned and CA certificates and
+// status removed, so that s.departedMember can name them. It must be
+// called before s is shared. The memory lasts while the member stays
+// absent and is bounded by the members seen since the process started; it
+// is not kept in state_dir, so after a restart a member removed earlier is
+// unknown_certificate again. It only ever changes the reason of a refusal,
+// never whether a certificate is trusted.
+func (s *Snapshot) rememberDeparted(prev *Snapshot) {
+	if prev == nil {
+		return
+	}
+	gone := &Snapshot{
+		members:     map[string]*memberEntry{},
+		pins:        map[[sha256.Size]byte][]pinEntry{},
+		caBySubject: map[string][]*memberEntry{},
+		expiresAt:   s.expiresAt,
+	}
+	copies := map[*memberEntry]*memberEntry{}
+	departed := func(e *memberEntry) *memberEntry {
+		if _, listed := s.members[e.id]; listed {
+			return nil
+		}
+		if c, ok := copies[e]; ok {
+			return c
+		}
+		c := &memberEntry{id: e.id, name: e.name, status: StatusRemoved, roots: e.roots, caCount: e.caCount, thumbprints: e.thumbprints}
+		copies[e] = c
+		gone.members[c.id] = c
+		gone.memberOrder = append(gone.memberOrder, c)
+		return c
+	}
+	for _, from := range []*Snapshot{prev, prev.departed} {
+		if from == nil {
+			continue
+		}
+		for sum, pins := range from.pins {
+			for _, p := range pins {
+				if c := departed(p.member); c != nil {
+					gone.pins[sum] = append(gone.pins[sum], pinEntry{member: c, cert: p.cert})
+				}
+			}
+		}
+		for subject, members := range from.caBySubject {
+			for _, e := range members {
+				if c := departed(e); c != nil && !slices.Contains(gone.caBySubject[subject], c) {
+					gone.caBySubject[subject] = append(gone.caBySubject[subject], c)
+				}
+			}
+		}
+	}
+	if len(gone.members) > 0 {
+		s.departed = gone
+	}
 }
 
 // caCandidates returns the members with a CA certificate whose subject
@@ -326,7 +400,7 @@ func RemovedThumbprints(old, next *Snapshot) []string {
 				continue
 			}
 		}
-		out = append(out, base64.RawURLEncoding.EncodeToString(sum[:]))
+		out = append(out, thumbprint.Encode(sum))
 	}
 	slices.Sort(out)
 	return out

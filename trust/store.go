@@ -339,6 +339,7 @@ func (s *Store) refreshLocked(ctx context.Context) (swapped bool, old, next *Sna
 		return false, nil, nil, nil
 	}
 	next = NewSnapshot(m)
+	next.rememberDeparted(old)
 	s.snap.Store(next)
 	s.floor, s.lastPayload, s.lastRaw = m.Version, m.Payload, m.Raw
 	s.markSuccess(now)

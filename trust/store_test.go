@@ -279,9 +279,9 @@ func TestStoreRotationAndRemoval(t *testing.T) {
 			if err := s.Refresh(context.Background()); err != nil {
 				t.Fatalf("Refresh v2: %v", err)
 			}
-			expectMember(t, s, env.a1, "", ReasonUnknownCertificate)
+			expectMember(t, s, env.a1, "", ReasonUnknownCertificate) // rotated away: org-a is still a member
 			expectMember(t, s, env.a2, "org-a", "")
-			expectMember(t, s, env.b1, "", ReasonUnknownCertificate)
+			expectMember(t, s, env.b1, "org-b", ReasonMemberInactive) // its member left the manifest
 
 			if want := [][2]int64{{0, 1}, {1, 2}}; !slices.Equal(swaps, want) {
 				t.Errorf("swaps = %v, want %v", swaps, want)
@@ -303,6 +303,64 @@ func TestStoreRotationAndRemoval(t *testing.T) {
 				t.Errorf("Stats = %+v", st)
 			}
 		})
+	}
+}
+
+// NTN removes a member by dropping it from the manifest. Its certificates
+// must be refused as member_inactive, naming the member (docs/ntn.md), not
+// as unknown_certificate: an operator asked why org-b cannot connect must
+// see that NTN removed org-b. The memory lasts through later manifests that
+// still lack the member (pinned and CA-issued certificates alike) and ends
+// when the member comes back.
+func TestStoreRemovedMemberIsInactive(t *testing.T) {
+	env := newStoreEnv(t)
+	caC := ntntest.NewRootCA(t, "org-c CA", ntntest.ECDSAP256)
+	leafC := caC.Issue(t, ntntest.CertOptions{CommonName: "org-c client"})
+	stranger := ntntest.SelfSigned(t, ntntest.CertOptions{CommonName: "stranger"})
+	s := mustStore(t, env.options(env.server.urlSource()))
+	steps := []struct {
+		name    string
+		members []ntntest.Member
+		want    map[*ntntest.Issuer][2]string // leaf -> member, reason
+	}{
+		{"all members", []ntntest.Member{
+			ntntest.ActiveMember("org-a", ntntest.TLS(env.a1.Cert)),
+			ntntest.ActiveMember("org-b", ntntest.TLS(env.b1.Cert)),
+			ntntest.ActiveMember("org-c", ntntest.CA(caC.Cert)),
+		}, map[*ntntest.Issuer][2]string{
+			env.a1: {"org-a", ""}, env.b1: {"org-b", ""}, leafC: {"org-c", ""}, stranger: {"", "unknown_certificate"},
+		}},
+		{"org-b and org-c removed", []ntntest.Member{
+			ntntest.ActiveMember("org-a", ntntest.TLS(env.a1.Cert)),
+		}, map[*ntntest.Issuer][2]string{
+			env.a1: {"org-a", ""}, env.b1: {"org-b", "member_inactive"}, leafC: {"org-c", "member_inactive"}, stranger: {"", "unknown_certificate"},
+		}},
+		{"still absent a version later", []ntntest.Member{
+			ntntest.ActiveMember("org-a", ntntest.TLS(env.a1.Cert), ntntest.TLS(env.a2.Cert)),
+		}, map[*ntntest.Issuer][2]string{
+			env.b1: {"org-b", "member_inactive"}, leafC: {"org-c", "member_inactive"}, env.a2: {"org-a", ""},
+		}},
+		{"org-b back", []ntntest.Member{
+			ntntest.ActiveMember("org-a", ntntest.TLS(env.a1.Cert)),
+			ntntest.ActiveMember("org-b", ntntest.TLS(env.b1.Cert)),
+		}, map[*ntntest.Issuer][2]string{
+			env.b1: {"org-b", ""}, leafC: {"org-c", "member_inactive"}, env.a2: {"", "unknown_certificate"},
+		}},
+	}
+	for i, step := range steps {
+		env.server.publish(env.sign(t, ntntest.NewManifest(int64(i+1), step.members...)))
+		if err := s.Refresh(context.Background()); err != nil {
+			t.Fatalf("%s: Refresh: %v", step.name, err)
+		}
+		for leaf, want := range step.want {
+			member, err := s.VerifyLeaf(leaf.Cert, nil)
+			rawMember, rawErr := s.VerifyRawChain([][]byte{leaf.Cert.Raw})
+			if member != want[0] || string(ReasonOf(err)) != want[1] || (err == nil) != (want[1] == "") ||
+				rawMember != member || ReasonOf(rawErr) != ReasonOf(err) {
+				t.Errorf("%s: %s = (%q, %v), raw chain (%q, %v); want (%q, reason %q)", step.name,
+					leaf.Cert.Subject.CommonName, member, err, rawMember, rawErr, want[0], want[1])
+			}
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package trust
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hdp-il/fhir-pep/internal/thumbprint"
 )
 
 // ManifestType is the required JWS "typ" header of a manifest.
@@ -131,8 +132,7 @@ func verifySignerChain(hdr *protectedHeader, opts VerifyOptions) (*x509.Certific
 	}
 	leaf := certs[0]
 	if hdr.X5tS256 != "" {
-		sum := sha256.Sum256(leaf.Raw)
-		want := base64.RawURLEncoding.EncodeToString(sum[:])
+		want := thumbprint.Of(leaf.Raw)
 		if subtle.ConstantTimeCompare([]byte(want), []byte(hdr.X5tS256)) != 1 {
 			return nil, newError(ReasonHeader, "x5t#S256 does not match the x5c leaf")
 		}

@@ -238,8 +238,13 @@ func TestNTNAppOnRevoke(t *testing.T) {
 	if len(got) != 1 || !slices.Equal(got[0], want) {
 		t.Fatalf("OnRevoke got %v, want [%v]", got, want)
 	}
-	if _, err := app.VerifyPeer(env.pinned.Cert, nil); trust.ReasonOf(err) != trust.ReasonUnknownCertificate {
-		t.Fatalf("revoked certificate still trusted: %v", err)
+	// NTN removed org-a: its certificate is refused as its member's, not
+	// as an unknown one (docs/ntn.md).
+	if member, err := app.VerifyPeer(env.pinned.Cert, nil); member != "org-a" || trust.ReasonOf(err) != trust.ReasonMemberInactive {
+		t.Fatalf("revoked certificate: (%q, %v), want org-a refused as member_inactive", member, err)
+	}
+	if _, err := app.VerifyPeer(env.unknown.Cert, nil); trust.ReasonOf(err) != trust.ReasonUnknownCertificate {
+		t.Fatalf("certificate of no member: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hdp-il/fhir-pep/trust/ntntest"
 )
@@ -222,7 +226,7 @@ func TestNTNVerifierRevocationReachesResumedSessions(t *testing.T) {
 
 	env.publish(t, ntntest.ActiveMember("org-b", ntntest.CA(env.memberCA.Cert))) // org-a removed
 	refresh(t, app)
-	if _, err := handshake(ln, server.cfg, clientCfg); err == nil || !strings.Contains(err.Error(), "unknown_certificate") {
+	if _, err := handshake(ln, server.cfg, clientCfg); err == nil || !strings.Contains(err.Error(), "member_inactive") {
 		t.Fatalf("resumption after revocation: %v", err)
 	}
 }
@@ -282,4 +286,54 @@ func BenchmarkHandshakeStaticPool(b *testing.B) {
 	server := newTLSServer(b).withClientAuth(b, ctx, staticPoolClientAuth(env.memberCA.Cert))
 	cert := env.caIssued.TLSCertificate()
 	benchmarkHandshake(b, server.cfg, server.clientConfig(&cert))
+}
+
+// A refused client certificate is logged at INFO, the default level, with
+// the reason, the member (when the certificate is a member's) and the
+// thumbprint, and never the certificate itself. An accepted one is not
+// logged at all.
+func TestNTNVerifierLogsRefusals(t *testing.T) {
+	env := newTestEnv(t)
+	_, app := env.provisionApp(t, env.appConfig())
+	refresh(t, app)
+	core, logs := observer.New(zapcore.InfoLevel)
+	v := &Verifier{app: app, logger: zap.New(core)}
+
+	check := func(name string, leaf *ntntest.Issuer, wantReason, wantMember string) {
+		t.Helper()
+		logs.TakeAll()
+		err := v.VerifyClientCertificate([][]byte{leaf.Cert.Raw}, nil)
+		entries := logs.TakeAll()
+		if wantReason == "" {
+			if err != nil || len(entries) != 0 {
+				t.Fatalf("%s: err %v, %d log entries; want accepted silently", name, err, len(entries))
+			}
+			return
+		}
+		if err == nil || !strings.Contains(err.Error(), wantReason) {
+			t.Fatalf("%s: err = %v, want %s", name, err, wantReason)
+		}
+		if len(entries) != 1 || entries[0].Level != zapcore.InfoLevel {
+			t.Fatalf("%s: log entries %+v, want one at INFO", name, entries)
+		}
+		fields := entries[0].ContextMap()
+		if fields["reason"] != wantReason || fields["member_id"] != wantMember || fields["thumbprint"] != ntntest.Thumbprint(leaf.Cert) {
+			t.Fatalf("%s: fields %v, want reason %s, member_id %q and the thumbprint", name, fields, wantReason, wantMember)
+		}
+		der := base64.StdEncoding.EncodeToString(leaf.Cert.Raw)
+		for k, val := range fields {
+			if s := fmt.Sprint(val); strings.Contains(s, der[:40]) || strings.Contains(s, "BEGIN CERTIFICATE") {
+				t.Fatalf("%s: field %s carries the certificate: %s", name, k, s)
+			}
+		}
+	}
+	check("member", env.pinned, "", "")
+	check("certificate of no member", env.unknown, "unknown_certificate", "")
+	check("suspended member", env.suspended, "member_inactive", "org-c")
+	check("expired certificate", env.expired, "expired", "org-a")
+
+	env.publish(t, ntntest.ActiveMember("org-b", ntntest.CA(env.memberCA.Cert))) // NTN removes org-a and org-c
+	refresh(t, app)
+	check("removed member", env.pinned, "member_inactive", "org-a")
+	check("member still listed", env.caIssued, "", "")
 }
