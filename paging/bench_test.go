@@ -7,7 +7,7 @@ func BenchmarkSeal(b *testing.B) {
 	bind := testBinding()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Link(hapiNext, bind); err != nil {
+		if _, err := s.Link(hapiNext, testOrigin, bind); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -16,13 +16,13 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	s := newSealer(b, newClock(), mustKey(b, testKeyText), nil)
 	bind := testBinding()
-	v, err := s.Seal(hapiNext, bind)
+	v, err := s.Seal(hapiNext, testOrigin, bind)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Open(v, bind); err != nil {
+		if _, err := openURL(s, v, bind); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -31,7 +31,7 @@ func BenchmarkOpen(b *testing.B) {
 func BenchmarkOpenTampered(b *testing.B) {
 	s := newSealer(b, newClock(), mustKey(b, testKeyText), nil)
 	bind := testBinding()
-	v, _ := s.Seal(hapiNext, bind)
+	v, _ := s.Seal(hapiNext, testOrigin, bind)
 	// Flip one character of the tag: still base64, no longer authentic.
 	last := byte('A')
 	if v[len(v)-2] == 'A' {
@@ -40,7 +40,7 @@ func BenchmarkOpenTampered(b *testing.B) {
 	bad := v[:len(v)-2] + string(last) + v[len(v)-1:]
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Open(bad, bind); err != ErrInvalid {
+		if _, err := openURL(s, bad, bind); err != ErrInvalid {
 			b.Fatal(err)
 		}
 	}

@@ -27,7 +27,15 @@
 // bytes, and the plaintext is
 //
 //	expiry (8 bytes, Unix seconds, big-endian) | binding digest (32 bytes) |
-//	upstream link relative to upstream_base
+//	origin length (2 bytes) | origin | upstream link relative to upstream_base
+//
+// The origin is the client's own request the page belongs to (path and
+// query relative to the public base, without anything the PEP added). On
+// a page request the PEP unseals the link (Unseal), re-parses the origin
+// and runs the policy on it with the current token, builds the binding
+// from the current request and that decision, and checks it (Verify). The
+// response is then checked under the fresh decision's obligations, exactly
+// as for the first page.
 //
 // The binding digest is SHA-256 over a domain separator, the SHA-256 of the
 // bearer token, the client certificate's x5t#S256 thumbprint, the sorted and
@@ -55,10 +63,11 @@
 //
 // # Errors
 //
-// Open answers one of three typed errors, each with its HTTP status:
-// ErrInvalid (400: not decodable, wrong version, unknown key, failed
-// authentication, malformed plaintext), ErrBindingMismatch (403: another
-// token, certificate, patient or set of obligations) and ErrExpired (410).
+// Unseal and Verify (and Open, which is both) answer one of three typed
+// errors, each with its HTTP status: ErrInvalid (400: not decodable, wrong
+// version, unknown key, failed authentication, malformed plaintext; from
+// Unseal), ErrBindingMismatch (403: another token, certificate, patient or
+// set of obligations) and ErrExpired (410), both from Verify.
 // The binding is checked before the expiry, so a client that is not the
 // link's owner learns nothing about the link, not even whether it expired.
 package paging

@@ -15,7 +15,7 @@ func (e *Error) Error() string { return "paging: " + e.Reason }
 // HTTPStatus is the status code the client is answered with.
 func (e *Error) HTTPStatus() int { return e.Status }
 
-// The errors Open and OpenQuery return, never wrapped: both errors.Is and ==
+// The errors Unseal, Verify, Open and SealedValue return, never wrapped: both errors.Is and ==
 // work.
 var (
 	// ErrInvalid: the page link is not one this PEP sealed, or was altered:
@@ -39,4 +39,7 @@ var (
 	ErrNotUpstream = &Error{Status: http.StatusBadGateway, Reason: "paging_link_not_upstream"}
 	// ErrLinkTooLong: the link is longer than MaxLinkLen.
 	ErrLinkTooLong = &Error{Status: http.StatusBadGateway, Reason: "paging_link_too_long"}
+	// ErrOrigin: the origin request given to Seal is longer than
+	// MaxOriginLen or not a path and query relative to the public base.
+	ErrOrigin = &Error{Status: http.StatusInternalServerError, Reason: "paging_origin_invalid"}
 )

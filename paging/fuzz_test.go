@@ -14,7 +14,7 @@ func FuzzOpen(f *testing.F) {
 	// Fuzz workers are separate processes that each run this setup: a
 	// fixed nonce makes every worker seal the same good blob.
 	s.nonces = zeroReader{}
-	good, err := s.Seal(hapiNext, testBinding())
+	good, err := s.Seal(hapiNext, testOrigin, testBinding())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add(good + "A")
 	f.Add("AQ" + good[2:])
 	f.Fuzz(func(t *testing.T, v string) {
-		got, err := s.Open(v, testBinding())
+		got, err := openURL(s, v, testBinding())
 		if err == nil {
 			// Only an authentic blob opens; under a fixed key that means one
 			// whose decoded bytes are exactly a sealed blob. The only one
@@ -45,7 +45,7 @@ func FuzzOpen(f *testing.F) {
 // FuzzOpenMutation flips arbitrary bytes of a genuine blob: never accepted.
 func FuzzOpenMutation(f *testing.F) {
 	s := newSealer(f, newClock(), mustKey(f, testKeyText), nil)
-	good, _ := s.Seal(hapiNext, testBinding())
+	good, _ := s.Seal(hapiNext, testOrigin, testBinding())
 	blob, _ := base64.RawURLEncoding.DecodeString(good)
 	f.Add(uint16(0), byte(1))
 	f.Add(uint16(1), byte(0x80))
@@ -56,7 +56,7 @@ func FuzzOpenMutation(f *testing.F) {
 		}
 		c := append([]byte(nil), blob...)
 		c[int(pos)%len(c)] ^= mask
-		if got, err := s.Open(base64.RawURLEncoding.EncodeToString(c), testBinding()); err != ErrInvalid {
+		if got, err := openURL(s, base64.RawURLEncoding.EncodeToString(c), testBinding()); err != ErrInvalid {
 			t.Fatalf("modified blob: %q, %v", got, err)
 		}
 	})

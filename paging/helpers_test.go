@@ -2,6 +2,7 @@ package paging
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,4 +69,28 @@ func testBinding() Binding {
 		PatientIDs:  []string{"p-18", "p-18-old"},
 		Obligations: ObligationsDigest([]byte(`{"buckets":["LaboratoryTests"]}`)),
 	}
+}
+
+// testOrigin is the client request the test links belong to.
+const testOrigin = "/Observation?category=laboratory"
+
+// openURL opens a sealed value and returns the upstream URL.
+func openURL(s *Sealer, sealed string, b Binding) (string, error) {
+	p, err := s.Open(sealed, b)
+	if err != nil {
+		return "", err
+	}
+	if p.Origin != testOrigin {
+		return "", fmt.Errorf("origin %q", p.Origin)
+	}
+	return p.Upstream, nil
+}
+
+// openQuery opens the query of a page URL and returns the upstream URL.
+func openQuery(s *Sealer, rawQuery string, b Binding) (string, error) {
+	v, err := SealedValue(rawQuery)
+	if err != nil {
+		return "", err
+	}
+	return openURL(s, v, b)
 }

@@ -33,17 +33,18 @@ func pagingRelation(rel string) bool {
 //     SelfLink from the client's own parameters, or with PageURL for a page
 //     that was itself reached through a page link;
 //   - next, previous, prev, first and last links under the upstream base are
-//     sealed (Link) and bound to b, keeping the upstream's order; only the
+//     sealed (Link) with origin and bound to b, keeping the upstream's
+//     order; only the
 //     first link of each relation is kept, so a client never has to choose
 //     between two "next" links;
 //   - everything else is dropped: links to other hosts, the upstream self
 //     link, any other relation, links without url or relation.
 //
 // A paging link outside the upstream base is dropped like any foreign link.
-// One under the base that cannot be sealed (ErrLinkTooLong) fails the whole
+// One under the base that cannot be sealed (ErrLinkTooLong, ErrOrigin) fails the whole
 // call: the caller should answer 502 rather than silently cut the result
 // short.
-func (s *Sealer) RewriteLinks(links []Link, self string, b Binding) ([]Link, error) {
+func (s *Sealer) RewriteLinks(links []Link, self, origin string, b Binding) ([]Link, error) {
 	out := make([]Link, 0, len(links)+1)
 	if self != "" {
 		out = append(out, Link{Relation: "self", URL: self})
@@ -61,7 +62,7 @@ outer:
 				continue outer
 			}
 		}
-		sealed, err := s.Link(l.URL, b)
+		sealed, err := s.Link(l.URL, origin, b)
 		if err == ErrNotUpstream {
 			continue
 		}
@@ -80,7 +81,7 @@ outer:
 // remains: FHIR JSON has no empty arrays, so the caller removes the member.
 // Elements that are not objects with string relation and url are dropped;
 // raw that is not a JSON array is fhir.ErrInvalidBody.
-func (s *Sealer) RewriteLinkArray(raw []byte, self string, b Binding) ([]byte, error) {
+func (s *Sealer) RewriteLinkArray(raw []byte, self, origin string, b Binding) ([]byte, error) {
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("null")) {
 		return nil, fhir.ErrInvalidBody
@@ -97,11 +98,17 @@ func (s *Sealer) RewriteLinkArray(raw []byte, self string, b Binding) ([]byte, e
 		}
 		links = append(links, l)
 	}
-	out, err := s.RewriteLinks(links, self, b)
+	out, err := s.RewriteLinks(links, self, origin, b)
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
 	return json.Marshal(out)
+}
+
+// Origin is SelfLink relative to the public base: what RewriteLinks and
+// Seal take as origin.
+func (s *Sealer) Origin(path string, clientParams []fhir.Param) string {
+	return strings.TrimPrefix(s.SelfLink(path, clientParams), s.publicS)
 }
 
 // SelfLink is the self link of a search answer as the client asked it: the

@@ -47,7 +47,7 @@ func TestRewriteLinks(t *testing.T) {
 	s := newSealer(t, newClock(), mustKey(t, testKeyText), nil)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := s.RewriteLinks(tc.in, tc.self, testBinding())
+			out, err := s.RewriteLinks(tc.in, tc.self, testOrigin, testBinding())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +63,7 @@ func TestRewriteLinks(t *testing.T) {
 				if !strings.HasPrefix(l.URL, testPublic+"/_page?p=") || strings.Contains(l.URL, "hapi.internal") {
 					t.Fatalf("%s link not sealed: %q", l.Relation, l.URL)
 				}
-				up, err := s.OpenQuery(strings.TrimPrefix(l.URL, testPublic+"/_page?"), testBinding())
+				up, err := openQuery(s, strings.TrimPrefix(l.URL, testPublic+"/_page?"), testBinding())
 				if err != nil || !strings.HasPrefix(up, testUpstream) {
 					t.Fatalf("sealed %s opens to %q, %v", l.Relation, up, err)
 				}
@@ -78,7 +78,7 @@ func TestRewriteLinks(t *testing.T) {
 func TestRewriteLinksTooLong(t *testing.T) {
 	s := newSealer(t, newClock(), mustKey(t, testKeyText), nil)
 	long := testUpstream + "?ct=" + strings.Repeat("x", MaxLinkLen)
-	if _, err := s.RewriteLinks([]Link{{"next", long}}, "", testBinding()); err != ErrLinkTooLong {
+	if _, err := s.RewriteLinks([]Link{{"next", long}}, "", testOrigin, testBinding()); err != ErrLinkTooLong {
 		t.Fatalf("error %v, want ErrLinkTooLong", err)
 	}
 }
@@ -102,7 +102,7 @@ func TestRewriteLinkArray(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := s.RewriteLinkArray([]byte(tc.raw), tc.self, testBinding())
+			out, err := s.RewriteLinkArray([]byte(tc.raw), tc.self, testOrigin, testBinding())
 			if tc.wantLen < 0 {
 				if err != fhir.ErrInvalidBody {
 					t.Fatalf("error %v, want ErrInvalidBody", err)
@@ -159,6 +159,9 @@ func TestSelfLink(t *testing.T) {
 				t.Fatalf("token echoed: %q", got)
 			}
 		})
+	}
+	if got := s.Origin("/Observation", mustParse("access_token=x&code=1")); got != "/Observation?code=1" {
+		t.Fatalf("Origin = %q", got)
 	}
 	if got := s.PageURL("abc"); got != testPublic+"/_page?p=abc" {
 		t.Fatalf("PageURL = %q", got)

@@ -27,6 +27,9 @@ const MaxTTL = 24 * time.Hour
 // can be sealed. Continuation tokens of real servers stay well below it.
 const MaxLinkLen = 4096
 
+// MaxOriginLen bounds the client request a link carries (Seal's origin).
+const MaxOriginLen = 4096
+
 // PagePath is the path, under the public base, of the PEP's page route, and
 // PageParam its one query parameter.
 const (
@@ -39,9 +42,10 @@ const (
 	headerLen   = 2 // version, key id
 	nonceLen    = chacha20poly1305.NonceSizeX
 	expiryLen   = 8
-	plainFixed  = expiryLen + sha256.Size
+	originLen   = 2
+	plainFixed  = expiryLen + sha256.Size + originLen
 	minBlobLen  = headerLen + nonceLen + chacha20poly1305.Overhead + plainFixed
-	maxBlobLen  = minBlobLen + MaxLinkLen
+	maxBlobLen  = minBlobLen + MaxOriginLen + MaxLinkLen
 )
 
 // maxSealedLen is the longest base64 text Open decodes; longer input is
@@ -175,49 +179,85 @@ func (s *Sealer) relative(link string) (string, error) {
 }
 
 // Seal seals an upstream link under the current key, bound to b, valid for
-// the TTL from now. It returns the opaque value only; Link returns the full
-// public URL.
-func (s *Sealer) Seal(upstreamLink string, b Binding) (string, error) {
+// the TTL from now. origin is the client's request the page belongs to,
+// relative to the public base ("/Observation?code=1", as SelfLink renders
+// it): following the link re-runs the policy on it (see Page.Origin). Seal
+// returns the opaque value only; Link returns the full public URL.
+func (s *Sealer) Seal(upstreamLink, origin string, b Binding) (string, error) {
 	if !b.complete() {
 		return "", errors.New("paging: binding without token or certificate")
+	}
+	if !validOrigin(origin) {
+		return "", ErrOrigin
 	}
 	rest, err := s.relative(upstreamLink)
 	if err != nil {
 		return "", err
 	}
-	blob := make([]byte, headerLen+nonceLen, headerLen+nonceLen+plainFixed+len(rest)+chacha20poly1305.Overhead)
+	plainLen := plainFixed + len(origin) + len(rest)
+	blob := make([]byte, headerLen+nonceLen, headerLen+nonceLen+plainLen+chacha20poly1305.Overhead)
 	blob[0], blob[1] = blobVersion, s.current.id
 	if _, err := io.ReadFull(s.nonces, blob[headerLen:]); err != nil {
 		return "", fmt.Errorf("paging: nonce: %w", err)
 	}
-	plain := make([]byte, plainFixed, plainFixed+len(rest))
+	plain := make([]byte, plainFixed, plainLen)
 	binary.BigEndian.PutUint64(plain, uint64(s.now().Add(s.ttl).Unix()))
 	d := b.digest()
 	copy(plain[expiryLen:], d[:])
+	binary.BigEndian.PutUint16(plain[expiryLen+sha256.Size:], uint16(len(origin)))
+	plain = append(plain, origin...)
 	plain = append(plain, rest...)
 	blob = s.current.aead.Seal(blob, blob[headerLen:headerLen+nonceLen], plain, blob[:headerLen])
 	return base64.RawURLEncoding.EncodeToString(blob), nil
 }
 
+// validOrigin: empty (the base) or starting with "/" or "?", printable
+// ASCII, at most MaxOriginLen bytes.
+func validOrigin(o string) bool {
+	if len(o) > MaxOriginLen || (o != "" && o[0] != '/' && o[0] != '?') {
+		return false
+	}
+	for i := 0; i < len(o); i++ {
+		if o[i] <= ' ' || o[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // Link seals an upstream link and returns the PEP's own page URL for it.
-func (s *Sealer) Link(upstreamLink string, b Binding) (string, error) {
-	v, err := s.Seal(upstreamLink, b)
+func (s *Sealer) Link(upstreamLink, origin string, b Binding) (string, error) {
+	v, err := s.Seal(upstreamLink, origin, b)
 	if err != nil {
 		return "", err
 	}
 	return s.pagePrefix + v, nil
 }
 
-// Open checks a sealed value against the current request's binding and
-// returns the upstream URL to fetch. Errors are ErrInvalid, ErrBindingMismatch
-// or ErrExpired, checked in that order.
-func (s *Sealer) Open(sealed string, b Binding) (string, error) {
+// Page is the authentic content of a sealed link, not yet checked against
+// the request that follows it (Verify).
+type Page struct {
+	// Upstream is the upstream URL to fetch.
+	Upstream string
+	// Origin is the client's request the page belongs to, as given to Seal.
+	// The PEP re-parses it and runs the policy on it with the current
+	// token's claims: the decision's obligations must digest to the sealed
+	// ones (Binding.Obligations), and the response is checked under them.
+	Origin string
+	expiry int64
+	digest [sha256.Size]byte
+}
+
+// Unseal decodes and authenticates a sealed value. The only error is
+// ErrInvalid: nothing in the result is trusted for the current request
+// before Verify.
+func (s *Sealer) Unseal(sealed string) (*Page, error) {
 	if len(sealed) > maxSealedLen || len(sealed) < base64.RawURLEncoding.EncodedLen(minBlobLen) {
-		return "", ErrInvalid
+		return nil, ErrInvalid
 	}
 	blob, err := base64.RawURLEncoding.Strict().DecodeString(sealed)
 	if err != nil || len(blob) < minBlobLen || blob[0] != blobVersion {
-		return "", ErrInvalid
+		return nil, ErrInvalid
 	}
 	nonce, ct, ad := blob[headerLen:headerLen+nonceLen], blob[headerLen+nonceLen:], blob[:headerLen]
 	var plain []byte
@@ -232,28 +272,57 @@ func (s *Sealer) Open(sealed string, b Binding) (string, error) {
 		}
 	}
 	if !opened || len(plain) < plainFixed {
-		return "", ErrInvalid
+		return nil, ErrInvalid
 	}
+	n := int(binary.BigEndian.Uint16(plain[expiryLen+sha256.Size:]))
+	if len(plain) < plainFixed+n {
+		return nil, ErrInvalid
+	}
+	p := &Page{
+		Upstream: s.upstreamS + string(plain[plainFixed+n:]),
+		Origin:   string(plain[plainFixed : plainFixed+n]),
+		expiry:   int64(binary.BigEndian.Uint64(plain)),
+	}
+	copy(p.digest[:], plain[expiryLen:])
+	return p, nil
+}
+
+// Verify checks an unsealed page against the binding of the request that
+// follows it: ErrBindingMismatch first, so a client that is not the link's
+// owner learns nothing about it, then ErrExpired.
+func (s *Sealer) Verify(p *Page, b Binding) error {
 	// An incomplete binding can never match a sealed one (Seal refuses
 	// them), but checking keeps the rule local.
 	d := b.digest()
-	if !b.complete() || subtle.ConstantTimeCompare(d[:], plain[expiryLen:plainFixed]) != 1 {
-		return "", ErrBindingMismatch
+	if !b.complete() || subtle.ConstantTimeCompare(d[:], p.digest[:]) != 1 {
+		return ErrBindingMismatch
 	}
-	exp := int64(binary.BigEndian.Uint64(plain))
-	if s.now().Unix() >= exp {
-		return "", ErrExpired
+	if s.now().Unix() >= p.expiry {
+		return ErrExpired
 	}
-	return s.upstreamS + string(plain[plainFixed:]), nil
+	return nil
 }
 
-// OpenQuery opens the raw query string of a request to PagePath. It must be
-// exactly "p=<sealed>": a client cannot add, repeat or change parameters of
-// a page (ErrInvalid).
-func (s *Sealer) OpenQuery(rawQuery string, b Binding) (string, error) {
+// Open is Unseal then Verify, for a caller that knows the binding before
+// opening (the obligations do not depend on the page's Origin).
+func (s *Sealer) Open(sealed string, b Binding) (*Page, error) {
+	p, err := s.Unseal(sealed)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Verify(p, b); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SealedValue extracts the sealed value from the raw query string of a
+// request to PagePath. It must be exactly "p=<sealed>": a client cannot
+// add, repeat or change parameters of a page (ErrInvalid).
+func SealedValue(rawQuery string) (string, error) {
 	v, ok := strings.CutPrefix(rawQuery, PageParam+"=")
-	if !ok || strings.ContainsAny(v, "&;=%+") {
+	if !ok || v == "" || strings.ContainsAny(v, "&;=%+") {
 		return "", ErrInvalid
 	}
-	return s.Open(v, b)
+	return v, nil
 }

@@ -30,14 +30,14 @@ func TestSealOpenRoundTrip(t *testing.T) {
 			if want == "" {
 				want = tc.link
 			}
-			sealed, err := s.Seal(tc.link, testBinding())
+			sealed, err := s.Seal(tc.link, testOrigin, testBinding())
 			if err != nil {
 				t.Fatalf("Seal: %v", err)
 			}
 			if strings.Contains(sealed, "hapi") || strings.Contains(sealed, "getpages") {
 				t.Fatalf("sealed value shows the upstream link: %s", sealed)
 			}
-			got, err := s.Open(sealed, testBinding())
+			got, err := openURL(s, sealed, testBinding())
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
@@ -77,7 +77,7 @@ func TestSealRefuses(t *testing.T) {
 			if tc.b != nil {
 				tc.b(&b)
 			}
-			v, err := s.Seal(tc.link, b)
+			v, err := s.Seal(tc.link, testOrigin, b)
 			if err == nil {
 				t.Fatalf("Seal = %q, want an error", v)
 			}
@@ -119,7 +119,7 @@ func TestOpenBindingAndExpiry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newClock()
 			s := newSealer(t, clock, mustKey(t, testKeyText), nil)
-			sealed, err := s.Seal(hapiNext, testBinding())
+			sealed, err := s.Seal(hapiNext, testOrigin, testBinding())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestOpenBindingAndExpiry(t *testing.T) {
 			if tc.b != nil {
 				tc.b(&b)
 			}
-			got, err := s.Open(sealed, b)
+			got, err := openURL(s, sealed, b)
 			if err != tc.want {
 				t.Fatalf("Open error = %v, want %v", err, tc.want)
 			}
@@ -146,7 +146,7 @@ func TestOpenBindingAndExpiry(t *testing.T) {
 func TestOpenTampered(t *testing.T) {
 	clock := newClock()
 	s := newSealer(t, clock, mustKey(t, testKeyText), nil)
-	sealed, err := s.Seal(hapiNext, testBinding())
+	sealed, err := s.Seal(hapiNext, testOrigin, testBinding())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestOpenTampered(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, err := s.Open(tc.v, testBinding()); err != ErrInvalid {
+			if got, err := openURL(s, tc.v, testBinding()); err != ErrInvalid {
 				t.Fatalf("Open = %q, %v; want ErrInvalid", got, err)
 			}
 		})
@@ -187,7 +187,7 @@ func TestOpenTampered(t *testing.T) {
 
 func TestOpenQuery(t *testing.T) {
 	s := newSealer(t, newClock(), mustKey(t, testKeyText), nil)
-	link, err := s.Link(hapiNext, testBinding())
+	link, err := s.Link(hapiNext, testOrigin, testBinding())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestOpenQuery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.OpenQuery(tc.q, testBinding())
+			got, err := openQuery(s, tc.q, testBinding())
 			if tc.ok != (err == nil) {
 				t.Fatalf("OpenQuery = %q, %v; ok want %v", got, err, tc.ok)
 			}
@@ -243,11 +243,11 @@ func TestTwoInstancesShareOnlyTheKeyFile(t *testing.T) {
 		mint, follow *Sealer
 	}{{"a to b", a, b}, {"b to a", b, a}} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := tc.mint.Seal(hapiNext, testBinding())
+			v, err := tc.mint.Seal(hapiNext, testOrigin, testBinding())
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := tc.follow.Open(v, testBinding())
+			got, err := openURL(tc.follow, v, testBinding())
 			if err != nil || got != hapiNext {
 				t.Fatalf("Open = %q, %v", got, err)
 			}
@@ -255,8 +255,8 @@ func TestTwoInstancesShareOnlyTheKeyFile(t *testing.T) {
 	}
 	// And an instance with another key refuses them as tampered.
 	c := newSealer(t, clock, mustKey(t, otherKeyText), nil)
-	v, _ := a.Seal(hapiNext, testBinding())
-	if _, err := c.Open(v, testBinding()); err != ErrInvalid {
+	v, _ := a.Seal(hapiNext, testOrigin, testBinding())
+	if _, err := openURL(c, v, testBinding()); err != ErrInvalid {
 		t.Fatalf("foreign key: %v, want ErrInvalid", err)
 	}
 }
@@ -270,8 +270,8 @@ func TestKeyRotation(t *testing.T) {
 	before := newSealer(t, clock, oldKey, nil)
 	during := newSealer(t, clock, newKey, &oldKey)
 	after := newSealer(t, clock, newKey, nil)
-	oldLink, _ := before.Seal(hapiNext, testBinding())
-	newLink, _ := during.Seal(hapiNext, testBinding())
+	oldLink, _ := before.Seal(hapiNext, testOrigin, testBinding())
+	newLink, _ := during.Seal(hapiNext, testOrigin, testBinding())
 	cases := []struct {
 		name   string
 		s      *Sealer
@@ -286,7 +286,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := tc.s.Open(tc.sealed, testBinding()); err != tc.want {
+			if _, err := openURL(tc.s, tc.sealed, testBinding()); err != tc.want {
 				t.Fatalf("Open error %v, want %v", err, tc.want)
 			}
 		})
@@ -305,8 +305,8 @@ func TestKeyIDCollision(t *testing.T) {
 	collided.id = newKey.ID()
 	before := newSealer(t, clock, collided, nil)
 	during := newSealer(t, clock, newKey, &collided)
-	v, _ := before.Seal(hapiNext, testBinding())
-	if _, err := during.Open(v, testBinding()); err != nil {
+	v, _ := before.Seal(hapiNext, testOrigin, testBinding())
+	if _, err := openURL(during, v, testBinding()); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 }
@@ -341,19 +341,81 @@ func TestNewOptions(t *testing.T) {
 	}
 	// A trailing slash on the bases does not double the slash.
 	s, _ := New(cases[1].o)
-	if l, _ := s.Link(hapiNext, testBinding()); !strings.HasPrefix(l, testPublic+"/_page?p=") {
+	if l, _ := s.Link(hapiNext, testOrigin, testBinding()); !strings.HasPrefix(l, testPublic+"/_page?p=") {
 		t.Fatalf("Link = %q", l)
 	}
-	if got, _ := s.Open(strings.TrimPrefix(mustLink(t, s), testPublic+"/_page?p="), testBinding()); got != hapiNext {
+	if got, _ := openURL(s, strings.TrimPrefix(mustLink(t, s), testPublic+"/_page?p="), testBinding()); got != hapiNext {
 		t.Fatalf("Open = %q", got)
 	}
 }
 
 func mustLink(t *testing.T, s *Sealer) string {
 	t.Helper()
-	l, err := s.Link(hapiNext, testBinding())
+	l, err := s.Link(hapiNext, testOrigin, testBinding())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// The page request flow: Unseal gives the origin to decide on, Verify
+// checks the binding built from that decision.
+func TestUnsealThenVerify(t *testing.T) {
+	clock := newClock()
+	s := newSealer(t, clock, mustKey(t, testKeyText), nil)
+	origins := []string{"", "?_type=Observation", "/Observation?category=laboratory&code=a%5C%2Cb", "/Patient/p-18/$everything"}
+	for _, origin := range origins {
+		t.Run(origin, func(t *testing.T) {
+			v, err := s.Seal(hapiNext, origin, testBinding())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(v, "Observation") {
+				t.Fatalf("origin in clear: %s", v)
+			}
+			p, err := s.Unseal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Origin != origin || p.Upstream != hapiNext {
+				t.Fatalf("Unseal = %+v", p)
+			}
+			other := testBinding()
+			other.Obligations = ObligationsDigest([]byte("narrower"))
+			if err := s.Verify(p, other); err != ErrBindingMismatch {
+				t.Fatalf("Verify other obligations: %v", err)
+			}
+			if err := s.Verify(p, testBinding()); err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+		})
+	}
+}
+
+func TestSealOrigin(t *testing.T) {
+	s := newSealer(t, newClock(), mustKey(t, testKeyText), nil)
+	cases := []struct {
+		name, origin string
+		ok           bool
+	}{
+		{"path", "/Observation", true},
+		{"base", "", true},
+		{"query", "?_id=1", true},
+		{"absolute", "https://fhir.example/Observation", false},
+		{"no slash", "Observation", false},
+		{"space", "/Observation?code=a b", false},
+		{"non-ASCII", "/Observation?name=\u05db", false},
+		{"too long", "/Observation?code=" + strings.Repeat("a", MaxOriginLen), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Seal(hapiNext, tc.origin, testBinding())
+			if tc.ok != (err == nil) {
+				t.Fatalf("Seal = %v, ok want %v", err, tc.ok)
+			}
+			if err != nil && err != ErrOrigin {
+				t.Fatalf("error %v, want ErrOrigin", err)
+			}
+		})
+	}
 }
