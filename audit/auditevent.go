@@ -13,6 +13,7 @@ const (
 	DefaultMemberSystem      = "https://github.com/hdp-il/fhir-pep/identifier/ntn-member-id"
 	DefaultPatientHashSystem = "https://github.com/hdp-il/fhir-pep/identifier/patient-hmac-sha256"
 	DefaultDecisionSystem    = "https://github.com/hdp-il/fhir-pep/identifier/decision-id"
+	DefaultConsentSystem     = "https://github.com/hdp-il/fhir-pep/identifier/pcm-consent-id"
 	DefaultObserver          = "fhir-pep"
 )
 
@@ -46,6 +47,9 @@ type AuditEventProfile struct {
 	MemberSystem      string
 	PatientHashSystem string
 	DecisionSystem    string
+	// ConsentSystem is the identifier system of PCM consent ids
+	// (Record.ConsentID).
+	ConsentSystem string
 }
 
 func (p AuditEventProfile) withDefaults() AuditEventProfile {
@@ -60,6 +64,9 @@ func (p AuditEventProfile) withDefaults() AuditEventProfile {
 	}
 	if p.DecisionSystem == "" {
 		p.DecisionSystem = DefaultDecisionSystem
+	}
+	if p.ConsentSystem == "" {
+		p.ConsentSystem = DefaultConsentSystem
 	}
 	return p
 }
@@ -79,9 +86,12 @@ func (p AuditEventProfile) withDefaults() AuditEventProfile {
 //   - source: site, observer (this data source), type Application Server;
 //   - entity: the patient as an identifier-only reference carrying the
 //     keyed hash (role Patient), each consent reference (role Security
-//     Resource), and the decision (what.identifier = the decision id) whose
-//     detail holds reason, status, interaction, resource_type, returned,
-//     withheld, policy_version, dry_run and client_thumbprint.
+//     Resource), the consent_id (what.identifier in ConsentSystem, type
+//     Consent, role Security Resource), and the decision (what.identifier
+//     = the decision id) whose detail holds reason, status, interaction,
+//     resource_type, returned, withheld, policy_version, dry_run,
+//     client_thumbprint, access_type, sp_organization_id and one "basket"
+//     per consented bucket (Basket.String).
 //
 // Empty optional values are left out; returned and withheld are always
 // present. Nothing else from the request is included.
@@ -143,6 +153,13 @@ func (p AuditEventProfile) auditEvent(r Record) auditEvent {
 			Role: &coding{System: systemObjectRole, Code: "13", Display: "Security Resource"},
 		})
 	}
+	if r.ConsentID != "" {
+		ev.Entity = append(ev.Entity, entity{
+			What: &reference{Identifier: &identifier{System: p.ConsentSystem, Value: r.ConsentID}},
+			Type: &coding{System: systemResourceTypes, Code: "Consent", Display: "Consent"},
+			Role: &coding{System: systemObjectRole, Code: "13", Display: "Security Resource"},
+		})
+	}
 	decision := entity{
 		Type:   &coding{System: systemEntityType, Code: "2", Display: "System Object"},
 		Detail: decisionDetails(r),
@@ -187,6 +204,11 @@ func decisionDetails(r Record) []entityDetail {
 		add("dry_run", "true")
 	}
 	add("client_thumbprint", r.Thumbprint)
+	add("access_type", r.AccessType)
+	add("sp_organization_id", r.SPOrganizationID)
+	for _, b := range r.Baskets {
+		add("basket", b.String())
+	}
 	return d
 }
 

@@ -171,6 +171,7 @@ func (s *AuditEventSink) OnDelivery(report func(error)) {
 // delivered.
 func (s *AuditEventSink) Write(_ context.Context, r Record) error {
 	r.ConsentRefs = slices.Clone(r.ConsentRefs) // the caller may reuse its slice
+	r.Baskets = slices.Clone(r.Baskets)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {

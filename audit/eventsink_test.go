@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -455,6 +456,7 @@ func TestAuditEventSinkCopiesConsentRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.ConsentRefs[0] = "Consent/changed-by-caller"
+	r.Baskets[0].Code = "changedByCaller"
 	close(srv.gate)
 	c.waitTotal(t, 1)
 	closeSink(t, sink)
@@ -470,6 +472,9 @@ func TestAuditEventSinkCopiesConsentRefs(t *testing.T) {
 	}
 	if ev.Entity[1].What.Reference != "Consent/123" {
 		t.Fatalf("consent reference = %q: the queued record shares the caller's slice", ev.Entity[1].What.Reference)
+	}
+	if bytes.Contains(srv.captured()[0].body, []byte("changedByCaller")) {
+		t.Fatal("the queued record shares the caller's baskets")
 	}
 }
 

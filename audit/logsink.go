@@ -45,9 +45,10 @@ func NewLogSink(logger *zap.Logger) *LogSink {
 }
 
 // Write logs r with the fields decision_id, time, member_id, thumbprint,
-// client_id, consent_refs, intent, interaction, resource_type, outcome,
-// status, reason, returned, withheld, policy_version, patient_hash and
-// dry_run. Every field is always present, so the schema never changes
+// client_id, consent_refs, consent_id, access_type, sp_organization_id,
+// baskets (Basket.String each), intent, interaction, resource_type,
+// outcome, status, reason, returned, withheld, policy_version,
+// patient_hash and dry_run. Every field is always present, so the schema never changes
 // with the record. time is the record's Time in UTC with milliseconds
 // (the AuditEvent's recorded); the entry's own timestamp is the same
 // instant, in whatever format the log encoder uses.
@@ -104,6 +105,10 @@ func logFields(r Record) []zap.Field {
 		zap.String("thumbprint", r.Thumbprint),
 		zap.String("client_id", r.ClientID),
 		zap.Strings("consent_refs", refs),
+		zap.String("consent_id", r.ConsentID),
+		zap.String("access_type", r.AccessType),
+		zap.String("sp_organization_id", r.SPOrganizationID),
+		zap.Strings("baskets", basketStrings(r.Baskets)),
 		zap.String("intent", r.Intent),
 		zap.String("interaction", r.Interaction),
 		zap.String("resource_type", r.ResourceType),

@@ -23,12 +23,19 @@ func TestLogSinkFields(t *testing.T) {
 		want   map[string]any
 	}{
 		{"allow", allowRecord, map[string]any{
-			"decision_id":    "d3c1s10n-a11ow-0f-9e4",
-			"time":           "2026-11-22T08:00:00.123Z",
-			"member_id":      "org-sp-hospital-a",
-			"thumbprint":     "xPtmbQAjbRtmuY-zj_Ysu-nLvUsRP1Ix-U3lWkQdhPE",
-			"client_id":      "http://pcm.fhir.health.gov.il/organization/633",
-			"consent_refs":   []any{"Consent/123", "https://pcm.fhir.health.gov.il/fhir/Consent/c-9"},
+			"decision_id":        "d3c1s10n-a11ow-0f-9e4",
+			"time":               "2026-11-22T08:00:00.123Z",
+			"member_id":          "org-sp-hospital-a",
+			"thumbprint":         "xPtmbQAjbRtmuY-zj_Ysu-nLvUsRP1Ix-U3lWkQdhPE",
+			"client_id":          "http://pcm.fhir.health.gov.il/organization/633",
+			"consent_refs":       []any{"Consent/123", "https://pcm.fhir.health.gov.il/fhir/Consent/c-9"},
+			"consent_id":         "PCM-CONSENT-0002",
+			"access_type":        "one-time",
+			"sp_organization_id": "org-sp-hospital-a",
+			"baskets": []any{
+				"http://fhir.health.gov.il/cs/hdp-information-buckets|laboratoryTests;historical_depth=2024-01-01",
+				"http://fhir.health.gov.il/cs/il-hdp-information-buckets|encounterInformation",
+			},
 			"intent":         "HealthcareService",
 			"interaction":    "search-type",
 			"resource_type":  "Observation",
@@ -43,7 +50,8 @@ func TestLogSinkFields(t *testing.T) {
 		}},
 		{"empty record keeps every field", func(testing.TB) Record { return Record{Time: testTime} }, map[string]any{
 			"decision_id": "", "time": "2026-11-22T08:00:00.123Z", "member_id": "", "thumbprint": "",
-			"client_id": "", "consent_refs": []any{}, "intent": "", "interaction": "", "resource_type": "",
+			"client_id": "", "consent_refs": []any{}, "consent_id": "", "access_type": "", "sp_organization_id": "",
+			"baskets": []any{}, "intent": "", "interaction": "", "resource_type": "",
 			"outcome": "", "status": int64(0), "reason": "", "returned": int64(0), "withheld": int64(0),
 			"policy_version": "", "patient_hash": "", "dry_run": false,
 		}},

@@ -31,7 +31,18 @@ type Record struct {
 	ClientID string
 	// ConsentRefs are the references from the token's fhirContext
 	// (e.g. "Consent/123").
-	ConsentRefs  []string
+	ConsentRefs []string
+	// ConsentID is the token's consent_id (e.g. "PCM-CONSENT-0001"), the
+	// consent reference the national PCM sends.
+	ConsentID string
+	// AccessType is the token's access_type ("continuous", "one-time").
+	AccessType string
+	// SPOrganizationID is the organization the token was issued to
+	// (sp_organization_id, else organization_id).
+	SPOrganizationID string
+	// Baskets are the information buckets the patient consented to (the
+	// token's baskets claim); nil when the token has none.
+	Baskets      []Basket
 	Intent       string
 	Interaction  string
 	ResourceType string
@@ -52,4 +63,32 @@ type Record struct {
 	// DryRun is true when the policy ran in dry-run mode: a denial was
 	// recorded but not enforced.
 	DryRun bool
+}
+
+// Basket is one consented information bucket of a Record: a code of an
+// HDP bucket system and, when the consent bounds it, the earliest clinical
+// date that may be disclosed ("YYYY-MM-DD"). Not patient data.
+type Basket struct {
+	System, Code, HistoricalDepth string
+}
+
+// String is "system|code", followed by ";historical_depth=YYYY-MM-DD"
+// when the basket has a depth: the form of audit log lines and AuditEvent
+// details.
+func (b Basket) String() string {
+	s := b.System + "|" + b.Code
+	if b.HistoricalDepth != "" {
+		s += ";historical_depth=" + b.HistoricalDepth
+	}
+	return s
+}
+
+// basketStrings renders baskets with String, never nil, so that a log line
+// always has the same fields.
+func basketStrings(baskets []Basket) []string {
+	out := make([]string, len(baskets))
+	for i, b := range baskets {
+		out[i] = b.String()
+	}
+	return out
 }

@@ -40,6 +40,14 @@ func allowRecord(t testing.TB) Record {
 		Withheld:      2,
 		PolicyVersion: "2026.11.1",
 		PatientHash:   h.Hash(nationalIDSystem, testNationalID),
+		ConsentID:     "PCM-CONSENT-0002",
+		AccessType:    "one-time",
+
+		SPOrganizationID: "org-sp-hospital-a",
+		Baskets: []Basket{
+			{System: "http://fhir.health.gov.il/cs/hdp-information-buckets", Code: "laboratoryTests", HistoricalDepth: "2024-01-01"},
+			{System: "http://fhir.health.gov.il/cs/il-hdp-information-buckets", Code: "encounterInformation"},
+		},
 	}
 }
 
@@ -56,5 +64,6 @@ func denyRecord(t testing.TB) Record {
 	r.Returned = 0
 	r.Withheld = 0
 	r.DryRun = true
+	r.ConsentID, r.AccessType, r.Baskets = "", "", nil
 	return r
 }
