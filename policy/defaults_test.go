@@ -71,6 +71,13 @@ func get(tb testing.TB, target string) *fhir.Request {
 func TestDefaultPolicies(t *testing.T) {
 	e := loadDefaults(t)
 	labTypes := map[string][]string{"Observation": {ilBuckets + "|laboratorytests"}}
+	labRule := policy.ResponseRule{
+		Type: "Observation", Buckets: []string{ilBuckets + "|laboratorytests"},
+		Constraints: []policy.SearchParam{{Name: "_security", Value: ilBuckets + "|LaboratoryTests"}},
+	}
+	narrowedLabRule := labRule
+	narrowedLabRule.Narrowed = true
+	labRules := []policy.ResponseRule{narrowedLabRule}
 	narrowed := []policy.SearchParam{
 		{Name: "subject", Value: "Patient/pat-1,Patient/pat-1b"},
 		{Name: "_security", Value: labQuery},
@@ -87,7 +94,7 @@ func TestDefaultPolicies(t *testing.T) {
 			input: input(t, get(t, "/Observation?code=1234-5"), labScope),
 			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
 				SearchParams: narrowed,
-				Response:     policy.Response{Types: labTypes},
+				Response:     policy.Response{Types: labTypes, Rules: labRules},
 			}},
 		},
 		{
@@ -96,7 +103,7 @@ func TestDefaultPolicies(t *testing.T) {
 			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
 				SearchParams: narrowed,
 				ReadAsSearch: true,
-				Response:     policy.Response{Types: labTypes},
+				Response:     policy.Response{Types: labTypes, Rules: labRules},
 			}},
 		},
 		{
@@ -104,7 +111,7 @@ func TestDefaultPolicies(t *testing.T) {
 			input: input(t, get(t, "/Patient/pat-1b/Observation"), labScope),
 			want: policy.Decision{Allow: true, Status: 200, Reasons: []string{}, Obligations: policy.Obligations{
 				SearchParams: narrowed,
-				Response:     policy.Response{Types: labTypes},
+				Response:     policy.Response{Types: labTypes, Rules: labRules},
 			}},
 		},
 		{
@@ -114,7 +121,10 @@ func TestDefaultPolicies(t *testing.T) {
 				Response: policy.Response{Types: map[string][]string{
 					"Observation": {ilBuckets + "|laboratorytests"},
 					"Patient":     {ilBuckets + "|patientdemographics"},
-				}},
+				}, Rules: []policy.ResponseRule{labRule, {
+					Type: "Patient", Buckets: []string{ilBuckets + "|patientdemographics"},
+					Constraints: []policy.SearchParam{{Name: "_security", Value: ilBuckets + "|PatientDemographics"}},
+				}}},
 			}},
 		},
 		{
@@ -155,7 +165,7 @@ func TestDefaultPolicies(t *testing.T) {
 				Entries: []policy.Obligations{{
 					SearchParams: narrowed,
 					ReadAsSearch: true,
-					Response:     policy.Response{Types: labTypes},
+					Response:     policy.Response{Types: labTypes, Rules: labRules},
 				}},
 			}},
 		},

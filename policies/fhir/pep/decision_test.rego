@@ -15,7 +15,16 @@ test_allowed_decision_shape if {
 			],
 			"read_as_search": false,
 			"empty_result": false,
-			"response": {"types": {"Observation": [canonical_lab]}},
+			"response": {
+				"types": {"Observation": [canonical_lab]},
+				"rules": [{
+					"type": "Observation",
+					"buckets": [canonical_lab],
+					"constraints": [{"name": "_security", "value": lab}],
+					"narrowed": true,
+				}],
+				"depths": {},
+			},
 		},
 	}
 }

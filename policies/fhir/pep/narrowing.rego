@@ -45,9 +45,27 @@ constraint_params := [] if {
 	count(pinned_sets) > 0
 }
 
-# The common case: every relevant scope constrains buckets only. Their union
-# is the OR of all their bucket items.
-only_bucket_scopes if count([f | some f in relevant_scopes; f.enforceable == false]) == 0
+# The common case: every relevant scope constrains buckets only, with one
+# _security value. Their union is the OR of all their bucket items. A scope
+# that repeats _security (_security=A&_security=B) means A AND B: it is not
+# this case, and its two values are sent as two parameters.
+only_bucket_scopes if {
+	count([f | some f in relevant_scopes; f.enforceable == false]) == 0
+	count([f | some f in relevant_scopes; count(object.get(f.constraints, "_security", [])) > 1]) == 0
+}
+
+# The constraint sets the upstream query carries, case by case as in
+# constraint_params: the unconstrained set; every set (cases 2 to 4); the
+# pinned sets (case 5).
+applied_sets := {c | some c in constraint_sets; count(c) == 0} if {
+	unconstrained
+} else := constraint_sets if {
+	only_bucket_scopes
+} else := constraint_sets if {
+	count(constraint_sets) == 1
+} else := constraint_sets if {
+	mergeable
+} else := pinned_sets
 
 deny contains "ambiguous_scope_constraints" if {
 	narrows
