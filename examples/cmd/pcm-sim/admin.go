@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,6 +46,26 @@ type mintRequest struct {
 	ConsentID           string   `json:"consent_id"`
 	HealthcareServiceID string   `json:"healthcare_service_id"`
 	Omit                []string `json:"omit"`
+
+	// The shapes of the national PCM (DESIGN.md section 4b), off by
+	// default so that existing tokens keep the seed shape.
+	//
+	// PatientBare sends "patient" as the bare value ("000000018").
+	PatientBare bool `json:"patient_bare"`
+	// ConsentIDClaim sends the consent as "consent_id" instead of a
+	// Consent reference in fhirContext (ConsentID names it either way).
+	ConsentIDClaim bool `json:"consent_id_claim"`
+	// Baskets is sent as the "baskets" claim exactly as given: a list of
+	// codes or of {code, system, historical_depth} objects (or anything
+	// else, to test that the PEP refuses it).
+	Baskets json.RawMessage `json:"baskets"`
+	// AccessType and SPOrganizationID are sent as "access_type" and
+	// "sp_organization_id" when set.
+	AccessType       string `json:"access_type"`
+	SPOrganizationID string `json:"sp_organization_id"`
+	// NotBefore sends "nbf" = issue time + this Go duration ("5m"; may be
+	// negative).
+	NotBefore string `json:"nbf_after"`
 }
 
 // mintResponse tells the test the token and what introspection will say.
@@ -106,6 +127,22 @@ func (p *pcm) grantFrom(req mintRequest) (grant, error) {
 	g.healthcareServiceID = valueOr(req.HealthcareServiceID, "hs-"+valueOr(member, "unknown"))
 	g.issuedAt = p.now()
 	g.expiresAt = g.issuedAt.Add(ttl)
+	g.patientBare, g.consentIDClaim = req.PatientBare, req.ConsentIDClaim
+	if g.patientBare {
+		_, value, _ := strings.Cut(g.patient, "|")
+		g.patient = value
+	}
+	if len(req.Baskets) > 0 && string(req.Baskets) != "null" {
+		g.baskets = slices.Clone(req.Baskets)
+	}
+	g.accessType, g.spOrganizationID = req.AccessType, req.SPOrganizationID
+	if req.NotBefore != "" {
+		d, err := time.ParseDuration(req.NotBefore)
+		if err != nil {
+			return grant{}, errors.New("nbf_after must be a Go duration")
+		}
+		g.notBefore = g.issuedAt.Add(d)
+	}
 	return g, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +16,7 @@ const nationalIDSystem = "http://fhir.health.gov.il/identifier/il-national-id"
 type grant struct {
 	id                  string // jti
 	token               string
-	patient             string // system|value
+	patient             string // system|value, or the bare value with patientBare
 	scope               string
 	thumbprint          string // cnf.x5t#S256
 	aud                 string
@@ -29,6 +30,14 @@ type grant struct {
 	// omit lists response fields to leave out, so tests can prove that the
 	// PEP denies incomplete introspection responses.
 	omit []string
+
+	// National PCM shapes (mintRequest).
+	patientBare      bool
+	consentIDClaim   bool
+	baskets          json.RawMessage
+	accessType       string
+	spOrganizationID string
+	notBefore        time.Time
 }
 
 // introspection is the RFC 7662 response for an active token, with the
@@ -48,6 +57,12 @@ type introspection struct {
 	Intent         string            `json:"intent,omitempty"`
 	FHIRContext    []fhirContextRef  `json:"fhirContext,omitempty"`
 	Cnf            map[string]string `json:"cnf,omitempty"`
+	// Members of the national PCM (DESIGN.md section 4b).
+	ConsentID        string          `json:"consent_id,omitempty"`
+	Baskets          json.RawMessage `json:"baskets,omitempty"`
+	AccessType       string          `json:"access_type,omitempty"`
+	SPOrganizationID string          `json:"sp_organization_id,omitempty"`
+	Nbf              int64           `json:"nbf,omitempty"`
 }
 
 type fhirContextRef struct {
@@ -80,6 +95,17 @@ func (g *grant) response(issuer string) introspection {
 			{Reference: "HealthcareService/" + g.healthcareServiceID},
 		},
 		Cnf: map[string]string{"x5t#S256": g.thumbprint},
+
+		Baskets:          g.baskets,
+		AccessType:       g.accessType,
+		SPOrganizationID: g.spOrganizationID,
+	}
+	if g.consentIDClaim {
+		resp.ConsentID = g.consentID
+		resp.FHIRContext = resp.FHIRContext[1:] // the HealthcareService only
+	}
+	if !g.notBefore.IsZero() {
+		resp.Nbf = g.notBefore.Unix()
 	}
 	for _, field := range g.omit {
 		switch field {
