@@ -353,3 +353,28 @@ func queryEscape(b *strings.Builder, s string) {
 		}
 	}
 }
+
+// TokenValue renders system|code as one token search value, escaping what
+// FHIR search gives a meaning to inside each part ("\" "," "|" "$"), so that
+// a label such as a forbidden security label is always one value, never an
+// OR list or a different system split.
+func TokenValue(system, code string) string {
+	var b strings.Builder
+	b.Grow(len(system) + len(code) + 1)
+	escapeSearchValue(&b, system)
+	b.WriteByte('|')
+	escapeSearchValue(&b, code)
+	return b.String()
+}
+
+func escapeSearchValue(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', ',', '|', '$':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
