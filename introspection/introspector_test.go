@@ -207,3 +207,36 @@ func TestNewIntrospectorRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestIntrospectorStampedeMakesOneCall: 1000 concurrent requests with one
+// new token through the real client and a fake PCM over mTLS, with PCM's
+// answer not held back, so late callers arrive after the shared call has
+// ended. Exactly one introspection reaches PCM (issue #13).
+func TestIntrospectorStampedeMakesOneCall(t *testing.T) {
+	clock := newFakeClock()
+	pcm := newFakePCM(t, clock)
+	in := newIntrospector(t, pcm, nil)
+	if err := in.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	token := randomToken(t)
+	pcm.setAnswer(token, activeAnswer(t, clock, spThumbprint(t), nil))
+	const callers = 1000
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if c, _, err := in.IntrospectFor(context.Background(), "org-sp-a", token); err != nil || !c.Active {
+				t.Errorf("claims %v err %v", c, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := pcm.introspectCalls.Load(); n != 1 {
+		t.Fatalf("%d introspection calls at PCM for one token, want exactly 1", n)
+	}
+}
