@@ -1,0 +1,118 @@
+package paging
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestRewriteBundleLinks(t *testing.T) {
+	s := newSealer(t, newClock(), mustKey(t, testKeyText), nil)
+	s.nonces = zeroReader{}
+	const self = testPublic + "/Observation?category=laboratory"
+	next, err := s.Link(hapiNext, testOrigin, testBinding())
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfLink := `{"relation":"self","url":"` + self + `"}`
+	nextLink := `{"relation":"next","url":"` + next + `"}`
+	upSelf := `{"relation":"self","url":"` + testUpstream + `/Observation?category=laboratory&patient=p-18,p-18-old"}`
+	upNext := `{"relation":"next","url":"` + hapiNext + `"}`
+	entry := `"entry":[{"resource":{"resourceType":"Observation","id":"o1"},"link":[{"relation":"self","url":"x"}]}]`
+	cases := []struct {
+		name, in, self, want string
+		err                  bool
+	}{
+		{"hapi page",
+			`{"resourceType":"Bundle","type":"searchset","link":[` + upSelf + `,` + upNext + `],` + entry + `}`, self,
+			`{"resourceType":"Bundle","type":"searchset","link":[` + selfLink + `,` + nextLink + `],` + entry + `}`, false},
+		{"link last, white space kept",
+			"{\n \"resourceType\": \"Bundle\",\n \"link\": [" + upNext + "]\n}", self,
+			"{\n \"resourceType\": \"Bundle\",\n \"link\": [" + selfLink + "," + nextLink + "]\n}", false},
+		{"no link member: self added",
+			`{"resourceType":"Bundle","type":"searchset"}`, self,
+			`{"link":[` + selfLink + `],"resourceType":"Bundle","type":"searchset"}`, false},
+		{"no link member, no self",
+			`{"resourceType":"Bundle"}`, "", `{"resourceType":"Bundle"}`, false},
+		{"empty object", `{}`, self, `{"link":[` + selfLink + `]}`, false},
+		{"nothing left: member removed (first)",
+			`{"link":[{"relation":"next","url":"https://evil.example/x"}], "resourceType":"Bundle"}`, "",
+			`{"resourceType":"Bundle"}`, false},
+		{"nothing left: member removed (last)",
+			`{"resourceType":"Bundle" , "link":[]}`, "", `{"resourceType":"Bundle"}`, false},
+		{"nothing left: member removed (middle)",
+			`{"resourceType":"Bundle","link":[],"type":"searchset"}`, "", `{"resourceType":"Bundle","type":"searchset"}`, false},
+		{"nothing left: only member",
+			`{"link":[]}`, "", `{}`, false},
+		{"case-folded key", `{"Link":[` + upNext + `]}`, "", `{"Link":[` + nextLink + `]}`, false},
+		{"link inside strings and nesting untouched",
+			`{"a":"\"link\":[]","b":{"link":[1]},"link":[` + upNext + `]}`, "",
+			`{"a":"\"link\":[]","b":{"link":[1]},"link":[` + nextLink + `]}`, false},
+		{"two link members", `{"link":[],"LINK":[]}`, self, "", true},
+		{"escaped key", `{"l\u0069nk":[]}`, self, "", true},
+		{"kelvin sign key", "{\"lin\u212a\":[]}", self, "", true},
+		{"link not an array", `{"link":{"relation":"next"}}`, self, "", true},
+		{"not an object", `[{"link":[]}]`, self, "", true},
+		{"invalid json", `{"link":[}`, self, "", true},
+		{"trailing garbage", `{"link":[]} x`, self, "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.RewriteBundleLinks([]byte(tc.in), tc.self, testOrigin, testBinding())
+			if tc.err {
+				if err == nil {
+					t.Fatalf("got %s, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+			if !json.Valid(got) || strings.Contains(string(got), "_getpages") {
+				t.Fatalf("bad output %s", got)
+			}
+		})
+	}
+}
+
+// FuzzRewriteBundleLinks: never panics; any output is valid JSON with at
+// most one top-level link member, and holds no upstream paging link.
+func FuzzRewriteBundleLinks(f *testing.F) {
+	s := newSealer(f, newClock(), mustKey(f, testKeyText), nil)
+	f.Add(`{"resourceType":"Bundle","link":[{"relation":"next","url":"` + hapiNext + `"}],"entry":[]}`)
+	f.Add(`{"link":[],"x":1}`)
+	f.Add(`{"a":{"link":"b"},"link":[{"relation":"self","url":"x"}]}`)
+	f.Add(`{ "link" : [ ] , "total" : 1 }`)
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := s.RewriteBundleLinks([]byte(in), testPublic+"/Observation", testOrigin, testBinding())
+		if err != nil {
+			return
+		}
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(out, &top); err != nil {
+			t.Fatalf("output not a JSON object: %v\n%s", err, out)
+		}
+		n, key := 0, ""
+		for k := range top {
+			if strings.EqualFold(k, "link") {
+				n, key = n+1, k
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d link members in %s", n, out)
+		}
+		var links []Link
+		if err := json.Unmarshal(top[key], &links); err != nil || len(links) == 0 || links[0].Relation != "self" {
+			t.Fatalf("links %s", top[key])
+		}
+		for _, l := range links[1:] {
+			if !strings.HasPrefix(l.URL, testPublic+"/_page?p=") {
+				t.Fatalf("unsealed link %q", l.URL)
+			}
+		}
+	})
+}
