@@ -12,10 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/hdp-il/fhir-pep/audit"
-	"github.com/hdp-il/fhir-pep/fhir"
 )
 
 // AuditConfig configures the consent-grade audit trail: one record per
@@ -125,31 +122,40 @@ func auditHTTPClient(cfg *AuditConfig) (*http.Client, error) {
 	}, nil
 }
 
+// record writes the audit record of one decision. The error matters only under
+// audit required: finish then answers 503 before anything is sent.
+func (p *PEP) record(x *exchange, res result) error {
+	if err := p.auditor.Record(x.r.Context(), p.auditRecord(x, res)); err != nil && p.auditor.Required() {
+		return err
+	}
+	return nil
+}
+
 // auditRecord is the record of one decision. The patient appears only as
 // a keyed hash.
-func (p *PEP) auditRecord(subj *Subject, decisionID string, req *fhir.Request, status int, reason string, o outcome, dryRun bool) audit.Record {
+func (p *PEP) auditRecord(x *exchange, res result) audit.Record {
 	rec := audit.Record{
-		DecisionID:    decisionID,
+		DecisionID:    x.decisionID,
 		Time:          p.now(),
-		Status:        status,
-		Reason:        reason,
-		Returned:      o.returned,
-		Withheld:      o.withheld,
+		Status:        res.status,
+		Reason:        res.out.reason,
+		Returned:      res.out.returned,
+		Withheld:      res.out.withheld,
 		PolicyVersion: p.engine.Version(),
-		DryRun:        dryRun,
+		DryRun:        x.dryRun,
 	}
 	switch {
-	case status >= 500:
+	case res.status >= 500:
 		rec.Outcome = audit.OutcomeError
-	case status >= 400:
+	case res.status >= 400:
 		rec.Outcome = audit.OutcomeDeny
 	default:
 		rec.Outcome = audit.OutcomeAllow
 	}
-	if req != nil {
-		rec.Interaction, rec.ResourceType = string(req.Interaction), req.ResourceType
+	if x.req != nil {
+		rec.Interaction, rec.ResourceType = string(x.req.Interaction), x.req.ResourceType
 	}
-	if subj != nil {
+	if subj := x.subject; subj != nil {
 		rec.MemberID, rec.Thumbprint = subj.MemberID, subj.Thumbprint
 		if c := subj.Claims; c != nil {
 			rec.ClientID, rec.Intent = c.ClientID, c.Intent
@@ -164,21 +170,6 @@ func (p *PEP) auditRecord(subj *Subject, decisionID string, req *fhir.Request, s
 		}
 	}
 	return rec
-}
-
-// record writes the audit record; with audit required, a failure turns the
-// answer into a 503 before anything is sent.
-func (p *PEP) record(ctx context.Context, rec audit.Record) bool {
-	if err := p.auditor.Record(ctx, rec); err != nil && p.auditor.Required() {
-		p.logger.Error("audit record not written; failing closed", zap.Error(err))
-		return false
-	}
-	return true
-}
-
-var denyAuditFailed = denial{
-	status: http.StatusServiceUnavailable, issueCode: "transient",
-	text: "The request cannot be audited at the moment.", reason: "audit_failed", retryAfter: 5,
 }
 
 // closeAuditor drains the AuditEvent queue for a bounded time.

@@ -57,8 +57,26 @@ type gateFixture struct {
 	caller  *testpki.Leaf
 	logs    *observer.ObservedLogs
 	reg     *prometheus.Registry
-	now     time.Time
+	clock   *testClock
 	reached *http.Request
+}
+
+// testClock is the PEP's injected clock: tests move it instead of sleeping.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
@@ -74,7 +92,7 @@ func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
 		caller: caller,
 		trust:  &fakeTrust{members: map[string]string{introspection.Thumbprint(caller.Cert.Raw): "org-sp-hospital-a"}},
 		reg:    prometheus.NewRegistry(),
-		now:    time.Now(),
+		clock:  &testClock{t: time.Now()},
 		fhir:   newFakeFHIR(t),
 	}
 	f.fhir.add(
@@ -100,6 +118,7 @@ func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
 			Timeout:               caddy.Duration(2 * time.Second),
 		},
 	}
+	f.pep.now = f.clock.now
 	for _, edit := range edits {
 		edit(f.pep)
 	}
@@ -148,8 +167,26 @@ type outcomeBody struct {
 	ResourceType string `json:"resourceType"`
 	Issue        []struct {
 		Severity, Code, Diagnostics string
+		Details                     struct {
+			Coding []struct{ System, Code string }
+		}
 	} `json:"issue"`
 }
+
+// code is the stable error code of a one-issue OperationOutcome, as
+// "system|code", or "" when it has none.
+func (o outcomeBody) code() string {
+	if len(o.Issue) != 1 || len(o.Issue[0].Details.Coding) != 1 {
+		return ""
+	}
+	c := o.Issue[0].Details.Coding[0]
+	return c.System + "|" + c.Code
+}
+
+const (
+	national = nationalErrorSystem + "|"
+	pep      = pepErrorSystem + "|"
+)
 
 func TestTokenGate(t *testing.T) {
 	f := newGateFixture(t)
@@ -173,61 +210,62 @@ func TestTokenGate(t *testing.T) {
 		status      int
 		challenge   string // exact WWW-Authenticate, "" = must be absent
 		reachesNext bool
+		code        string // issue.details.coding of a denial, "system|code"
 	}{
-		{"valid token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "good") }, 200, "", true},
-		{"aud as list", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "aud-list") }, 200, "", true},
-		{"capabilities under the base path", func() *http.Request { return f.request("GET", "/R4/metadata", f.caller, "good") }, 200, "", true},
-		{"outside base path", func() *http.Request { return f.request("GET", "/R4x/Observation", f.caller, "good") }, 404, "", false},
-		{"no client certificate", func() *http.Request { return f.request("GET", "/R4/Observation", nil, "good") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"certificate not in NTN", func() *http.Request { return f.request("GET", "/R4/Observation", stranger, "good") }, 403, "", false},
-		{"no token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "") }, 401, `Bearer realm="fhir-pep"`, false},
+		{"valid token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "good") }, 200, "", true, ""},
+		{"aud as list", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "aud-list") }, 200, "", true, ""},
+		{"capabilities under the base path", func() *http.Request { return f.request("GET", "/R4/metadata", f.caller, "good") }, 200, "", true, ""},
+		{"outside base path", func() *http.Request { return f.request("GET", "/R4x/Observation", f.caller, "good") }, 404, "", false, ""},
+		{"no client certificate", func() *http.Request { return f.request("GET", "/R4/Observation", nil, "good") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, pep + "no_client_certificate"},
+		{"certificate not in NTN", func() *http.Request { return f.request("GET", "/R4/Observation", stranger, "good") }, 403, "", false, pep + "untrusted_certificate"},
+		{"no token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "") }, 401, `Bearer realm="fhir-pep"`, false, national + "AUTH_001"},
 		{"other scheme", func() *http.Request {
 			r := f.request("GET", "/R4/Observation", f.caller, "")
 			r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
 			return r
-		}, 401, `Bearer realm="fhir-pep"`, false},
+		}, 401, `Bearer realm="fhir-pep"`, false, national + "AUTH_001"},
 		{"bearer without token", func() *http.Request {
 			r := f.request("GET", "/R4/Observation", f.caller, "")
 			r.Header.Set("Authorization", "Bearer")
 			return r
-		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false, national + "AUTH_001"},
 		{"token with bad characters", func() *http.Request {
 			r := f.request("GET", "/R4/Observation", f.caller, "")
 			r.Header.Set("Authorization", "Bearer a b")
 			return r
-		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false, national + "AUTH_001"},
 		{"two Authorization headers", func() *http.Request {
 			r := f.request("GET", "/R4/Observation", f.caller, "good")
 			r.Header.Add("Authorization", "Bearer good")
 			return r
-		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false, national + "AUTH_001"},
 		{"token in header and query", func() *http.Request {
 			return f.request("GET", "/R4/Observation?access_token=good", f.caller, "good")
-		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false, national + "AUTH_001"},
 		{"token only in query", func() *http.Request {
 			return f.request("GET", "/R4/Observation?access_token=good", f.caller, "")
-		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false, national + "AUTH_001"},
 		{"token in header and form body", func() *http.Request {
 			r := f.request("POST", "/R4/Observation/_search", f.caller, "good")
 			r.Body = http.NoBody
 			r.Body = ioNopCloser("code=x&access_token=good")
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
-		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false},
+		}, 400, `Bearer realm="fhir-pep", error="invalid_request"`, false, national + "AUTH_001"},
 		{"form body without token passes", func() *http.Request {
 			r := f.request("POST", "/R4/Observation/_search", f.caller, "good")
 			r.Body = ioNopCloser("code=x")
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
-		}, 200, "", true},
-		{"inactive", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "inactive") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"unknown token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "nope") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"expired", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "expired") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"wrong audience", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-aud") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"wrong issuer", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-iss") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"bound to another certificate", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "other-cert") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"unbound token (no cnf) is unusable", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-cnf") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
-		{"patient scope without patient is unusable", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-patient") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false},
+		}, 200, "", true, ""},
+		{"inactive", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "inactive") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_002"},
+		{"unknown token", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "nope") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_002"},
+		{"expired", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "expired") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_003"},
+		{"wrong audience", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-aud") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_002"},
+		{"wrong issuer", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "wrong-iss") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_002"},
+		{"bound to another certificate", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "other-cert") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_005"},
+		{"unbound token (no cnf) is unusable", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-cnf") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_005"},
+		{"patient scope without patient is unusable", func() *http.Request { return f.request("GET", "/R4/Observation", f.caller, "no-patient") }, 401, `Bearer realm="fhir-pep", error="invalid_token"`, false, national + "AUTH_002"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,6 +292,9 @@ func TestTokenGate(t *testing.T) {
 				}
 				if strings.Contains(w.Body.String(), "good") || strings.Contains(w.Body.String(), "000000018") {
 					t.Fatalf("body leaks request data: %s", w.Body)
+				}
+				if got := oo.code(); got != tt.code {
+					t.Fatalf("error code %q, want %q", got, tt.code)
 				}
 			}
 			if tt.status == 503 && w.Header().Get("Retry-After") == "" {
@@ -288,14 +329,15 @@ func TestGateHandsOverSubjectAndStripsCredentials(t *testing.T) {
 	if got := f.reached.Header.Get(decisionHeader); got != w.Header().Get(decisionHeader) {
 		t.Fatalf("upstream saw decision id %q, want the PEP's own", got)
 	}
-	subj, ok := SubjectFrom(f.reached.Context())
-	if !ok || subj.MemberID != "org-sp-hospital-a" || subj.Claims.PatientValue != "000000018" ||
-		subj.Thumbprint != introspection.Thumbprint(f.caller.Cert.Raw) || subj.DecisionID != w.Header().Get(decisionHeader) {
-		t.Fatalf("subject = %+v", subj)
-	}
 	repl := f.reached.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if v, _ := repl.GetString("http.fhir_pep.member_id"); v != "org-sp-hospital-a" {
-		t.Fatalf("member_id placeholder = %q", v)
+	for name, want := range map[string]string{
+		"http.fhir_pep.member_id":   "org-sp-hospital-a",
+		"http.fhir_pep.client_id":   "sp-hospital-a",
+		"http.fhir_pep.decision_id": w.Header().Get(decisionHeader),
+	} {
+		if v, _ := repl.GetString(name); v != want {
+			t.Fatalf("%s placeholder = %q, want %q", name, v, want)
+		}
 	}
 }
 
@@ -463,8 +505,25 @@ func BenchmarkGateCacheHit(b *testing.B) {
 	r := f.request("GET", "/R4/Observation", f.caller, "good")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, d, ok := f.pep.authenticate(r, "bench"); !ok {
-			b.Fatalf("denied: %s", d.reason)
+		if err := f.pep.authenticate(&exchange{r: r}); err != nil {
+			b.Fatal(err)
 		}
+	}
+}
+
+// The PEP checks token times on its own injected clock: a token accepted
+// (and cached) while valid is refused once that clock passes its exp.
+func TestGateChecksTokenTimesOnThePEPClock(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("good", activeAnswer(f.caller, f.clock.now(), nil)) // exp in 10 minutes
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 200 {
+		t.Fatalf("fresh token: status %d", w.Code)
+	}
+	f.clock.advance(11 * time.Minute)
+	w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good"))
+	var oo outcomeBody
+	_ = json.Unmarshal(w.Body.Bytes(), &oo)
+	if w.Code != 401 || oo.code() != national+"AUTH_003" {
+		t.Fatalf("after exp on the PEP's clock: status %d, code %q", w.Code, oo.code())
 	}
 }

@@ -124,27 +124,24 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *erro
 	return c
 }
 
-// failClosedReasons are denials caused by a failing dependency rather than
-// by the caller; they are also counted separately for alerting.
-var failClosedReasons = map[string]bool{
-	"pcm_unavailable":       true,
-	"internal_error":        true,
-	"policy_error":          true,
-	"patient_lookup_failed": true,
-	"ntn_stale":             true,
-	"audit_failed":          true,
-}
-
-// observeDecision counts the final decision of a request once.
-func (m *handlerMetrics) observeDecision(allowed bool, reason string) {
+// observeDecision counts the final decision of a request once. failClosed
+// marks a denial caused by a failing dependency, also counted on its own
+// for alerting.
+func (m *handlerMetrics) observeDecision(allowed bool, reason string, failClosed bool) {
 	if allowed {
 		m.decisions.WithLabelValues("allow", "allowed").Inc()
 		return
 	}
 	m.decisions.WithLabelValues("deny", reason).Inc()
-	if failClosedReasons[reason] {
+	if failClosed {
 		m.failClosed.WithLabelValues(reason).Inc()
 	}
+}
+
+// observeStage records the time spent in one stage of the request path
+// since start, on the PEP's clock.
+func (p *PEP) observeStage(stage string, start time.Time) {
+	p.metrics.stageDuration.WithLabelValues(stage).Observe(p.now().Sub(start).Seconds())
 }
 
 // introspectionHooks connects the introspection package's events to the

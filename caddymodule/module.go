@@ -1,8 +1,26 @@
 // Package caddymodule holds the Caddy glue of fhir-pep: the HTTP handler
-// http.handlers.fhir_pep (Caddyfile directive fhir_pep), the ntn app and the
-// tls.client_auth.verifier.ntn module. The security logic lives in the
-// packages introspection, trust, fhir, smart, policy and enforce; this
-// package only wires them into Caddy's lifecycle.
+// http.handlers.fhir_pep (Caddyfile directive fhir_pep), the health
+// handler http.handlers.fhir_pep_health and the `fhir-pep policy` command.
+// The ntn app and TLS verifier live in the sub-package ntn; the security
+// logic in introspection, trust, fhir, smart, policy, patient, enforce and
+// audit. This package wires them into Caddy's lifecycle and runs the
+// request path.
+//
+// Files:
+//   - module.go, check.go, caddyfile.go: the handler's configuration, its
+//     pure check (run at Caddyfile parse time and first in Provision),
+//     Provision and Cleanup; pcm.go the pooled PCM client; audit.go the
+//     audit trail; metrics.go the collectors.
+//   - handler.go: ServeHTTP, the per-request value (exchange) and the one
+//     exit (finish) that audits, counts and answers every request.
+//   - The stages, in the order a request meets them: authenticate.go (NTN
+//     certificate, bearer token, PCM introspection, claim checks),
+//     decide.go (FHIR request parsing, patient resolution, Rego decision),
+//     execute.go (narrowed upstream calls and response enforcement, through
+//     upstream.go and capture.go).
+//   - denial.go: the denial error type, its stable error codes and every
+//     denial; respond.go: rendering and writing answers.
+//   - health.go: the health handler; policy_command.go: the policy CLI.
 package caddymodule
 
 import (

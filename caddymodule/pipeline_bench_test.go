@@ -20,9 +20,9 @@ func benchmarkDecide(b *testing.B, decisionCache int) {
 	f := newGateFixture(b, func(p *PEP) { p.Policy = &PolicyConfig{DecisionCache: decisionCache} })
 	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
 	f.serve(f.request("GET", "/R4/metadata", f.caller, "lab")) // resolve and cache the patient
-	subj, d, ok := f.pep.authenticate(f.request("GET", "/R4/metadata", f.caller, "lab"), "bench")
-	if !ok {
-		b.Fatalf("gate: %s", d.reason)
+	x := &exchange{r: f.request("GET", "/R4/metadata", f.caller, "lab")}
+	if err := f.pep.authenticate(x); err != nil {
+		b.Fatalf("gate: %v", err)
 	}
 	fetch := f.pep.fetcher(httptest.NewRequest("GET", "/R4/metadata", nil), proxyTo(f.fhir.srv.URL))
 	for _, tc := range []struct{ name, target string }{
@@ -34,9 +34,13 @@ func benchmarkDecide(b *testing.B, decisionCache int) {
 			r := httptest.NewRequest("GET", tc.target, nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				pl, d, ok := f.pep.decide(r, fetch, subj)
-				if !ok || pl.decision.Allow != true {
-					b.Fatalf("denied: %s", d.reason)
+				req, entries, err := f.pep.parseFHIR(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pl, err := f.pep.decide(r, fetch, x.subject, req, entries)
+				if err != nil || !pl.decision.Allow {
+					b.Fatalf("denied: %v", err)
 				}
 			}
 		})

@@ -42,7 +42,7 @@ func TestPipeline(t *testing.T) {
 	now := time.Now()
 	f.pcm.set("lab", activeAnswer(f.caller, now, nil))
 	f.pcm.set("nobody", activeAnswer(f.caller, now, func(a map[string]any) {
-		a["patient"] = nationalIDs + "|000000099"
+		a["patient"] = nationalIDs + "|000000034" // a valid national id with no Patient here
 	}))
 	notFoundBody := string(enforce.NotFoundBody())
 

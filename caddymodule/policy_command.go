@@ -162,12 +162,17 @@ func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	subj := &Subject{Claims: claims, MemberID: a.memberID, DecisionID: "explain"}
-	pl, d, allowed := p.decide(r, fetch, subj)
+	subj := &Subject{Claims: claims, MemberID: a.memberID}
+	req, entries, err := p.parseFHIR(r)
+	var pl *plan
+	if err == nil {
+		pl, err = p.decide(r, fetch, subj, req, entries)
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "policy version: %s\n", p.engine.Version())
-	if !allowed {
+	if err != nil {
+		d := asDenial(err)
 		fmt.Fprintf(&b, "decision: DENY (status %d, reason %s)\n", d.status, d.reason)
 		writeCalls(&b, calls)
 		return b.String(), nil
@@ -175,7 +180,10 @@ func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	fmt.Fprintf(&b, "decision: ALLOW\n")
 	ob, _ := json.MarshalIndent(pl.decision.Obligations, "", "  ")
 	fmt.Fprintf(&b, "obligations:\n%s\n", ob)
-	res := p.execute(ctx, fetch, pl)
+	res, err := p.execute(ctx, fetch, pl)
+	if err != nil {
+		res = p.answer(asDenial(err))
+	}
 	writeCalls(&b, calls)
 	fmt.Fprintf(&b, "with an empty upstream the client would get: %d\n", res.status)
 	return b.String(), nil

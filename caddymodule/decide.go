@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -26,31 +25,18 @@ type plan struct {
 	dryRun   bool // the policy denied, but dry-run lets the request through
 }
 
-// outcome is what the request produced, for metrics, logs and audit.
-type outcome struct {
-	status   int
-	reason   string
-	returned int
-	withheld int
-	stats    enforce.Stats
-}
-
-// decide parses the request, resolves the patient and asks the policy. It
-// returns the plan, or the denial to answer with (with a plan holding the
-// parsed request when there is one, for the audit record).
-func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, denial, bool) {
-	req, entries, d, ok := p.parseFHIR(r)
-	if !ok {
-		return nil, d, false
-	}
+// decide resolves the patient and asks the policy about a parsed request.
+// It returns the plan to carry out, or the denial to answer with. A policy
+// deny under dry_run is a plan too, marked dryRun.
+func (p *PEP) decide(r *http.Request, fetch fetchFunc, subj *Subject, req *fhir.Request, entries []*fhir.Request) (*plan, error) {
 	claims := subj.Claims
 	var ids []string
 	if claims.PatientValue != "" {
 		var err error
-		ids, err = p.resolver.Resolve(r.Context(), p.patientFetcher(next), claims.PatientSystem, claims.PatientValue)
+		ids, err = p.resolver.Resolve(r.Context(), p.patientFetcher(fetch), claims.PatientSystem, claims.PatientValue)
 		if err != nil {
 			p.logDenial(r, "patient lookup failed", zap.Error(err))
-			return &plan{req: req}, denyUpstreamUnavailable("patient_lookup_failed"), false
+			return nil, denyPatientLookupFailed
 		}
 	}
 	in := policy.Input{
@@ -70,65 +56,66 @@ func (p *PEP) decide(r *http.Request, next fetchFunc, subj *Subject) (*plan, den
 	}
 	pl := &plan{req: req, entries: entries, decision: dec, ids: ids}
 	if !dec.Allow {
-		reason := "policy_denied"
-		if len(dec.Reasons) > 0 {
-			reason = dec.Reasons[0]
+		if p.Policy.DryRun {
+			pl.dryRun = true
+			return pl, nil
 		}
-		d := policyDenial(dec.Status, reason)
-		if !p.Policy.DryRun {
-			return pl, d, false
-		}
-		pl.dryRun = true
-		p.metrics.dryRunDenials.WithLabelValues(reason).Inc()
-		p.logger.Warn("DRY RUN: policy denied, request let through unchanged",
-			zap.String("decision_id", subj.DecisionID), zap.Strings("reasons", dec.Reasons), zap.Int("status", dec.Status))
-		return pl, denial{}, true
+		return nil, policyDenial(dec.Status, policyReason(dec))
 	}
 	access, err := p.accessFor(dec.Obligations.Response, ids)
 	if err != nil {
 		p.logger.Error("policy obligations unusable; denying", zap.Error(err))
-		return pl, denyPolicyError, false
+		return nil, denyPolicyError
 	}
 	pl.access = access
-	return pl, denial{}, true
+	return pl, nil
+}
+
+// policyReason is the reason code of a policy deny: the policy's first
+// reason, or policy_denied when it gave none.
+func policyReason(dec policy.Decision) string {
+	if len(dec.Reasons) > 0 {
+		return dec.Reasons[0]
+	}
+	return "policy_denied"
 }
 
 // parseFHIR builds the FHIR request model. Form bodies (POST _search) and
 // batch bodies are read, bounded by max_request_bytes; other bodies are not
 // needed to decide and are never forwarded (every upstream call is a GET).
-func (p *PEP) parseFHIR(r *http.Request) (*fhir.Request, []*fhir.Request, denial, bool) {
+func (p *PEP) parseFHIR(r *http.Request) (*fhir.Request, []*fhir.Request, error) {
 	rel := strings.TrimPrefix(r.URL.EscapedPath(), p.BasePath)
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
 		b, err := io.ReadAll(io.LimitReader(r.Body, p.MaxRequestBytes+1))
 		if err != nil {
-			return nil, nil, denyBadRequest("unreadable_body"), false
+			return nil, nil, denyBadRequest("unreadable_body")
 		}
 		if int64(len(b)) > p.MaxRequestBytes {
-			return nil, nil, denyBodyTooLarge, false
+			return nil, nil, denyBodyTooLarge
 		}
 		body = b
 	}
 	req, err := fhir.ParseRequest(r.Method, rel, r.URL.RawQuery, r.Header, body)
 	if err != nil {
-		return nil, nil, denyBadRequest(fhirReason(err)), false
+		return nil, nil, denyBadRequest(fhirReason(err))
 	}
 	if req.Interaction != fhir.InteractionBatch && req.Interaction != fhir.InteractionTransaction {
-		return req, nil, denial{}, true
+		return req, nil, nil
 	}
 	raw, err := fhir.ParseBundleEntries(body)
 	if err != nil {
-		return nil, nil, denyBadRequest(fhirReason(err)), false
+		return nil, nil, denyBadRequest(fhirReason(err))
 	}
 	entries := make([]*fhir.Request, 0, len(raw))
 	for _, e := range raw {
 		er, err := fhir.ParseRequest(e.Method, e.Path, e.RawQuery, nil, e.Body)
 		if err != nil {
-			return nil, nil, denyBadRequest(fhirReason(err)), false
+			return nil, nil, denyBadRequest(fhirReason(err))
 		}
 		entries = append(entries, er)
 	}
-	return req, entries, denial{}, true
+	return req, entries, nil
 }
 
 func fhirReason(err error) string {
@@ -178,13 +165,4 @@ func (p *PEP) patientFetcher(fetch fetchFunc) patient.Fetcher {
 		}
 		return c.statusCode(), c.body.Bytes(), nil
 	}
-}
-
-// isJSON accepts the media types a FHIR JSON body may carry.
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mt == "application/fhir+json" || mt == "application/json" || mt == "application/json+fhir"
 }

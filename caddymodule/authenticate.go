@@ -1,0 +1,136 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/trust"
+)
+
+// internalHeaderPrefix is reserved for what the PEP tells the upstream.
+// Every incoming header with it is removed, so a client can never pose as
+// the PEP.
+const internalHeaderPrefix = "X-Fhir-Pep-"
+
+// authenticate is the token gate. Its checks run in the order that costs
+// the least for a hostile caller: base path, certificate, header syntax,
+// then PCM. It sets x.subject as it learns who is calling: once the
+// certificate is trusted, denials are audited with the member id.
+func (p *PEP) authenticate(x *exchange) error {
+	defer p.observeStage("gate", p.now())
+	r := x.r
+	if !p.underBase(r.URL.Path) {
+		return denyOutsideBase
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return denyNoClientCertificate
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	thumbprint := introspection.Thumbprint(leaf.Raw)
+	memberID, err := p.trust.VerifyPeer(leaf, r.TLS.PeerCertificates[1:])
+	if err != nil {
+		// The certificate may have been removed from NTN while this
+		// connection stayed open; nothing cached for it may be used.
+		p.pcm.forgetThumbprints([]string{thumbprint})
+		p.logDenial(r, "untrusted client certificate", zap.String("member_id", memberID), zap.Error(err))
+		switch trust.ReasonOf(err) {
+		case trust.ReasonStale, trust.ReasonNoManifest:
+			// Not the caller's fault: without a fresh manifest nobody is
+			// trusted. Counted as fail-closed for alerting.
+			return denyNTNStale
+		}
+		return denyUntrustedCertificate
+	}
+	x.subject = &Subject{MemberID: memberID, Thumbprint: thumbprint}
+
+	token, err := bearerToken(r, p.MaxRequestBytes)
+	switch {
+	case errors.Is(err, errNoToken):
+		return denyNoToken
+	case errors.Is(err, errTokenTwice):
+		return denyTokenTwice
+	case errors.Is(err, errBodyTooLarge):
+		return denyBodyTooLarge
+	case err != nil:
+		return denyMalformedAuthorization
+	}
+
+	claims, _, err := p.pcm.introspect(r.Context(), token)
+	if errors.Is(err, introspection.ErrIncompleteClaims) {
+		// PCM answered, but the token lacks what binding and scoping
+		// need: the token is unusable, retrying will not help.
+		return invalidToken("incomplete_claims")
+	}
+	if err != nil {
+		// Fail closed: PCM unreachable, slow, erroring or answering
+		// garbage all mean "no". The error text never holds the token.
+		p.logDenial(r, "introspection failed", zap.Error(err))
+		return denyPCMUnavailable
+	}
+	if err := p.checkClaims(claims, thumbprint); err != nil {
+		return err
+	}
+	x.subject.Claims = claims
+	return nil
+}
+
+// checkClaims applies the token checks of this data source to an
+// introspection answer: issuer, audience, time, certificate binding.
+func (p *PEP) checkClaims(claims *introspection.Claims, thumbprint string) error {
+	err := introspection.Validate(claims, introspection.Expectations{
+		Issuer:     p.issuer,
+		Resource:   p.resource,
+		Thumbprint: thumbprint,
+		Now:        p.now(),
+		Skew:       time.Duration(p.ClockSkew),
+	})
+	if err == nil {
+		return nil
+	}
+	var ve *introspection.ValidationError
+	if errors.As(err, &ve) {
+		return invalidToken(ve.Reason)
+	}
+	return invalidToken("invalid_token")
+}
+
+func (p *PEP) underBase(path string) bool {
+	if p.BasePath == "" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, p.BasePath)
+	return ok && (rest == "" || rest[0] == '/')
+}
+
+func (p *PEP) logDenial(r *http.Request, msg string, fields ...zap.Field) {
+	if ce := p.logger.Check(zapcore.InfoLevel, msg); ce != nil {
+		ce.Write(append(fields, zap.String("remote_ip", clientIP(r)))...)
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// stripClientCredentials removes everything the upstream must not see or
+// must not believe: the caller's token (the upstream has no business with
+// PCM tokens) and any header posing as a statement of the PEP.
+func stripClientCredentials(r *http.Request) {
+	r.Header.Del("Authorization")
+	r.Header.Del("Proxy-Authorization")
+	for name := range r.Header {
+		if strings.HasPrefix(http.CanonicalHeaderKey(name), internalHeaderPrefix) {
+			delete(r.Header, name)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"context"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hdp-il/fhir-pep/enforce"
+)
+
+// fetchFunc performs GET <base_path><relPath>?<rawQuery> on the upstream
+// through the rest of the handler chain (normally reverse_proxy) and returns
+// the buffered answer. With a form, it is a POST of that
+// application/x-www-form-urlencoded body instead (a FHIR POST _search).
+type fetchFunc func(ctx context.Context, relPath, rawQuery, form string) (*capture, error)
+
+// forwardedHeaders are the only client headers the upstream sees. Building
+// the upstream request from an allow list means nothing a client sends can
+// pose as something the PEP says, nor change what the upstream returns
+// (conditional headers, Accept-Encoding, Prefer: return=... and the like).
+var forwardedHeaders = []string{"User-Agent", "Traceparent", "Tracestate", "X-Request-Id", "Accept-Language"}
+
+func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
+	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
+		up := r.Clone(ctx)
+		up.Method = http.MethodGet
+		up.URL.Path = p.BasePath + relPath
+		up.URL.RawPath = ""
+		up.URL.RawQuery = rawQuery
+		up.RequestURI = up.URL.RequestURI()
+		up.Body, up.ContentLength, up.GetBody = http.NoBody, 0, nil
+		up.Trailer = nil
+		up.Header = make(http.Header, len(forwardedHeaders)+3)
+		if form != "" {
+			up.Method = http.MethodPost
+			up.Body, up.ContentLength = io.NopCloser(strings.NewReader(form)), int64(len(form))
+			up.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(form)), nil }
+			up.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for _, h := range forwardedHeaders {
+			if v := r.Header.Values(h); len(v) > 0 {
+				up.Header[h] = v
+			}
+		}
+		// The enforcer reads JSON only, uncompressed.
+		up.Header.Set("Accept", "application/fhir+json")
+		up.Header.Set("Accept-Encoding", "identity")
+		up.Header.Set(decisionHeader, r.Header.Get(decisionHeader))
+		c := newCapture(p.MaxResponseBytes)
+		start := p.now()
+		err := next.ServeHTTP(c, up)
+		p.observeStage("upstream", start)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// upstream performs one upstream GET. Anything but a 2xx JSON answer is a
+// denial: a safe answer that says nothing of what the upstream sent.
+func (p *PEP) upstream(ctx context.Context, fetch fetchFunc, path, query string) (*capture, error) {
+	c, err := fetch(ctx, path, query, "")
+	if err != nil {
+		return nil, p.badUpstream("upstream_unreachable", err)
+	}
+	switch status := c.statusCode(); {
+	case c.overflow:
+		return nil, p.badUpstream("upstream_response_too_large", nil)
+	case c.header.Get("Content-Encoding") != "" && c.header.Get("Content-Encoding") != "identity":
+		return nil, p.badUpstream("upstream_encoded_body", nil)
+	case status == http.StatusNotFound || status == http.StatusGone:
+		return nil, notFound("upstream_not_found")
+	case status >= 500:
+		return nil, p.badUpstream("upstream_error", nil)
+	case status >= 400:
+		// Keep the status, but only the severity and code of the issues:
+		// diagnostics could echo another patient's data.
+		return nil, upstreamRejected(status, enforce.SanitizeOperationOutcome(c.body.Bytes()))
+	case status < 200 || status >= 300:
+		return nil, p.badUpstream("upstream_unexpected_status", nil)
+	case !isJSON(c.header.Get("Content-Type")):
+		return nil, p.badUpstream("upstream_not_json", nil)
+	}
+	return c, nil
+}
+
+// badUpstream refuses an upstream answer. It is counted as fail-closed
+// here, where the cause is known, also when it ends only one entry of a
+// batch.
+func (p *PEP) badUpstream(reason string, err error) denial {
+	if err != nil {
+		p.logger.Warn("upstream answer refused", zap.String("reason", reason), zap.Error(err))
+	}
+	p.metrics.failClosed.WithLabelValues(reason).Inc()
+	return denyBadUpstream(reason)
+}
+
+// isJSON accepts the media types a FHIR JSON body may carry.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/fhir+json" || mt == "application/json" || mt == "application/json+fhir"
+}
