@@ -239,6 +239,10 @@ func (s *Sealer) Link(upstreamLink, origin string, b Binding) (string, error) {
 type Page struct {
 	// Upstream is the upstream URL to fetch.
 	Upstream string
+	// Rest is Upstream relative to the upstream base: empty, or starting
+	// with "/" (an escaped path, then maybe "?query") or "?" (a query on
+	// the base itself, as HAPI's _getpages links are).
+	Rest string
 	// Origin is the client's request the page belongs to, as given to Seal.
 	// The PEP re-parses it and runs the policy on it with the current
 	// token's claims: the decision's obligations must digest to the sealed
@@ -278,8 +282,10 @@ func (s *Sealer) Unseal(sealed string) (*Page, error) {
 	if len(plain) < plainFixed+n {
 		return nil, ErrInvalid
 	}
+	rest := string(plain[plainFixed+n:])
 	p := &Page{
-		Upstream: s.upstreamS + string(plain[plainFixed+n:]),
+		Upstream: s.upstreamS + rest,
+		Rest:     rest,
 		Origin:   string(plain[plainFixed : plainFixed+n]),
 		expiry:   int64(binary.BigEndian.Uint64(plain)),
 	}

@@ -377,7 +377,7 @@ func TestUnsealThenVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Origin != origin || p.Upstream != hapiNext {
+			if p.Origin != origin || p.Upstream != hapiNext || testUpstream+p.Rest != hapiNext {
 				t.Fatalf("Unseal = %+v", p)
 			}
 			other := testBinding()
