@@ -66,3 +66,18 @@ func BenchmarkAppendFilterBundle(b *testing.B) {
 		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 	}
 }
+
+// BenchmarkFilterBundleRules: BenchmarkFilterBundle with every grant a rule
+// with token and date constraints and historical_depth (facts are read).
+func BenchmarkFilterBundleRules(b *testing.B) {
+	body := benchBundle(900, 1)
+	a := ruleAccessLike(b)
+	opts := FilterOptions{AnnotateWithheld: true, NarrowedType: "Observation"}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := a.FilterBundle(body, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

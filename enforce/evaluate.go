@@ -156,23 +156,24 @@ func (w *work) tokenMatch(wi int, it *constraintItem) bool {
 		if f.watch != wi || !f.hasCode {
 			continue
 		}
-		code := string(w.factText(f.codeOff, f.codeEnd))
-		system := string(w.factText(f.sysOff, f.sysEnd))
+		// Compared as byte slices converted in place: no allocation.
+		code := w.factText(f.codeOff, f.codeEnd)
+		system := w.factText(f.sysOff, f.sysEnd)
 		switch {
 		case !it.hasBar:
-			if code == it.code {
+			if string(code) == it.code {
 				return true
 			}
 		case it.system == "":
-			if !f.hasSystem && code == it.code && it.code != "" {
+			if !f.hasSystem && string(code) == it.code && it.code != "" {
 				return true
 			}
 		case it.code == "":
-			if f.hasSystem && system == it.system {
+			if f.hasSystem && string(system) == it.system {
 				return true
 			}
 		default:
-			if f.hasSystem && system == it.system && code == it.code {
+			if f.hasSystem && string(system) == it.system && string(code) == it.code {
 				return true
 			}
 		}
