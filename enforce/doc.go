@@ -79,6 +79,12 @@
 //     non-ASCII look-alikes do not fold);
 //  5. its contained resources pass (else contained_rejected, see below).
 //
+// With Scope.Rules or Scope.Depths, step 4 is decided by rules instead (see
+// Rules below): a rule for the type or "*" must grant one of its buckets
+// (else no_bucket), within that bucket's depth (else
+// before_historical_depth), and all the rule's constraints must hold (else
+// constraint_not_met).
+//
 // A reference is the patient's ("own") only in the strict forms
 // "Patient/<id>" and "Patient/<id>/_history/<vid>", with an exact,
 // case-sensitive id, either relative or absolute under UpstreamBase or
@@ -91,6 +97,70 @@
 // reference, and no type or type Patient) cannot be proven to be this
 // patient and counts as another patient's. Reference strings are unescaped
 // before they are read ("Patient\/a" is "Patient/a").
+//
+// # Rules: scope constraints on every path
+//
+// A Rule is one SMART scope: a type (or "*"), its granted buckets, and its
+// query constraints. A parameter repeated in the scope is two constraints
+// and both must hold (AND, as in FHIR search: _security=A&_security=B lets
+// out only resources labelled A and B); comma items inside one value are
+// alternatives (OR). A resource passes when some rule passes. The rules are
+// checked on every resource that leaves, whichever path brought it: search
+// matches, _include and _revinclude results, read, vread and history of old
+// versions, $everything. Contained resources are covered by their parent.
+//
+// What is verified on the resource (searchparams.go, the elements of the R4
+// SearchParameter expressions):
+//
+//   - _security: against meta.security (bucket systems as aliases, bucket
+//     codes case-insensitively, other labels exactly);
+//   - token parameters listed per type (category, code, status, class, type,
+//     intent, clinical-status, ...): code, Coding and CodeableConcept
+//     elements, FHIR token matching ("code", "system|code", "|code",
+//     "system|"), codes exactly;
+//   - date parameters listed per type (Observation date = effective[x],
+//     Encounter date = period, ...) with a date value without time and any
+//     prefix but "ap", compared by calendar day as written (a dateTime's day
+//     is the day in its own time zone): ge keeps a target that reaches the
+//     day, le one that starts by it, eq one inside it, and so on.
+//
+// Anything else cannot be verified: a parameter not listed for the type, a
+// modifier (code:text, _security:not), a date with a time, "ap", a
+// choice type the check does not read (effectiveTiming, onsetString). Such a
+// constraint fails, so the resource is withheld (a vread or a read answers
+// 404; a history, $everything or _include entry is removed) - except for the
+// searchset match entries of a search of FilterOptions.NarrowedType whose
+// upstream query carried the constraint (Rule.Narrowed): those the upstream
+// selected with it, and they keep passing as before. A verifiable constraint
+// is checked on match entries too.
+//
+// # Historical depth
+//
+// Scope.Depths gives buckets a lower bound on the clinical date
+// (historical_depth from the PCM baskets claim). The clinical date of a type
+// is the R4 clinical-date search parameter's elements (Observation
+// effective[x], Encounter period, Procedure performed[x], AllergyIntolerance
+// recordedDate, Immunization occurrence[x], ...; Condition: the earlier of
+// onset[x] and recordedDate; MedicationRequest authoredOn; the table is
+// clinicalDates, with ClinicalDateParams the search parameter the policy
+// narrows with). The resource's date is the earliest day any of those
+// elements can denote ("2024" is 2024-01-01, a Period its start). Under a
+// bucket with a depth a resource passes only when that date is known and on
+// or after the bound: no element, an element the check cannot read
+// (effectiveTiming, performedString), or a Period without start withholds
+// it, and so does every type without a clinical date. A resource carrying
+// another granted bucket without a depth still passes under that bucket.
+//
+// # Forbidden labels
+//
+// Config.ForbiddenLabels (VLabel, http://fhir.health.gov.il/cs/il-core-main-security-label|V,
+// is always one of them) are security labels that must never leave. A
+// meta.security coding with a forbidden label on any resource the checker
+// walks (the read resource, any Bundle entry of any mode, any contained
+// resource), even one that would be withheld anyway, makes the whole call
+// fail with ErrForbiddenLabel: the upstream ignored the _security:not the
+// handler adds to every search, and nothing of that answer may be trusted.
+// The system compares exactly, the code with ASCII case folding.
 //
 // # Contained resources
 //
