@@ -75,7 +75,7 @@ type entryRec struct {
 	start, end       int
 	editFrom, editTo int // edits inside this entry
 	reason           Reason
-	matchPass        bool   // passes anyway as a searchset match (resourceInfo)
+	matchPass        bool // passes anyway as a searchset match (resourceInfo)
 	hasResource      bool
 	outcome          bool // resource is an OperationOutcome, replaced by its sanitised form
 	include          bool
