@@ -9,6 +9,9 @@ import (
 	// (Caddyfile directives fhir_pep and fhir_pep_health) and the policy
 	// command.
 	_ "github.com/hdp-il/fhir-pep/caddymodule"
+	// Registers caddy.logging.encoders.filter.fhir_query (access logs
+	// without query values, tokens or national ids).
+	_ "github.com/hdp-il/fhir-pep/caddymodule/accesslog"
 	// Registers the ntn app (the ntn global option), the
 	// tls.client_auth.verifier.ntn module and the ntn command. The handler
 	// finds the app through Caddy's app registry, so neither package
