@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/hdp-il/fhir-pep/internal/token68"
 )
 
 var (
@@ -64,27 +66,7 @@ func bearerToken(r *http.Request, maxForm int64) (string, error) {
 // It also caps the length: PCM tokens are short, and the cap bounds the work
 // an anonymous client can cause (hashing, a PCM round trip).
 func isToken68(s string) bool {
-	if len(s) == 0 || len(s) > 4096 {
-		return false
-	}
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
-			continue
-		}
-		break
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 4096 && token68.Valid(s)
 }
 
 // queryHasAccessToken reports whether a query string or form body names the

@@ -1,11 +1,11 @@
 package fhir
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
+	"math"
 	"strings"
+
+	"github.com/hdp-il/fhir-pep/internal/strictjson"
 )
 
 // EntryRequest is the request part of one batch/transaction entry. Path and
@@ -129,62 +129,9 @@ func strictObject(data []byte) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
-// noDuplicateKeys walks data's tokens and reports false on a repeated key in
-// any object, on invalid JSON, or on trailing data after the first value.
+// noDuplicateKeys reports false on a repeated key in any object, on
+// invalid JSON or UTF-8, or on trailing data after the first value. The
+// nesting is not bounded here: the body size bounds it.
 func noDuplicateKeys(data []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	type frame struct {
-		keys     map[string]struct{}
-		isObject bool
-		wantKey  bool
-	}
-	var stack []frame
-	started := false
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return started && len(stack) == 0
-		}
-		if err != nil {
-			return false
-		}
-		if started && len(stack) == 0 {
-			return false // a second top-level value
-		}
-		started = true
-		var top *frame
-		if len(stack) > 0 {
-			top = &stack[len(stack)-1]
-		}
-		if top != nil && top.isObject && top.wantKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			key, ok := tok.(string)
-			if !ok {
-				return false
-			}
-			if _, dup := top.keys[key]; dup {
-				return false
-			}
-			top.keys[key] = struct{}{}
-			top.wantKey = false
-			continue
-		}
-		if top != nil && top.isObject {
-			top.wantKey = true // this token is the member's value
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{':
-				stack = append(stack, frame{keys: map[string]struct{}{}, isObject: true, wantKey: true})
-			case '[':
-				stack = append(stack, frame{})
-			case ']':
-				stack = stack[:len(stack)-1]
-			}
-		}
-	}
+	return strictjson.Check(data, math.MaxInt) == nil
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/hdp-il/fhir-pep/internal/token68"
 )
 
 // Defaults for TokenSourceConfig.
@@ -385,26 +387,7 @@ func decodeTokenResponse(data []byte) (string, time.Duration, error) {
 // isB64Token checks the RFC 6750 b64token grammar, so the token is always
 // a valid Authorization header value.
 func isB64Token(s string) bool {
-	if s == "" || len(s) > MaxTokenLength {
-		return false
-	}
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
+	return len(s) <= MaxTokenLength && token68.Valid(s)
 }
 
 // oauthErrorCode extracts an RFC 6749 "error" code from an error response

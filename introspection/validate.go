@@ -1,9 +1,9 @@
 package introspection
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/thumbprint"
 )
 
 // Expectations is what one request requires of the token's claims.
@@ -141,8 +141,7 @@ func CheckOrganization(c *Claims, memberID string) error {
 // Thumbprint returns the RFC 8705 x5t#S256 value of a DER certificate:
 // unpadded base64url of its SHA-256 digest.
 func Thumbprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	return thumbprint.Of(der)
 }
 
 func contains(list []string, s string) bool {

@@ -3,16 +3,21 @@ package trust
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+
+	"github.com/hdp-il/fhir-pep/internal/strictjson"
 )
 
 // encoding/json matches object keys case-insensitively, keeps the last of
 // duplicate keys and has no notion of "exactly these keys". A signed
 // manifest must mean one thing only, so before the typed decode the raw
-// JSON is walked once and every object key is checked against the schema:
-// exact spelling, no unknown keys, no duplicates, right container types.
+// JSON passes strictjson.Check (one value, valid UTF-8, no duplicate keys)
+// and is then walked once against the schema: exact spelling, no unknown
+// keys, right container types.
+
+// maxDepth bounds nesting; a manifest nests five levels
+// (members[].certificates[].x5c[]).
+const maxDepth = 32
 
 // fieldWalker consumes the value of one object member.
 type fieldWalker func(dec *json.Decoder) error
@@ -32,7 +37,6 @@ func objectWalker(name string, fields map[string]fieldWalker) fieldWalker {
 		if d, ok := tok.(json.Delim); !ok || d != '{' {
 			return fmt.Errorf("%s must be an object", name)
 		}
-		seen := make(map[string]bool, len(fields))
 		for dec.More() {
 			tok, err := dec.Token()
 			if err != nil {
@@ -46,10 +50,6 @@ func objectWalker(name string, fields map[string]fieldWalker) fieldWalker {
 			if !known {
 				return fmt.Errorf("%s: unknown field %q", name, key)
 			}
-			if seen[key] {
-				return fmt.Errorf("%s: duplicate field %q", name, key)
-			}
-			seen[key] = true
 			if err := walk(dec); err != nil {
 				return err
 			}
@@ -111,17 +111,13 @@ func scalarWalker(name string) fieldWalker {
 	}
 }
 
-// walkStrict checks data against root and rejects anything after the
-// top-level value.
+// walkStrict checks data with strictjson.Check and then against root.
 func walkStrict(data []byte, root fieldWalker) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := root(dec); err != nil {
+	if err := strictjson.Check(data, maxDepth); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the top-level value")
-	}
-	return nil
+	dec := json.NewDecoder(bytes.NewReader(data))
+	return root(dec) // Check has ruled out anything after the value
 }
 
 // decodeExact decodes data into v after walkStrict has vetted its keys;
