@@ -1,27 +1,44 @@
 # fhir-pep developer and CI entry points. See README.md.
-#   make setup   install everything the build, the tests and the demo need
-#   make build   build bin/fhir-pep (Caddy + standard modules + fhir-pep)
-#   make demo    run the local demo stack (Ctrl-C stops it)
+#   make demo    the local demo stack (Ctrl-C stops it; DEMO_ARGS=--once runs
+#                the walk-through and stops)
 #   make test    everything CI runs
+# Both install what they need first: the demo FHIR server's npm packages
+# (when missing or older than package-lock.json) and bin/fhir-pep.
+#   make build      build bin/fhir-pep (Caddy + standard modules + fhir-pep)
+#   make demo-data  regenerate examples/fhir-server/data (examples/demodata)
 
 GO        ?= go
 BIN       := bin/fhir-pep
 NODE_DIR  := examples/fhir-server
+# Written after a successful `npm ci`; make reinstalls when package.json or
+# package-lock.json is newer, or node_modules is gone.
+NODE_STAMP := $(NODE_DIR)/node_modules/.fhir-pep-npm-ci
+DEMO_ARGS ?=
 export GOFLAGS := -buildvcs=false
 
-.PHONY: setup build demo test test-go test-rego test-node vet fmt-check bench fuzz clean
+.PHONY: setup node-deps build demo demo-data test test-go test-rego test-node test-alerts vet fmt-check bench clean
 
-setup:
+# Kept for existing scripts: everything `make demo` and `make test` install.
+setup: node-deps
 	$(GO) mod download
-	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+# go build is incremental: it only relinks when a source changed.
 build:
 	$(GO) build -o $(BIN) ./cmd/fhir-pep
 
-demo: build
-	./examples/demo.sh
+demo: build node-deps
+	./examples/demo.sh $(DEMO_ARGS)
 
-test: fmt-check vet build test-go test-node
+demo-data:
+	$(GO) run ./examples/cmd/gen-demo-data
+
+test: fmt-check vet build node-deps test-go test-node test-alerts
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
@@ -38,8 +55,19 @@ test-go:
 test-rego:
 	$(GO) test -count=1 -run 'Rego|Policies' ./policies/ ./policy/
 
-test-node:
+test-node: node-deps
 	cd $(NODE_DIR) && npm test
+
+# promtool comes with Debian's prometheus package; .ci/run installs it, so
+# CI always runs these. Elsewhere they are skipped, saying so.
+test-alerts:
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules examples/prometheus/alerts.yml && \
+		promtool test rules examples/prometheus/alerts_test.yml && \
+		promtool check config examples/prometheus/prometheus-demo.yml; \
+	else \
+		echo "test-alerts: SKIPPED: promtool not found (apt-get install prometheus, or see examples/prometheus/README.md)"; \
+	fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./introspection/ ./caddymodule/ ./policy/ ./enforce/ ./smart/ ./fhir/ ./trust/

@@ -3,17 +3,20 @@
 # server and the PEP (bin/fhir-pep) on loopback, walks through real requests
 # with curl, then keeps the stack running until Ctrl-C. See examples/DEMO.md.
 #
-#   examples/demo.sh           walk-through, then keep running (Ctrl-C stops everything)
-#   examples/demo.sh --once    walk-through, then stop (CI, smoke test); exit 1 if a step
-#                              did not answer as expected
+#   make demo                      walk-through, then keep running (Ctrl-C stops everything, exit 0)
+#   make demo DEMO_ARGS=--once     walk-through, then stop (CI, smoke test); exit 1 if a step
+#                                  did not answer as expected
+#   examples/demo.sh [--once]      the same, once `make build` and the npm packages are there
 #
-# Needs: bin/fhir-pep (make build), examples/fhir-server/node_modules (make setup),
-# go, node, curl. Ports and paths come from the environment (defaults:
-# examples/README.md):
+# Needs: bin/fhir-pep and examples/fhir-server/node_modules (`make demo` provides
+# both), go, node, curl. The FHIR server serves the repository's own data
+# (examples/fhir-server/data). Ports and paths come from the environment
+# (defaults: examples/README.md):
 #   PEP_PORT=9443 PEP_ADMIN_PORT=2019 PCM_PORT=9444 PCM_ADMIN_PORT=9454
 #   NTN_PORT=9445 NTN_ADMIN_PORT=9455 FHIR_PORT=8103
 #   DEMO_STATE=examples/demo-state  PEP_LOG_LEVEL=INFO  NTN_REFRESH=10s  PCM_CACHE_TTL=2s
-#   FIXTURES_DIR=../shared/fixtures/hdp-ig-examples (the FHIR server's IG examples)
+# Every command the walk-through prints runs as shown in another shell after
+#   source examples/demo-state/env.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +27,7 @@ for arg in "$@"; do
 	case $arg in
 	--once) ONCE=1 ;;
 	-h | --help)
-		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -76,12 +79,9 @@ die() {
 for cmd in go node curl; do
 	command -v "$cmd" >/dev/null || die "$cmd is required"
 done
-[[ -x $BIN/fhir-pep ]] || die "bin/fhir-pep is missing: run 'make build' first"
+[[ -x $BIN/fhir-pep ]] || die "bin/fhir-pep is missing: run 'make demo' (it builds it)"
 [[ -d examples/fhir-server/node_modules/@medplum/fhir-router ]] ||
-	die "examples/fhir-server/node_modules is missing: run 'make setup' first"
-
-FIXTURES=${FIXTURES_DIR:-$ROOT/../shared/fixtures/hdp-ig-examples}
-[[ -d $FIXTURES ]] || die "the HDP IG example fixtures are not at $FIXTURES: set FIXTURES_DIR"
+	die "examples/fhir-server/node_modules is missing: run 'make demo' (it installs it)"
 
 port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -162,7 +162,8 @@ stop_all() {
 	echo "  logs: $LOGS/"
 }
 trap stop_all EXIT
-trap 'exit 130' INT
+# Ctrl-C is how the demo is meant to end: stop everything, exit 0.
+trap 'echo; echo "Ctrl-C: stopping."; exit 0' INT
 trap 'exit 143' TERM
 
 # wait_ready name logfile regex seconds: wait for a component's ready line.
@@ -240,6 +241,43 @@ manifest_fresh() {
 }
 wait_until 30 "the PEP's first NTN manifest" manifest_fresh
 
+# --- env.sh: the printed commands, runnable as shown --------------------------
+
+# One curl config file per demo client (curl -K): the client certificate,
+# its key and the demo TLS CA, so that a printed command stays short and
+# runs as shown, whatever the state directory's path.
+CURLCONF=$STATE/curl
+mkdir -p "$CURLCONF"
+client_var() { # hospital-a-expired -> HOSPITAL_A_EXPIRED
+	local v=${1^^}
+	echo "${v//-/_}"
+}
+ENV_SH=$STATE/env.sh
+(
+	umask 077
+	cat >"$ENV_SH" <<EOF
+# Written by examples/demo.sh: source it, and the commands the demo prints
+# run as shown (while the demo runs). It holds demo tokens: keep it to yourself.
+export PEP='$PEP$FHIR_BASE'
+export PEP_ADMIN='$PEP_ADMIN'
+export PCM_ADMIN='$PCM_ADMIN'
+export NTN_ADMIN='$NTN_ADMIN'
+export UPSTREAM='$UPSTREAM'
+export PKI='$PKI'
+export AUDIT_LOG='$LOGS/fhir-pep.log'
+EOF
+)
+for client in hospital-a hospital-a-expired clinic-c unknown; do
+	case $client in
+	hospital-a) path=members/org-sp-hospital-a/client ;;
+	hospital-a-expired) path=members/org-sp-hospital-a/client-expired ;;
+	clinic-c) path=members/org-sp-clinic-c/client ;;
+	unknown) path=members/org-sp-unknown/client ;;
+	esac
+	printf 'cacert = "%s"\ncert = "%s"\nkey = "%s"\n' "$PKI/tls/ca.crt" "$PKI/$path.crt" "$PKI/$path.key" >"$CURLCONF/$client.conf"
+	echo "export $(client_var "$client")='$CURLCONF/$client.conf'   # curl -K: $client's certificate" >>"$ENV_SH"
+done
+
 echo
 echo "${BOLD}Running (ready after $((SECONDS - T0))s)${RESET}"
 cat <<EOF
@@ -249,6 +287,10 @@ cat <<EOF
   fhir-server       $UPSTREAM   the upstream FHIR server (loopback, no auth)
   PKI               $PKI
   logs              $LOGS/
+
+Every command below runs as shown in another terminal after
+  ${BOLD}source ${ENV_SH#"$ROOT/"}${RESET}
+(certificates as curl config files \$HOSPITAL_A, \$CLINIC_C...; tokens as \$T18, \$T26...).
 EOF
 
 # --- the walk-through --------------------------------------------------------
@@ -257,59 +299,83 @@ FAILURES=0
 STEPS=0
 BODY=$STATE/last-body.json
 HEADERS=$STATE/last-headers.txt
+DECISIONS=caddy_fhir_pep_decisions_total
+REJECTIONS=caddy_fhir_pep_ntn_handshake_rejections_total
+# Decisions and refused handshakes caused by the demo's own polling
+# (waiting for a revocation to take effect), left out of the final counters.
+POLLED=$STATE/polled-decisions.json
+POLLED_REJECTIONS=$STATE/polled-rejections.json
+rm -f "$POLLED" "$POLLED_REJECTIONS"
 
 section() {
 	echo
 	echo "${BOLD}== $*${RESET}"
 }
 
-# cert_args <client>: curl options presenting a demo client certificate.
-cert_args() {
-	local path
-	case $1 in
-	hospital-a) path=members/org-sp-hospital-a/client ;;
-	hospital-a-expired) path=members/org-sp-hospital-a/client-expired ;;
-	clinic-c) path=members/org-sp-clinic-c/client ;;
-	unknown) path=members/org-sp-unknown/client ;;
-	*) die "unknown client $1" ;;
-	esac
-	CERT_ARGS=(--cacert "$PKI/tls/ca.crt" --cert "$PKI/$path.crt" --key "$PKI/$path.key")
+metrics() {
+	curl -fsS "$PEP_ADMIN/metrics" 2>/dev/null || true
 }
 
 # send <client> <token> <path-or-url>: one request to the PEP; sets STATUS
 # (000 when the TLS handshake failed) and CURL_ERROR.
 send() {
 	local client=$1 token=$2 target=$3 auth=()
-	cert_args "$client"
 	[[ $target == https://* ]] || target=$PEP$FHIR_BASE$target
 	[[ -n $token ]] && auth=(-H "Authorization: Bearer $token")
 	: >"$BODY"
 	: >"$HEADERS"
 	CURL_ERROR=
-	STATUS=$(curl -sS --max-time 20 -o "$BODY" -D "$HEADERS" -w '%{http_code}' "${CERT_ARGS[@]}" "${auth[@]}" "$target" 2>"$STATE/curl-error.txt") || true
+	STATUS=$(curl -sS --max-time 20 -o "$BODY" -D "$HEADERS" -w '%{http_code}' -K "$CURLCONF/$client.conf" "${auth[@]}" "$target" 2>"$STATE/curl-error.txt") || true
 	CURL_ERROR=$(head -n 1 "$STATE/curl-error.txt")
+}
+
+# decision_of <decision-id>: "<outcome> <reason>" from the PEP's audit log
+# (the record is written as the answer leaves; wait for it briefly).
+decision_of() {
+	local id=$1 found='' deadline=$((SECONDS + 3))
+	while [[ -z $found ]] && ((SECONDS < deadline)); do
+		found=$("${SUMMARIZE[@]}" decision "$id" <"$LOGS/fhir-pep.log")
+		[[ -n $found ]] || sleep 0.1
+	done
+	echo "${found:-? (no audit record found)}"
+}
+
+# rejection_reason <before.json>: the verifier's reason for a refused
+# handshake, from the growth of its rejection counter.
+rejection_reason() {
+	local before=$1 grown='' deadline=$((SECONDS + 3))
+	while [[ -z $grown ]] && ((SECONDS < deadline)); do
+		grown=$(metrics | "${SUMMARIZE[@]}" increased "$REJECTIONS" "$before" | sed -n 's/^reason="\([^"]*\)".*/\1/p' | paste -sd, -)
+		[[ -n $grown ]] || sleep 0.1
+	done
+	echo "${grown:-unknown (no rejection counted)}"
 }
 
 # expect <status|tls> <client> <token-name> <path> <explanation>
 expect() {
-	local want=$1 client=$2 token_name=$3 path=$4 what=$5 token='' shown
+	local want=$1 client=$2 token_name=$3 path=$4 what=$5 token='' shown before=$STATE/rejections-before.json
 	[[ -n $token_name ]] && token=${!token_name}
 	STEPS=$((STEPS + 1))
 	echo
 	echo "$what"
 	shown=$path
 	[[ $shown == https://* ]] && shown=${shown#"$PEP"}
-	[[ $shown == /fhir/* ]] || shown=$FHIR_BASE$shown
-	((${#shown} > 120)) && shown="${shown:0:110}..."
-	echo "  ${DIM}\$ curl --cert $client${token_name:+ -H 'Authorization: Bearer \$$token_name'} '$PEP$shown'${RESET}"
+	shown=${shown#"$FHIR_BASE"}
+	echo "  ${DIM}\$ curl -K \"\$$(client_var "$client")\"${token_name:+ -H \"Authorization: Bearer \$$token_name\"} \"\$PEP$shown\"${RESET}"
+	if [[ $want == tls ]]; then
+		metrics | "${SUMMARIZE[@]}" series "$REJECTIONS" >"$before"
+	fi
 	send "$client" "$token" "$path"
 	local verdict="${GREEN}as expected${RESET}"
 	if [[ $want == tls ]]; then
 		if [[ $STATUS != 000 ]]; then
 			verdict="${RED}UNEXPECTED (wanted the TLS handshake to fail)${RESET}"
 			FAILURES=$((FAILURES + 1))
+			echo "  -> HTTP $STATUS  [$verdict]"
+			return
 		fi
-		echo "  -> no HTTP answer: ${CURL_ERROR:-connection refused}  [$verdict]"
+		echo "  -> refused in the TLS handshake by the ntn verifier, reason: ${BOLD}$(rejection_reason "$before")${RESET}  [$verdict]"
+		echo "     ${DIM}(from $REJECTIONS; no HTTP request was made, so there is no decision id)${RESET}"
 		return
 	fi
 	if [[ $STATUS != "$want" ]]; then
@@ -322,10 +388,31 @@ expect() {
 	fi
 	echo "  -> HTTP $STATUS  [$verdict]"
 	echo "     $("${SUMMARIZE[@]}" body <"$BODY")"
-	local h
+	local h id audit
 	for h in www-authenticate retry-after; do
 		grep -i "^$h:" "$HEADERS" | tr -d '\r' | sed 's/^/     /' || true
 	done
+	id=$(grep -i '^x-fhir-pep-decision-id:' "$HEADERS" | head -n 1 | cut -d: -f2- | tr -d ' \r')
+	if [[ -n $id ]]; then
+		audit=$(decision_of "$id")
+		[[ $audit == "allow -" ]] && audit="allow allowed"
+		echo "     reason: ${BOLD}${audit#* }${RESET}  outcome: ${audit%% *}  decision id: $id"
+	else
+		echo "     ${RED}no X-Fhir-Pep-Decision-Id header${RESET}"
+	fi
+}
+
+# poll <seconds> <description> <command...>: wait_until, with the decisions
+# and handshake refusals the polling causes left out of the final counters.
+poll() {
+	local m before=$STATE/poll-before.json before_rej=$STATE/poll-before-rejections.json
+	m=$(metrics)
+	"${SUMMARIZE[@]}" series "$DECISIONS" <<<"$m" >"$before"
+	"${SUMMARIZE[@]}" series "$REJECTIONS" <<<"$m" >"$before_rej"
+	wait_until "$@"
+	m=$(metrics)
+	"${SUMMARIZE[@]}" accumulate "$DECISIONS" "$before" "$POLLED" <<<"$m"
+	"${SUMMARIZE[@]}" accumulate "$REJECTIONS" "$before_rej" "$POLLED_REJECTIONS" <<<"$m"
 }
 
 # mint <var> <member> <patient> <scope> [ttl]: a token from pcm-sim's admin API.
@@ -336,6 +423,7 @@ mint() {
 	printf -v "$var" '%s' "$(printf '%s' "$answer" | "${SUMMARIZE[@]}" field token)"
 	printf -v "${var}_ID" '%s' "$(printf '%s' "$answer" | "${SUMMARIZE[@]}" field id)"
 	printf '%s' "$answer" | "${SUMMARIZE[@]}" field introspection >"$STATE/claims-$var.json"
+	echo "export $var='${!var}'   # $member, patient $patient" >>"$ENV_SH"
 	echo "  \$$var: for $member, patient $patient, scope: $scope"
 }
 
@@ -351,7 +439,7 @@ echo "  and it is bound to the certificate of the member it was minted for (cnf.
 section "2. Allowed"
 expect 200 hospital-a T18 /Observation \
 	"Hospital A asks for Observations of patient 000000018: only the lab-bucket ones come back."
-expect 200 hospital-a T18 /Observation/hemoglobin-lab-test \
+expect 200 hospital-a T18 /Observation/p1-hemoglobin \
 	"A read of one of them (the PEP checks the upstream search proves it is the patient's)."
 expect 200 hospital-a T18 /metadata \
 	"The CapabilityStatement (holds no patient data)."
@@ -365,7 +453,7 @@ echo "  echoes the query it ran in the self link (rewritten by the PEP to point 
 NEXT=$("${SUMMARIZE[@]}" link next <"$BODY")
 echo
 echo "The same decision offline, from the token's introspection answer (nothing is sent anywhere):"
-echo "  ${DIM}\$ bin/fhir-pep policy explain --claims claims-T26.json --request 'GET /Observation?category=laboratory' --patient-ids hdp-demo-patient-2${RESET}"
+echo "  ${DIM}\$ bin/fhir-pep policy explain --claims ${STATE#"$ROOT/"}/claims-T26.json --request 'GET /Observation?category=laboratory' --patient-ids hdp-demo-patient-2${RESET}"
 if "$BIN/fhir-pep" policy explain --claims "$STATE/claims-T26.json" --request 'GET /Observation?category=laboratory' \
 	--patient-ids hdp-demo-patient-2 >"$STATE/explain.txt" 2>&1; then
 	sed -n '/^decision/p; /^upstream requests/,$p' "$STATE/explain.txt" | sed 's/^/    /'
@@ -415,7 +503,7 @@ revoked_refused() {
 	[[ $STATUS == 401 ]]
 }
 t=$SECONDS
-wait_until 20 "the revoked token to be refused" revoked_refused
+poll 20 "the revoked token to be refused" revoked_refused
 echo "  refused after $((SECONDS - t))s:"
 expect 401 hospital-a T26 /Observation "The revoked token:"
 
@@ -433,7 +521,7 @@ handshake_refused() {
 	[[ $STATUS == 000 ]]
 }
 t=$SECONDS
-wait_until 40 "the removed member to be refused" handshake_refused
+poll 40 "the removed member to be refused" handshake_refused
 echo "  refused after $((SECONDS - t))s:"
 expect tls hospital-a T18 /metadata "Hospital A, removed from NTN (connections already open get 403 on their next request):"
 echo
@@ -445,7 +533,7 @@ handshake_ok() {
 	[[ $STATUS == 200 ]]
 }
 t=$SECONDS
-wait_until 40 "the restored member to be accepted" handshake_ok
+poll 40 "the restored member to be accepted" handshake_ok
 echo "  accepted again after $((SECONDS - t))s."
 
 section "9. PCM outage"
@@ -463,8 +551,11 @@ section "Audit: the last records the PEP wrote (logger http.handlers.fhir_pep.au
 echo "  No token and no national id: the patient appears only as an HMAC (audit patient_hash_key)."
 "${SUMMARIZE[@]}" audit <"$LOGS/fhir-pep.log" | tail -n 5 | sed 's/^/  /'
 
-section "PEP decisions so far (caddy_fhir_pep_decisions_total on $PEP_ADMIN/metrics)"
-curl -fsS "$PEP_ADMIN/metrics" | grep '^caddy_fhir_pep_decisions_total' | sed 's/^caddy_fhir_pep_decisions_total/  /' || true
+section "PEP decisions of the walk-through ($DECISIONS on $PEP_ADMIN/metrics)"
+echo "  ${DIM}(without the requests the demo sent while waiting for revocations to take effect)${RESET}"
+metrics | "${SUMMARIZE[@]}" counters "$DECISIONS" "$POLLED" | sed 's/^/  /'
+echo "  Refused TLS handshakes ($REJECTIONS), likewise:"
+metrics | "${SUMMARIZE[@]}" counters "$REJECTIONS" "$POLLED_REJECTIONS" | sed 's/^/  /'
 
 echo
 if ((FAILURES > 0)); then

@@ -6,11 +6,25 @@
 //   node summarize.js query             the decoded query parameters of a URL (stdin), one per line
 //   node summarize.js link <relation>   the URL of a Bundle link (stdin), empty if none
 //   node summarize.js audit             one line per fhir-pep audit record in a Caddy log (stdin)
+//   node summarize.js decision <id>     "<outcome> <reason>" of the audit record with that
+//                                       decision id in a Caddy log (stdin); empty if none yet
+//   node summarize.js series <metric>   the samples of a metric in a Prometheus text
+//                                       exposition (stdin), as JSON {"<labels>": value}
+//   node summarize.js increased <metric> <before.json>
+//                                       the label sets of <metric> (stdin) that grew since
+//                                       <before.json> (from "series"), one per line
+//   node summarize.js accumulate <metric> <before.json> <total.json>
+//                                       adds the growth since <before.json> to <total.json>
+//   node summarize.js counters <metric> <exclude.json>
+//                                       the samples of <metric> (stdin) minus <exclude.json>
 //
 // Nothing here prints a token or a national id: the demo decides what to show.
 
+const { existsSync, readFileSync, writeFileSync } = require('node:fs');
+
 const mode = process.argv[2] ?? 'body';
 const arg = process.argv[3] ?? '';
+const files = process.argv.slice(4);
 
 let input = '';
 process.stdin.setEncoding('utf8');
@@ -38,6 +52,26 @@ function run(mode, arg, text) {
       return `${link(JSON.parse(text), arg)}\n`;
     case 'audit':
       return audit(text);
+    case 'decision':
+      return decision(text, arg);
+    case 'series':
+      return `${JSON.stringify(series(text, arg))}\n`;
+    case 'increased':
+      return increased(series(text, arg), readSeries(files[0]));
+    case 'accumulate': {
+      const total = readSeries(files[1]);
+      const before = readSeries(files[0]);
+      for (const [labels, value] of Object.entries(series(text, arg))) {
+        const grown = value - (before[labels] ?? 0);
+        if (grown > 0) {
+          total[labels] = (total[labels] ?? 0) + grown;
+        }
+      }
+      writeFileSync(files[1], JSON.stringify(total));
+      return '';
+    }
+    case 'counters':
+      return counters(series(text, arg), readSeries(files[0]));
     default:
       throw new Error(`unknown mode ${mode}`);
   }
@@ -82,6 +116,57 @@ function audit(log) {
     out += `${r.time} ${r.member_id || '-'} ${what || '-'} -> ${r.outcome} ${r.status}`;
     out += `${r.reason ? ` (${r.reason})` : ''}, returned ${r.returned}, withheld ${r.withheld}`;
     out += `, patient_hash ${r.patient_hash ? `${r.patient_hash.slice(0, 12)}...` : '-'}\n`;
+  }
+  return out;
+}
+
+function decision(log, id) {
+  for (const line of log.split('\n')) {
+    if (!line.includes('"logger":"http.handlers.fhir_pep.audit"') || !line.includes(`"decision_id":"${id}"`)) {
+      continue;
+    }
+    const r = JSON.parse(line);
+    if (r.decision_id === id) {
+      return `${r.outcome} ${r.reason || '-'}\n`;
+    }
+  }
+  return '';
+}
+
+// series parses the samples of one metric: {'outcome="allow",reason="ok"': 3}.
+function series(text, metric) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line.trim());
+    if (m && m[1] === metric) {
+      out[m[2] ?? ''] = Number(m[3]);
+    }
+  }
+  return out;
+}
+
+function readSeries(file) {
+  return file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8') || '{}') : {};
+}
+
+function increased(now, before) {
+  let out = '';
+  for (const [labels, value] of Object.entries(now)) {
+    const grown = value - (before[labels] ?? 0);
+    if (grown > 0) {
+      out += `${labels} (+${grown})\n`;
+    }
+  }
+  return out;
+}
+
+function counters(now, exclude) {
+  let out = '';
+  for (const [labels, value] of Object.entries(now).sort(([a], [b]) => a.localeCompare(b))) {
+    const shown = value - (exclude[labels] ?? 0);
+    if (shown > 0) {
+      out += `${String(shown).padStart(4)}  ${labels}\n`;
+    }
   }
   return out;
 }
