@@ -172,21 +172,6 @@ func TestAuditorClose(t *testing.T) {
 	}
 }
 
-func TestMulti(t *testing.T) {
-	a, b := &fakeSink{}, &fakeSink{writeErr: ErrQueueFull, closeErr: errors.New("close b")}
-	m := Multi(a, b)
-	err := m.Write(t.Context(), allowRecord(t))
-	if !errors.Is(err, ErrQueueFull) || len(a.records) != 1 || len(b.records) != 1 {
-		t.Fatalf("Write = %v, records %d %d", err, len(a.records), len(b.records))
-	}
-	if err := m.Close(t.Context()); err == nil || !a.closed || !b.closed {
-		t.Fatalf("Close = %v, closed %v %v", err, a.closed, b.closed)
-	}
-	if err := Multi(a).Write(t.Context(), allowRecord(t)); err != nil {
-		t.Fatalf("Write = %v", err)
-	}
-}
-
 func TestReasonOf(t *testing.T) {
 	tests := []struct {
 		name string

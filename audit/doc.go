@@ -31,7 +31,6 @@
 //     bounded queue (default 10000) served by a few workers, with a
 //     per-attempt timeout and retries with backoff on transport errors,
 //     timeouts, 5xx and 429. A full queue drops the record.
-//   - Multi combines sinks into one.
 //
 // # Auditor and fail-closed auditing
 //

@@ -1,9 +1,6 @@
 package audit
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // Sink stores audit records.
 //
@@ -27,36 +24,4 @@ type Sink interface {
 type AsyncSink interface {
 	Sink
 	OnDelivery(report func(error))
-}
-
-// Multi returns a Sink that writes every record to each of sinks in order
-// and joins their errors; Close closes them all.
-//
-// An Auditor counts a Multi as one sink, and does not see the deliveries
-// of asynchronous sinks inside it (they still log their own failures). To
-// count each sink separately, give them to the Auditor one by one.
-func Multi(sinks ...Sink) Sink {
-	return multiSink(append([]Sink(nil), sinks...))
-}
-
-type multiSink []Sink
-
-func (m multiSink) Write(ctx context.Context, r Record) error {
-	var errs []error
-	for _, s := range m {
-		if err := s.Write(ctx, r); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (m multiSink) Close(ctx context.Context) error {
-	var errs []error
-	for _, s := range m {
-		if err := s.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

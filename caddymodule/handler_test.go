@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -526,4 +527,37 @@ func TestGateChecksTokenTimesOnThePEPClock(t *testing.T) {
 	if w.Code != 401 || oo.code() != national+"AUTH_003" {
 		t.Fatalf("after exp on the PEP's clock: status %d, code %q", w.Code, oo.code())
 	}
+}
+
+// The help text of stage_duration_seconds names exactly the stages the
+// request path emits (a search passes through all of them).
+func TestStageHelpNamesTheEmittedStages(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "lab")); w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "caddy_fhir_pep_stage_duration_seconds" {
+			continue
+		}
+		var emitted []string
+		for _, m := range mf.GetMetric() {
+			emitted = append(emitted, m.GetLabel()[0].GetValue())
+		}
+		_, list, _ := strings.Cut(mf.GetHelp(), "(")
+		list, _, _ = strings.Cut(list, ")")
+		named := strings.Split(list, ", ")
+		slices.Sort(emitted)
+		slices.Sort(named)
+		if !slices.Equal(emitted, named) {
+			t.Fatalf("emitted stages %v, help names %v", emitted, named)
+		}
+		return
+	}
+	t.Fatal("no stage_duration_seconds family")
 }

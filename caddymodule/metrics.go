@@ -32,77 +32,71 @@ type handlerMetrics struct {
 	auditRecords     *prometheus.CounterVec
 }
 
+// stageBuckets cover the stages' range: microseconds for the gate on a
+// cache hit, seconds for a slow upstream.
+var stageBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// newHandlerMetrics builds the collectors and registers them in reg. Each
+// collector is declared and registered in one statement, so no second list
+// can drift from the first.
 func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
+	var err error
 	m := &handlerMetrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		decisions: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "decisions_total",
 			Help: "Requests decided by the PEP, by outcome (allow, deny) and reason.",
-		}, []string{"outcome", "reason"}),
-		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"outcome", "reason"}), &err),
+		stageDuration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Name: "stage_duration_seconds",
-			Help:    "Time spent in each stage of the PEP (gate, introspection, policy, upstream, response).",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"stage"}),
-		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Help:    "Time spent in each stage of the PEP (gate, policy, upstream, response).",
+			Buckets: stageBuckets,
+		}, []string{"stage"}), &err),
+		introspections: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "introspection_requests_total",
 			Help: "Introspection calls made to PCM, by outcome.",
-		}, []string{"outcome"}),
-		introspectionDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+		}, []string{"outcome"}), &err),
+		introspectionDur: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Name: "introspection_duration_seconds",
 			Help:    "Latency of introspection calls to PCM.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}),
-		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}), &err),
+		cacheRequests: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "introspection_cache_requests_total",
 			Help: "Introspection cache lookups, by result (hit, miss).",
-		}, []string{"result"}),
-		cacheEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"result"}), &err),
+		cacheEvictions: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "introspection_cache_evictions_total",
 			Help: "Introspection results evicted from the cache before they expired.",
-		}),
-		tokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}), &err),
+		tokenRefreshes: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "pcm_token_refreshes_total",
 			Help: "Refreshes of the PEP's own PCM access token, by outcome.",
-		}, []string{"outcome"}),
-		failClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"outcome"}), &err),
+		failClosed: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "fail_closed_total",
 			Help: "Requests refused because a dependency failed (PCM, NTN, policy, upstream), by reason.",
-		}, []string{"reason"}),
-		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"reason"}), &err),
+		withheld: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "resources_withheld_total",
 			Help: "Resources removed from upstream answers by response enforcement, by reason.",
-		}, []string{"reason"}),
-		returned: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"reason"}), &err),
+		returned: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "resources_returned_total",
 			Help: "Resources returned to clients after response enforcement.",
-		}),
-		dryRunDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}), &err),
+		dryRunDenials: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "dry_run_denials_total",
 			Help: "Requests the policy denied but dry-run let through, by reason.",
-		}, []string{"reason"}),
-		policyInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"reason"}), &err),
+		policyInfo: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "policy_info",
 			Help: "The loaded policy bundle (1 for the current version).",
-		}, []string{"version"}),
-		auditRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"version"}), &err),
+		auditRecords: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "audit_records_total",
 			Help: "Audit records by sink and result (written, failed, dropped).",
-		}, []string{"sink", "result"}),
+		}, []string{"sink", "result"}), &err),
 	}
-	var err error
-	m.withheld = register(reg, m.withheld, &err)
-	m.returned = register(reg, m.returned, &err)
-	m.dryRunDenials = register(reg, m.dryRunDenials, &err)
-	m.policyInfo = register(reg, m.policyInfo, &err)
-	m.auditRecords = register(reg, m.auditRecords, &err)
-	m.decisions = register(reg, m.decisions, &err)
-	m.stageDuration = register(reg, m.stageDuration, &err)
-	m.introspections = register(reg, m.introspections, &err)
-	m.introspectionDur = register(reg, m.introspectionDur, &err)
-	m.cacheRequests = register(reg, m.cacheRequests, &err)
-	m.cacheEvictions = register(reg, m.cacheEvictions, &err)
-	m.tokenRefreshes = register(reg, m.tokenRefreshes, &err)
-	m.failClosed = register(reg, m.failClosed, &err)
 	return m, err
 }
 

@@ -146,14 +146,6 @@ func buildPatientCompartment(src map[string][]compartmentParam) map[string]Compa
 	return out
 }
 
-// InPatientCompartment reports whether resources of type t can belong to a
-// patient's compartment. A type outside it (for example Medication) carries no
-// patient reference at all, so the policy must treat it as shared data.
-func InPatientCompartment(t string) bool {
-	_, ok := PatientCompartment[t]
-	return ok
-}
-
 //go:embed compartment_patient.json
 var patientCompartmentJSON []byte
 

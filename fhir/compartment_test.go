@@ -175,27 +175,3 @@ func TestPatientCompartmentEntries(t *testing.T) {
 		})
 	}
 }
-
-func TestInPatientCompartment(t *testing.T) {
-	tests := []struct {
-		typ  string
-		want bool
-	}{
-		{"Observation", true},
-		{"Patient", true},
-		{"DiagnosticReport", true},
-		{"Medication", false},
-		{"Organization", false},
-		{"Practitioner", false},
-		{"Task", false},
-		{"observation", false},
-		{"", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.typ, func(t *testing.T) {
-			if got := InPatientCompartment(tc.typ); got != tc.want {
-				t.Fatalf("InPatientCompartment(%q) = %v, want %v", tc.typ, got, tc.want)
-			}
-		})
-	}
-}
