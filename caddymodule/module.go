@@ -231,8 +231,11 @@ func (p *PEP) Provision(ctx caddy.Context) error {
 		return e
 	}
 	appVal, err := ctx.AppIfConfigured("ntn")
-	if err != nil {
+	if errors.Is(err, caddy.ErrNotConfigured) {
 		return fmt.Errorf("fhir_pep: the ntn global option is required (NTN member trust): %w", err)
+	}
+	if err != nil {
+		return err // the ntn app is configured but failed: its error names the option
 	}
 	return p.provision(ctx.Logger(), ctx.GetMetricsRegistry(), appVal)
 }

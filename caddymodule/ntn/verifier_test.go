@@ -246,6 +246,25 @@ func TestNTNVerifierNeedsTheApp(t *testing.T) {
 	}
 }
 
+// When the ntn app is configured but cannot start (a missing trust anchor
+// file), the verifier passes on the app's own error, which names the
+// option, and does not claim that the ntn option is missing.
+func TestNTNVerifierReportsTheAppsError(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := &caddy.Config{Admin: &caddy.AdminConfig{Disabled: true}}
+	ctx, err := caddy.ProvisionContext(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appCfg := env.appConfig()
+	appCfg["trust_anchor"] = env.dir + "/missing-ta.pem"
+	cfg.AppsRaw = caddy.ModuleMap{"ntn": mustJSON(t, appCfg)}
+	_, err = withClock(ctx, env.clock.Now).LoadModuleByID("tls.client_auth.verifier.ntn", json.RawMessage(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "ntn trust_anchor: open ") || strings.Contains(err.Error(), "needs the ntn app") {
+		t.Fatalf("LoadModule with a failing ntn app: %v", err)
+	}
+}
+
 // The two benchmarks compare a full TLS 1.3 handshake (ECDSA P-256, no
 // resumption) with the ntn verifier against the same handshake verified by
 // crypto/tls against a static client CA pool, as Caddy's trust_pool does.
