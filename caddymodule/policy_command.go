@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +26,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "policy",
-		Usage: "test <dir> [-v] | explain --claims <file> --request '<METHOD> <path?query>' [--patient-ids a,b] [--policy <dir>]",
+		Usage: "test <dir> [-v] | explain --claims <file> --request '<METHOD> <path?query>' [--patient-ids a,b] [--policy <dir>] [--issuer <iss>] [--resource <url>] [--cert <pem>] [--at <time>]",
 		Short: "Tests and explains fhir-pep Rego policies",
 		Long: `
 Tools for security teams who edit the Rego policies.
@@ -39,6 +41,13 @@ line such as 'GET /Observation?category=laboratory' (relative to the FHIR
 base) and the patient's upstream Patient ids, then prints the policy
 decision, its reasons and obligations, and the narrowed upstream
 request(s) the PEP would send. Nothing is sent anywhere.
+
+The token is checked first, exactly as the handler checks it: an inactive,
+expired, not yet valid or unbound token is a 401 here too. iss and aud are
+checked against --issuer and --resource (default: the token's own, so only
+the other checks apply), the certificate binding against --cert (default:
+the certificate the token is bound to), the time against --at (default:
+now), with the handler's default clock skew.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			test := &cobra.Command{
@@ -59,6 +68,12 @@ request(s) the PEP would send. Nothing is sent anywhere.
 			explain.Flags().String("patient-ids", "", "comma-separated upstream Patient ids of the token's patient (empty: no data here)")
 			explain.Flags().String("policy", "", "policy directory (default: the built-in policies)")
 			explain.Flags().String("member-id", "org-sp-explain", "NTN member id of the caller")
+			explain.Flags().String("issuer", "", "PCM issuer the PEP expects (default: the token's iss)")
+			explain.Flags().String("resource", "", "this data source's resource identifier (default: the token's first aud)")
+			explain.Flags().String("cert", "", "PEM file of the client certificate presenting the token (default: the one it is bound to)")
+			explain.Flags().String("at", "", "the time of the request, RFC 3339 (default: now)")
+			_ = explain.MarkFlagRequired("claims")
+			_ = explain.MarkFlagRequired("request")
 			cmd.AddCommand(test, explain)
 		},
 	})
@@ -88,10 +103,22 @@ func cmdPolicyExplain(fl caddycmd.Flags) (int, error) {
 	if s := fl.String("patient-ids"); s != "" {
 		ids = strings.Split(s, ",")
 	}
-	out, err := explainRequest(context.Background(), explainArgs{
+	a := explainArgs{
 		claims: claimsJSON, request: fl.String("request"), patientIDs: ids,
 		policyDir: fl.String("policy"), memberID: fl.String("member-id"),
-	})
+		issuer: fl.String("issuer"), resource: fl.String("resource"),
+	}
+	if f := fl.String("cert"); f != "" {
+		if a.thumbprint, err = certificateThumbprint(f); err != nil {
+			return 2, fmt.Errorf("--cert: %w", err)
+		}
+	}
+	if at := fl.String("at"); at != "" {
+		if a.at, err = time.Parse(time.RFC3339, at); err != nil {
+			return 2, fmt.Errorf("--at: %w", err)
+		}
+	}
+	out, err := explainRequest(context.Background(), a)
 	if err != nil {
 		return 1, err
 	}
@@ -105,6 +132,72 @@ type explainArgs struct {
 	patientIDs []string
 	policyDir  string
 	memberID   string
+	// The token checks' expectations; empty means the token's own values
+	// (issuer, resource, the certificate it is bound to) and now.
+	issuer, resource, thumbprint string
+	at                           time.Time
+}
+
+// certificateThumbprint is the x5t#S256 of the first certificate in a PEM
+// file, as the handler computes it for the connection's certificate.
+func certificateThumbprint(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return "", errors.New("no CERTIFICATE in the file")
+		}
+		if block.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+				return "", err
+			}
+			return introspection.Thumbprint(block.Bytes), nil
+		}
+	}
+}
+
+// checkToken applies the handler's token checks (introspection.Validate,
+// with the handler's default clock skew) to the claims. It returns the
+// 401 reason the handler would give, or "" when the token passes, and a
+// line describing what was checked.
+func checkToken(claims *introspection.Claims, a explainArgs) (reason, checked string) {
+	exp := introspection.Expectations{
+		Issuer: a.issuer, Resource: a.resource, Thumbprint: a.thumbprint,
+		Now: a.at, Skew: time.Duration(defaultClockSkew),
+	}
+	if exp.Now.IsZero() {
+		exp.Now = time.Now()
+	}
+	if exp.Issuer == "" {
+		exp.Issuer = claims.Issuer
+	}
+	if exp.Resource == "" && len(claims.Audience) > 0 {
+		exp.Resource = claims.Audience[0]
+	}
+	certificate := "--cert"
+	if exp.Thumbprint == "" {
+		// The token presented by the certificate it names; a token that
+		// names none is checked against no certificate in particular, so
+		// that a required binding fails as unbound, as in the handler.
+		exp.Thumbprint, certificate = claims.Confirmation.X5tS256, "the one the token is bound to"
+		if exp.Thumbprint == "" {
+			exp.Thumbprint, certificate = "(none given)", "none given"
+		}
+	}
+	checked = fmt.Sprintf("token checks at %s (clock skew %s): iss %q, aud %q, certificate: %s",
+		exp.Now.UTC().Format(time.RFC3339), exp.Skew, exp.Issuer, exp.Resource, certificate)
+	if err := introspection.Validate(claims, exp); err != nil {
+		var ve *introspection.ValidationError
+		if errors.As(err, &ve) {
+			return ve.Reason, checked
+		}
+		return "invalid_token", checked
+	}
+	return "", checked
 }
 
 // explainRequest runs the handler's own decide and execute steps against a
@@ -112,8 +205,16 @@ type explainArgs struct {
 // what it prints is exactly what the handler would do.
 func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	claims, err := introspection.DecodeClaims(a.claims)
+	if errors.Is(err, introspection.ErrIncompleteClaims) {
+		// The handler answers such a token 401 (incomplete_claims).
+		return fmt.Sprintf("decision: DENY (status 401, reason incomplete_claims: %v)\n", err), nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("claims: %w", err)
+	}
+	reason, checked := checkToken(claims, a)
+	if reason != "" {
+		return fmt.Sprintf("%s\ndecision: DENY (status 401, reason %s)\n", checked, reason), nil
 	}
 	method, target, ok := strings.Cut(strings.TrimSpace(a.request), " ")
 	if !ok || method == "" || !strings.HasPrefix(target, "/") {
@@ -170,6 +271,7 @@ func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	}
 
 	var b strings.Builder
+	fmt.Fprintf(&b, "%s: passed\n", checked)
 	fmt.Fprintf(&b, "policy version: %s\n", p.engine.Version())
 	if err != nil {
 		d := asDenial(err)

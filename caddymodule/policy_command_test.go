@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hdp-il/fhir-pep/internal/testpki"
+	"github.com/hdp-il/fhir-pep/introspection"
 )
 
 func explainClaims(t *testing.T, scope string) []byte {
@@ -68,6 +70,69 @@ func TestPolicyExplain(t *testing.T) {
 	}
 	if _, err := explainRequest(context.Background(), explainArgs{claims: explainClaims(t, lab), request: "Observation"}); err == nil {
 		t.Fatal("malformed request line accepted")
+	}
+}
+
+// TestPolicyExplainTokenChecks: explain refuses the tokens the handler
+// refuses, with the handler's status and reason, before any policy runs.
+func TestPolicyExplainTokenChecks(t *testing.T) {
+	now := time.Now()
+	caller := testpki.SelfSigned(t, "explain")
+	other := testpki.SelfSigned(t, "other")
+	otherPEM := filepath.Join(t.TempDir(), "other.crt")
+	if err := os.WriteFile(otherPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherThumbprint, err := certificateThumbprint(otherPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if otherThumbprint != introspection.Thumbprint(other.Cert.Raw) {
+		t.Fatalf("certificateThumbprint %q", otherThumbprint)
+	}
+	claims := func(edit func(map[string]any)) []byte {
+		b, err := json.Marshal(activeAnswer(caller, now, edit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		args explainArgs
+		want string // "" = the token passes and the policy decides
+	}{
+		{"valid token", explainArgs{claims: claims(nil)}, ""},
+		{"inactive", explainArgs{claims: []byte(`{"active":false}`)}, "inactive"},
+		{"expired", explainArgs{claims: claims(func(a map[string]any) { a["exp"] = now.Add(-time.Hour).Unix() })}, "expired"},
+		{"expired at --at", explainArgs{claims: claims(nil), at: now.Add(time.Hour)}, "expired"},
+		{"within the clock skew", explainArgs{claims: claims(func(a map[string]any) { a["exp"] = now.Add(-10 * time.Second).Unix() })}, ""},
+		{"issued in the future", explainArgs{claims: claims(func(a map[string]any) { a["iat"] = now.Add(time.Hour).Unix() })}, "issued_in_future"},
+		{"another issuer expected", explainArgs{claims: claims(nil), issuer: "https://other.example/"}, "issuer_mismatch"},
+		{"another resource expected", explainArgs{claims: claims(nil), resource: "https://other.example/fhir"}, "audience_mismatch"},
+		{"presented by another certificate", explainArgs{claims: claims(nil), thumbprint: otherThumbprint}, "certificate_mismatch"},
+		{"unbound token", explainArgs{claims: claims(func(a map[string]any) { delete(a, "cnf") })}, "unbound_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.args.request, tt.args.patientIDs, tt.args.memberID = "GET /Observation", []string{"p1"}, "m"
+			out, err := explainRequest(context.Background(), tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == "" {
+				if !strings.Contains(out, "passed") || !strings.Contains(out, "decision: ALLOW") {
+					t.Fatalf("valid token not passed to the policy:\n%s", out)
+				}
+				return
+			}
+			if want := "decision: DENY (status 401, reason " + tt.want + ")"; !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+			if strings.Contains(out, "upstream requests") || strings.Contains(out, "ALLOW") {
+				t.Fatalf("a refused token reached the policy:\n%s", out)
+			}
+		})
 	}
 }
 
