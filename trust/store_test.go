@@ -22,28 +22,12 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 	"github.com/hdp-il/fhir-pep/trust/ntntest"
 )
 
-// fakeClock is the injected clock: tests move time by hand, never sleep.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: ntntest.Epoch} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is the injected clock: tests move time by hand, never sleep.
+func newClock() *testclock.Clock { return testclock.New(ntntest.Epoch) }
 
 // ntnServer is a local NTN: TLS with a certificate from its own CA, and
 // client certificates required and verified against the data sources' CA.
@@ -190,7 +174,7 @@ func (s *ntnServer) apiSource() Source {
 type storeEnv struct {
 	pki    *ntntest.PKI
 	server *ntnServer
-	clock  *fakeClock
+	clock  *testclock.Clock
 	a1, a2 *ntntest.Issuer // org-a client certificates
 	b1     *ntntest.Issuer // org-b client certificate
 }

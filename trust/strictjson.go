@@ -26,42 +26,32 @@ type fieldWalker func(dec *json.Decoder) error
 // (each optional at this stage; presence is checked by the typed decode).
 // A JSON null is accepted in place of the object.
 func objectWalker(name string, fields map[string]fieldWalker) fieldWalker {
-	return func(dec *json.Decoder) error {
+	return containerWalker(name, '{', "an object", func(dec *json.Decoder) error {
 		tok, err := dec.Token()
 		if err != nil {
 			return err
 		}
-		if tok == nil {
-			return nil
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("%s: malformed object key", name)
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '{' {
-			return fmt.Errorf("%s must be an object", name)
+		walk, known := fields[key]
+		if !known {
+			return fmt.Errorf("%s: unknown field %q", name, key)
 		}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			key, ok := tok.(string)
-			if !ok {
-				return fmt.Errorf("%s: malformed object key", name)
-			}
-			walk, known := fields[key]
-			if !known {
-				return fmt.Errorf("%s: unknown field %q", name, key)
-			}
-			if err := walk(dec); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // the closing '}'
-		return err
-	}
+		return walk(dec)
+	})
 }
 
 // arrayWalker returns a walker for an array whose elements are walked by
 // elem. A JSON null is accepted in place of the array.
 func arrayWalker(name string, elem fieldWalker) fieldWalker {
+	return containerWalker(name, '[', "an array", elem)
+}
+
+// containerWalker returns a walker for a null or a container opened by
+// open, whose members or elements are each consumed by member.
+func containerWalker(name string, open json.Delim, kind string, member fieldWalker) fieldWalker {
 	return func(dec *json.Decoder) error {
 		tok, err := dec.Token()
 		if err != nil {
@@ -70,15 +60,15 @@ func arrayWalker(name string, elem fieldWalker) fieldWalker {
 		if tok == nil {
 			return nil
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '[' {
-			return fmt.Errorf("%s must be an array", name)
+		if d, ok := tok.(json.Delim); !ok || d != open {
+			return fmt.Errorf("%s must be %s", name, kind)
 		}
 		for dec.More() {
-			if err := elem(dec); err != nil {
+			if err := member(dec); err != nil {
 				return err
 			}
 		}
-		_, err = dec.Token() // the closing ']'
+		_, err = dec.Token() // the closing '}' or ']'
 		return err
 	}
 }

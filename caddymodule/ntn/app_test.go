@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 	"github.com/hdp-il/fhir-pep/trust"
 	"github.com/hdp-il/fhir-pep/trust/ntntest"
 )
@@ -22,7 +22,7 @@ import (
 // state_dir, and the members' client certificates.
 type testEnv struct {
 	dir          string
-	clock        *testClock
+	clock        *testclock.Clock
 	pki          *ntntest.PKI
 	taFile       string
 	manifestFile string
@@ -40,27 +40,9 @@ type testEnv struct {
 	nextVersion int64
 }
 
-// testClock is the ntn app's clock in tests: set by hand, never slept on.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	clock := &testClock{t: ntntest.Epoch}
+	clock := testclock.New(ntntest.Epoch)
 	dir := t.TempDir()
 	e := &testEnv{
 		dir:          dir,

@@ -265,46 +265,39 @@ func TestNTNVerifierReportsTheAppsError(t *testing.T) {
 	}
 }
 
-// The two benchmarks compare a full TLS 1.3 handshake (ECDSA P-256, no
-// resumption) with the ntn verifier against the same handshake verified by
-// crypto/tls against a static client CA pool, as Caddy's trust_pool does.
-// The client certificate is issued by the same CA in both.
-
-func benchmarkHandshake(b *testing.B, serverCfg, clientCfg *tls.Config) {
-	serverCfg.SessionTicketsDisabled = true
-	ln := newLoopback(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := handshake(ln, serverCfg, clientCfg); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkHandshake compares a full TLS 1.3 handshake (ECDSA P-256, no
+// resumption) with the ntn verifier (a CA-issued and a pinned member
+// certificate) against the same handshake verified by crypto/tls against a
+// static client CA pool, as Caddy's trust_pool does. The CA-issued client
+// certificate is issued by the same CA in both.
+func BenchmarkHandshake(b *testing.B) {
+	cases := []struct {
+		name       string
+		clientAuth func(env *testEnv) *caddytls.ClientAuthentication
+		cert       func(env *testEnv) tls.Certificate
+	}{
+		{"ntn_ca_issued", func(*testEnv) *caddytls.ClientAuthentication { return ntnClientAuth() }, func(env *testEnv) tls.Certificate { return env.caIssued.TLSCertificate() }},
+		{"ntn_pinned", func(*testEnv) *caddytls.ClientAuthentication { return ntnClientAuth() }, func(env *testEnv) tls.Certificate { return env.pinned.TLSCertificate() }},
+		{"static_pool", func(env *testEnv) *caddytls.ClientAuthentication { return staticPoolClientAuth(env.memberCA.Cert) }, func(env *testEnv) tls.Certificate { return env.caIssued.TLSCertificate() }},
 	}
-}
-
-func BenchmarkHandshakeNTN(b *testing.B) {
-	env := newTestEnv(b)
-	ctx, app := env.provisionApp(b, env.appConfig())
-	refresh(b, app)
-	server := newTLSServer(b).withClientAuth(b, ctx, ntnClientAuth())
-	cert := env.caIssued.TLSCertificate()
-	benchmarkHandshake(b, server.cfg, server.clientConfig(&cert))
-}
-
-func BenchmarkHandshakeNTNPinned(b *testing.B) {
-	env := newTestEnv(b)
-	ctx, app := env.provisionApp(b, env.appConfig())
-	refresh(b, app)
-	server := newTLSServer(b).withClientAuth(b, ctx, ntnClientAuth())
-	cert := env.pinned.TLSCertificate()
-	benchmarkHandshake(b, server.cfg, server.clientConfig(&cert))
-}
-
-func BenchmarkHandshakeStaticPool(b *testing.B) {
-	env := newTestEnv(b)
-	ctx, _ := env.provisionApp(b, env.appConfig())
-	server := newTLSServer(b).withClientAuth(b, ctx, staticPoolClientAuth(env.memberCA.Cert))
-	cert := env.caIssued.TLSCertificate()
-	benchmarkHandshake(b, server.cfg, server.clientConfig(&cert))
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			env := newTestEnv(b)
+			ctx, app := env.provisionApp(b, env.appConfig())
+			refresh(b, app)
+			server := newTLSServer(b).withClientAuth(b, ctx, tc.clientAuth(env))
+			server.cfg.SessionTicketsDisabled = true
+			cert := tc.cert(env)
+			clientCfg := server.clientConfig(&cert)
+			ln := newLoopback(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := handshake(ln, server.cfg, clientCfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // A refused client certificate is logged at INFO, the default level, with
