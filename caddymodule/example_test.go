@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	// Caddyfile.example uses the fhir_query access-log filter.
+	_ "github.com/hdp-il/fhir-pep/caddymodule/accesslog"
 )
 
 // TestCaddyfileExampleAdapts keeps the shipped Caddyfile.example valid:

@@ -75,6 +75,11 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "--- FAIL: the fhir-pep log %s holds secrets or national ids in clear:\n%s\n", s.pepLog, strings.Join(leaks, "\n"))
 		code = 1
 	}
+	// The access log keeps paths and parameter names only (fhir_query).
+	if problems := scanAccessLog(s.pepLog); len(problems) > 0 {
+		fmt.Fprintf(os.Stderr, "--- FAIL: the access log in %s holds query values or credentials:\n%s\n", s.pepLog, strings.Join(problems, "\n"))
+		code = 1
+	}
 	if err := s.stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "--- FAIL: stopping the stack: %v\n", err)
 		code = 1
