@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,6 +54,7 @@ func TestMemberRemovedOnLiveConnection(t *testing.T) {
 		}
 	})
 	untrusted := s.denials(t, "untrusted_certificate")
+	inactive := s.handshakeRejections(t, "member_inactive")
 	removed := time.Now()
 	for _, m := range members {
 		s.ntnMember(t, m.memberID, "remove")
@@ -94,4 +97,34 @@ func TestMemberRemovedOnLiveConnection(t *testing.T) {
 	if got := s.denials(t, "untrusted_certificate") - untrusted; got < float64(len(members)) {
 		t.Errorf("untrusted_certificate denials grew by %v, want at least %d", got, len(members))
 	}
+	// The new connections were refused as the removed members'
+	// (member_inactive, docs/ntn.md), not as unknown certificates, and the
+	// refusals are in the log at INFO with the member id.
+	if got := s.handshakeRejections(t, "member_inactive") - inactive; got < float64(len(members)) {
+		t.Errorf("member_inactive handshake rejections grew by %v, want at least %d", got, len(members))
+	}
+	for _, m := range members {
+		if !logHas(t, s.pepLog, `"msg":"NTN client certificate refused"`, `"reason":"member_inactive"`, `"member_id":"`+m.memberID+`"`) {
+			t.Errorf("no INFO record of the refused handshake of %s in %s", m.memberID, s.pepLog)
+		}
+	}
+}
+
+// logHas reports whether one line of the log at path holds every fragment.
+func logHas(t *testing.T, path string, fragments ...string) bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		all := true
+		for _, f := range fragments {
+			all = all && strings.Contains(line, f)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

@@ -39,6 +39,9 @@ func TestUntrustedCertificatesRefusedInHandshake(t *testing.T) {
 				if got := s.handshakeRejections(t, tc.reason) - before; got != 1 {
 					t.Errorf("handshake rejections with reason %s grew by %v, want 1", tc.reason, got)
 				}
+				if !logHas(t, s.pepLog, `"level":"info"`, `"msg":"NTN client certificate refused"`, `"reason":"`+tc.reason+`"`) {
+					t.Errorf("no INFO record of the refusal (%s) in %s", tc.reason, s.pepLog)
+				}
 			}
 			if got := s.metric(t, `caddy_fhir_pep_decisions_total{outcome="allow",reason="allowed"}`); got != allowed {
 				t.Errorf("allowed decisions grew from %v to %v: the request reached the handler", allowed, got)
