@@ -17,7 +17,8 @@
 //	patient         the upstream logical id of the patient in context
 //	scope           the granted scopes, space separated
 //	consent_id      the consent reference
-//	baskets         the granted buckets: [{"code","system","historical_depth"}]
+//	baskets         the granted buckets: [{"code","system","historical_depth"}];
+//	                absent when the token had no baskets claim
 //	correlation_id  the request's X-Correlation-ID (snake_case like
 //	                consent_id; the header name is not a valid claim style)
 //	iat, exp        exp = iat + 60 s
@@ -63,7 +64,9 @@ type Basket struct {
 
 // Decision is what one assertion describes. Subject, Audience and Patient
 // are required: an assertion that does not say who, for which server and
-// about whom cannot be enforced by anybody.
+// about whom cannot be enforced by anybody. Baskets nil means the token
+// had no baskets claim (the claim is left out); non-nil and empty means
+// no bucket is granted ("baskets": []).
 type Decision struct {
 	Subject       string
 	Audience      string
@@ -81,8 +84,19 @@ type Claims struct {
 	Patient       string   `json:"patient"`
 	Scope         string   `json:"scope,omitempty"`
 	ConsentID     string   `json:"consent_id,omitempty"`
-	Baskets       []Basket `json:"baskets"`
+	Baskets       []Basket `json:"baskets,omitempty"`
 	CorrelationID string   `json:"correlation_id,omitempty"`
+}
+
+// payload is Claims as signed: Baskets is an interface so that a nil list
+// is left out and an empty one is written as [].
+type payload struct {
+	jwt.Claims
+	Patient       string `json:"patient"`
+	Scope         string `json:"scope,omitempty"`
+	ConsentID     string `json:"consent_id,omitempty"`
+	Baskets       any    `json:"baskets,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
 // Signer signs assertions with one key. It is safe for concurrent use.
@@ -167,13 +181,7 @@ func (s *Signer) Sign(d Decision) (string, error) {
 		return "", fmt.Errorf("upstreamjwt: random jti: %w", err)
 	}
 	now := s.now()
-	baskets := d.Baskets
-	if baskets == nil {
-		// "baskets": [] says "no bucket granted"; a missing claim could be
-		// read by an upstream as "no restriction".
-		baskets = []Basket{}
-	}
-	c := Claims{
+	c := payload{
 		Claims: jwt.Claims{
 			Issuer:   s.issuer,
 			Subject:  d.Subject,
@@ -185,8 +193,12 @@ func (s *Signer) Sign(d Decision) (string, error) {
 		Patient:       d.Patient,
 		Scope:         d.Scope,
 		ConsentID:     d.ConsentID,
-		Baskets:       baskets,
 		CorrelationID: d.CorrelationID,
+	}
+	if d.Baskets != nil {
+		// Non-nil, even empty: "baskets": [] says "no bucket granted",
+		// which is not the same as a token without the claim.
+		c.Baskets = d.Baskets
 	}
 	out, err := jwt.Signed(s.signer).Claims(c).Serialize()
 	if err != nil {

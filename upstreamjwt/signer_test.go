@@ -334,21 +334,35 @@ func TestSignRefuses(t *testing.T) {
 	}
 }
 
-func TestEmptyBasketsAreExplicit(t *testing.T) {
+func TestBasketsClaim(t *testing.T) {
 	s, err := NewSigner(Config{KeyPEM: pkcs8PEM(t, testECKey), Issuer: testIssuer})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.Sign(Decision{Subject: "s", Audience: "a", Patient: "p"})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		baskets []Basket
+		want    string // the baskets member, "" for none
+	}{
+		{"token without baskets", nil, ""},
+		{"no bucket granted", []Basket{}, `"baskets":[]`},
+		{"one bucket", []Basket{{Code: "laboratoryTests"}}, `"baskets":[{"code":"laboratoryTests"}]`},
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(payload, []byte(`"baskets":[]`)) {
-		t.Errorf("payload %s: want an explicit empty baskets list", payload)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := s.Sign(Decision{Subject: "s", Audience: "a", Patient: "p", Baskets: tt.baskets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			has := bytes.Contains(payload, []byte(`"baskets"`))
+			if tt.want == "" && has || tt.want != "" && !bytes.Contains(payload, []byte(tt.want)) {
+				t.Errorf("payload %s: want baskets member %q", payload, tt.want)
+			}
+		})
 	}
 }
 
