@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -163,5 +165,63 @@ func (p UpstreamProbe) Check(ctx context.Context) Result {
 		return res
 	}
 	res.Status, res.Detail = OK, ""
+	return res
+}
+
+// DialProbe checks that the upstream accepts connections: a TCP connect to
+// the host and port of Base. It is what readiness uses by default, because
+// it cannot be fooled into "not ready" by what only the proxy path has (the
+// upstream's private CA, credentials reverse_proxy adds with header_up),
+// while a stopped or unroutable upstream still fails it.
+type DialProbe struct {
+	// Base is the upstream URL (http or https).
+	Base string
+	// Dial opens the connection; nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeout bounds the probe; default 2s.
+	Timeout time.Duration
+}
+
+// Check runs the probe.
+func (p DialProbe) Check(ctx context.Context) Result {
+	res := Result{Name: "upstream", Status: Fail}
+	u, err := url.Parse(p.Base)
+	if err != nil || u.Host == "" {
+		res.Detail = "upstream URL is invalid"
+		return res
+	}
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		default:
+			res.Detail = "upstream URL is invalid"
+			return res
+		}
+	}
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dial := p.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	conn, err := dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		if ctx.Err() != nil {
+			res.Detail = "upstream did not accept a connection within " + timeout.String()
+		} else {
+			res.Detail = "upstream unreachable"
+		}
+		return res
+	}
+	conn.Close()
+	res.Status = OK
 	return res
 }

@@ -2,6 +2,8 @@ package readiness
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -103,6 +105,67 @@ func TestUpstreamProbe(t *testing.T) {
 			got := UpstreamProbe{Base: tt.base, Timeout: 50 * time.Millisecond}.Check(context.Background())
 			if got.Name != "upstream" || got.Status != tt.status || got.Detail != tt.detail {
 				t.Errorf("got %+v, want %s %q", got, tt.status, tt.detail)
+			}
+		})
+	}
+}
+
+func TestDialProbe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+
+	var dialed string
+	recordDial := func(_ context.Context, _, addr string) (net.Conn, error) {
+		dialed = addr
+		return nil, errors.New("refused")
+	}
+	hang := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	tests := []struct {
+		name       string
+		probe      DialProbe
+		status     Status
+		detail     string
+		wantDialed string
+	}{
+		{"listening", DialProbe{Base: "http://" + ln.Addr().String() + "/fhir/R4"}, OK, "", ""},
+		{"refused", DialProbe{Base: "http://" + closedAddr}, Fail, "upstream unreachable", ""},
+		{"http default port", DialProbe{Base: "http://hapi.internal/R4", Dial: recordDial}, Fail, "upstream unreachable", "hapi.internal:80"},
+		{"https default port", DialProbe{Base: "https://hapi.internal/R4", Dial: recordDial}, Fail, "upstream unreachable", "hapi.internal:443"},
+		{"ipv6 literal", DialProbe{Base: "http://[::1]:8080/R4", Dial: recordDial}, Fail, "upstream unreachable", "[::1]:8080"},
+		{"timeout", DialProbe{Base: "http://hapi.internal:8080", Dial: hang, Timeout: time.Millisecond}, Fail, "upstream did not accept a connection within 1ms", ""},
+		{"no host", DialProbe{Base: "/R4"}, Fail, "upstream URL is invalid", ""},
+		{"other scheme", DialProbe{Base: "ftp://hapi.internal/R4"}, Fail, "upstream URL is invalid", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dialed = ""
+			got := tt.probe.Check(context.Background())
+			if got.Name != "upstream" || got.Status != tt.status || got.Detail != tt.detail {
+				t.Errorf("got %+v, want %s %q", got, tt.status, tt.detail)
+			}
+			if tt.wantDialed != "" && dialed != tt.wantDialed {
+				t.Errorf("dialed %q, want %q", dialed, tt.wantDialed)
 			}
 		})
 	}
