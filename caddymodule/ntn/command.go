@@ -35,7 +35,13 @@ checked: that needs the state_dir of a running instance.
 				Use:   "verify <manifest-file> --trust-anchor <pem-file>",
 				Short: "Verifies an NTN manifest offline and prints a summary",
 				Args:  cobra.ExactArgs(1),
-				RunE:  caddycmd.WrapCommandFuncForCobra(cmdVerify),
+				// The summary goes to the command's output and "now" is the
+				// wall clock: both injected here, so tests set their own.
+				RunE: func(c *cobra.Command, args []string) error {
+					return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+						return cmdVerify(fl, c.OutOrStdout(), time.Now)
+					})(c, args)
+				},
 			}
 			verify.Flags().String("trust-anchor", "", "PEM file with the NTN trust anchor certificate(s) (required)")
 			verify.Flags().String("at", "", "verify at this RFC 3339 time instead of now")
@@ -44,15 +50,14 @@ checked: that needs the state_dir of a running instance.
 	})
 }
 
-// commandOutput is where "ntn verify" prints its summary; tests replace it.
-var commandOutput io.Writer = os.Stdout
-
-func cmdVerify(fl caddycmd.Flags) (int, error) {
+// cmdVerify runs "ntn verify", printing the summary to w and verifying at
+// now() unless --at says otherwise.
+func cmdVerify(fl caddycmd.Flags, w io.Writer, now func() time.Time) (int, error) {
 	args := fl.Args()
 	if len(args) != 1 {
 		return 2, errors.New("usage: ntn verify <manifest-file> --trust-anchor <pem-file>")
 	}
-	at := time.Now()
+	at := now()
 	if s := fl.String("at"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -60,7 +65,7 @@ func cmdVerify(fl caddycmd.Flags) (int, error) {
 		}
 		at = t
 	}
-	if err := runVerify(commandOutput, args[0], fl.String("trust-anchor"), at); err != nil {
+	if err := runVerify(w, args[0], fl.String("trust-anchor"), at); err != nil {
 		return 1, err
 	}
 	return 0, nil

@@ -78,14 +78,11 @@ func TestNTNCommandRegistered(t *testing.T) {
 	}
 	env := newTestEnv(t)
 	var out bytes.Buffer
-	commandOutput = &out
-	t.Cleanup(func() { commandOutput = nil })
-
 	run := func(args ...string) error {
 		root := &cobra.Command{Use: "ntn", SilenceUsage: true, SilenceErrors: true}
 		cmd.CobraFunc(root)
 		root.SetArgs(args)
-		root.SetOut(&bytes.Buffer{})
+		root.SetOut(&out)
 		root.SetErr(&bytes.Buffer{})
 		return root.Execute()
 	}
