@@ -163,7 +163,7 @@ func refresh(t testing.TB, app *App) {
 	}
 }
 
-func TestNTNAppVerifyPeer(t *testing.T) {
+func TestAppVerifyPeer(t *testing.T) {
 	env := newTestEnv(t)
 	_, app := env.provisionApp(t, env.appConfig())
 
@@ -203,7 +203,7 @@ func TestNTNAppVerifyPeer(t *testing.T) {
 	}
 }
 
-func TestNTNAppOnRevoke(t *testing.T) {
+func TestAppOnRevoke(t *testing.T) {
 	env := newTestEnv(t)
 	_, app := env.provisionApp(t, env.appConfig())
 	var got [][]string
@@ -230,7 +230,7 @@ func TestNTNAppOnRevoke(t *testing.T) {
 	}
 }
 
-func TestNTNAppRestartUsesStateDir(t *testing.T) {
+func TestAppRestartUsesStateDir(t *testing.T) {
 	env := newTestEnv(t)
 	_, first := env.provisionApp(t, env.appConfig())
 	refresh(t, first)
@@ -249,7 +249,7 @@ func TestNTNAppRestartUsesStateDir(t *testing.T) {
 	}
 }
 
-func TestNTNAppSharesRuntimeAcrossReloads(t *testing.T) {
+func TestAppSharesRuntimeAcrossReloads(t *testing.T) {
 	env := newTestEnv(t)
 	_, first := env.provisionApp(t, env.appConfig())
 	_, same := env.provisionApp(t, env.appConfig())
@@ -294,7 +294,7 @@ func TestNTNAppSharesRuntimeAcrossReloads(t *testing.T) {
 	}
 }
 
-func TestNTNAppStartFetchesInBackground(t *testing.T) {
+func TestAppStartFetchesInBackground(t *testing.T) {
 	env := newTestEnv(t)
 	_, app := env.provisionApp(t, env.appConfig())
 	swapped := make(chan int64, 1)
@@ -311,7 +311,7 @@ func TestNTNAppStartFetchesInBackground(t *testing.T) {
 	}
 }
 
-func TestNTNAppProvisionErrors(t *testing.T) {
+func TestAppProvisionErrors(t *testing.T) {
 	env := newTestEnv(t)
 	notPEM := filepath.Join(env.dir, "not.pem")
 	writeFile(t, notPEM, []byte("hello"))
@@ -368,7 +368,7 @@ func TestNTNAppProvisionErrors(t *testing.T) {
 	}
 }
 
-func TestNTNAppPlaceholders(t *testing.T) {
+func TestAppPlaceholders(t *testing.T) {
 	env := newTestEnv(t)
 	t.Setenv("FHIR_PEP_TEST_NTN_DIR", env.dir)
 	cfg := env.appConfig()
@@ -380,7 +380,7 @@ func TestNTNAppPlaceholders(t *testing.T) {
 	}
 }
 
-func TestNTNAppNotProvisioned(t *testing.T) {
+func TestAppNotProvisioned(t *testing.T) {
 	var app App
 	if _, err := app.VerifyPeer(&x509.Certificate{}, nil); err == nil {
 		t.Fatal("VerifyPeer on an unprovisioned app succeeded")

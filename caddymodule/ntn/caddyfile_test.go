@@ -17,7 +17,7 @@ import (
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite the expected JSON of the adapt golden files")
 
-func TestNTNCaddyfileUnmarshal(t *testing.T) {
+func TestCaddyfileUnmarshal(t *testing.T) {
 	cases := []struct {
 		name  string
 		input string
@@ -95,7 +95,7 @@ func TestNTNCaddyfileUnmarshal(t *testing.T) {
 	}
 }
 
-func TestNTNVerifierCaddyfile(t *testing.T) {
+func TestVerifierCaddyfile(t *testing.T) {
 	cases := []struct{ name, input, err string }{
 		{"bare", "ntn", ""},
 		{"argument", "ntn strict", "wrong argument count"},
@@ -118,7 +118,7 @@ func TestNTNVerifierCaddyfile(t *testing.T) {
 	}
 }
 
-// TestNTNCaddyfileAdapt runs the golden files in testdata/caddyfile_adapt.
-func TestNTNCaddyfileAdapt(t *testing.T) {
+// TestCaddyfileAdapt runs the golden files in testdata/caddyfile_adapt.
+func TestCaddyfileAdapt(t *testing.T) {
 	adapttest.Run(t, "testdata/caddyfile_adapt", *updateGolden)
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/hdp-il/fhir-pep/trust/ntntest"
 )
 
-func TestNTNCommandVerify(t *testing.T) {
+func TestCommandVerify(t *testing.T) {
 	env := newTestEnv(t)
 	var out bytes.Buffer
 	if err := runVerify(&out, env.manifestFile, env.taFile, ntntest.Epoch); err != nil {
@@ -39,7 +39,7 @@ func TestNTNCommandVerify(t *testing.T) {
 	}
 }
 
-func TestNTNCommandVerifyRejects(t *testing.T) {
+func TestCommandVerifyRejects(t *testing.T) {
 	env := newTestEnv(t)
 	otherTA := filepath.Join(env.dir, "other-ta.pem")
 	writeFile(t, otherTA, ntntest.CertPEM(ntntest.NewPKI(t, ntntest.ECDSAP256).TrustAnchor.Cert))
@@ -71,7 +71,7 @@ func TestNTNCommandVerifyRejects(t *testing.T) {
 	}
 }
 
-func TestNTNCommandRegistered(t *testing.T) {
+func TestCommandRegistered(t *testing.T) {
 	cmd, ok := caddycmd.Commands()["ntn"]
 	if !ok || cmd.CobraFunc == nil {
 		t.Fatal("ntn command not registered")

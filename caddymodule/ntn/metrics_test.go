@@ -14,7 +14,7 @@ import (
 	"github.com/hdp-il/fhir-pep/trust/ntntest"
 )
 
-func TestNTNMetrics(t *testing.T) {
+func TestMetrics(t *testing.T) {
 	env := newTestEnv(t)
 	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
@@ -80,7 +80,7 @@ func TestNTNMetrics(t *testing.T) {
 	}
 }
 
-func TestNTNMetricsRegistration(t *testing.T) {
+func TestMetricsRegistration(t *testing.T) {
 	env := newTestEnv(t)
 	_, app := env.provisionApp(t, env.appConfig())
 	reg := prometheus.NewPedanticRegistry()

@@ -135,7 +135,7 @@ func handshake(ln net.Listener, serverCfg, clientCfg *tls.Config) (tls.Connectio
 	return state, err
 }
 
-func TestNTNVerifierHandshakes(t *testing.T) {
+func TestVerifierHandshakes(t *testing.T) {
 	env := newTestEnv(t)
 	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
@@ -188,7 +188,7 @@ func TestNTNVerifierHandshakes(t *testing.T) {
 	}
 }
 
-func TestNTNVerifierRejectsStaleManifest(t *testing.T) {
+func TestVerifierRejectsStaleManifest(t *testing.T) {
 	env := newTestEnv(t)
 	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
@@ -206,7 +206,7 @@ func TestNTNVerifierRejectsStaleManifest(t *testing.T) {
 
 // A resumed TLS session skips certificate exchange; Caddy still runs the
 // verifier (VerifyConnection), so a revoked member cannot resume either.
-func TestNTNVerifierRevocationReachesResumedSessions(t *testing.T) {
+func TestVerifierRevocationReachesResumedSessions(t *testing.T) {
 	env := newTestEnv(t)
 	ctx, app := env.provisionApp(t, env.appConfig())
 	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
@@ -231,7 +231,7 @@ func TestNTNVerifierRevocationReachesResumedSessions(t *testing.T) {
 	}
 }
 
-func TestNTNVerifierNeedsTheApp(t *testing.T) {
+func TestVerifierNeedsTheApp(t *testing.T) {
 	ctx, err := caddy.ProvisionContext(&caddy.Config{Admin: &caddy.AdminConfig{Disabled: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func TestNTNVerifierNeedsTheApp(t *testing.T) {
 // When the ntn app is configured but cannot start (a missing trust anchor
 // file), the verifier passes on the app's own error, which names the
 // option, and does not claim that the ntn option is missing.
-func TestNTNVerifierReportsTheAppsError(t *testing.T) {
+func TestVerifierReportsTheAppsError(t *testing.T) {
 	env := newTestEnv(t)
 	cfg := &caddy.Config{Admin: &caddy.AdminConfig{Disabled: true}}
 	ctx, err := caddy.ProvisionContext(cfg)
@@ -304,7 +304,7 @@ func BenchmarkHandshake(b *testing.B) {
 // the reason, the member (when the certificate is a member's) and the
 // thumbprint, and never the certificate itself. An accepted one is not
 // logged at all.
-func TestNTNVerifierLogsRefusals(t *testing.T) {
+func TestVerifierLogsRefusals(t *testing.T) {
 	env := newTestEnv(t)
 	_, app := env.provisionApp(t, env.appConfig())
 	refresh(t, app)
