@@ -216,7 +216,9 @@ func KeyPEM(tb testing.TB, key crypto.Signer) []byte {
 }
 
 // Thumbprint is the base64url (unpadded) SHA-256 of the certificate's DER,
-// as in x5t#S256 and cnf.
+// as in x5t#S256 and cnf. It is computed here rather than with
+// internal/thumbprint on purpose: like the rest of ntntest, it is an
+// independent encoder the product code is checked against.
 func Thumbprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
