@@ -11,7 +11,7 @@
 //     max(RefreshMargin, 20% of its lifetime) remains. Concurrent callers
 //     share one token endpoint call. A failed call is shared too: until a
 //     bounded, jittered exponential backoff has passed (0.5 s doubling to
-//     15 s by default), callers get the current token while it is still
+//     10 s by default), callers get the current token while it is still
 //     valid, else the failure, and no new assertion is signed.
 //     Invalidate(token) forgets the token only if it is still the current
 //     one, so a burst of 401s from PCM causes exactly one refresh. The

@@ -27,11 +27,11 @@ const (
 	DefaultTokenTimeout      = 5 * time.Second
 	DefaultTokenMaxBytes     = 16 << 10
 	// DefaultRetryBackoff and DefaultMaxRetryBackoff bound the wait after
-	// failed refreshes: 0.5 s after the first, doubling up to 15 s. A
-	// PCM outage then costs at most one token request per 15 s (each with
-	// a newly signed assertion), and recovery is noticed within 15 s.
+	// failed refreshes: 0.5 s after the first, doubling up to 10 s. A long
+	// PCM outage then costs one token request per 5 to 10 s (each with a
+	// newly signed assertion), and recovery is noticed within 10 s.
 	DefaultRetryBackoff    = 500 * time.Millisecond
-	DefaultMaxRetryBackoff = 15 * time.Second
+	DefaultMaxRetryBackoff = 10 * time.Second
 	// maxAssertionLifetime keeps client assertions short-lived (RFC 7523
 	// section 3 asks for a limited lifetime; a stolen assertion is replayable
 	// until exp).
@@ -84,7 +84,7 @@ type TokenSourceConfig struct {
 	MaxResponseBytes int64
 	// RetryBackoff is the wait after the first failed refresh (default
 	// 0.5 s); each further failure doubles it, up to MaxRetryBackoff
-	// (default 15 s). The wait is jittered between half and all of it.
+	// (default 10 s). The wait is jittered between half and all of it.
 	RetryBackoff    time.Duration
 	MaxRetryBackoff time.Duration
 	// Rand returns a uniform number in [0, 1) for the jitter;
