@@ -102,7 +102,15 @@ func (s *Sealer) RewriteLinkArray(raw []byte, self, origin string, b Binding) ([
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
-	return json.Marshal(out)
+	// No HTML escaping: "&" stays "&" in the URLs, as clients and
+	// humans reading the Bundle expect.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Origin is SelfLink relative to the public base: what RewriteLinks and

@@ -91,7 +91,7 @@ func TestRewriteLinkArray(t *testing.T) {
 		self    string
 		wantLen int // -1: error; 0: nil (remove the member)
 	}{
-		{"hapi", `[{"relation":"self","url":"` + testUpstream + `/Observation?patient=p-18"},{"relation":"next","url":"` + hapiNext + `"}]`, "s", 2},
+		{"hapi", `[{"relation":"self","url":"` + testUpstream + `/Observation?patient=p-18&code=1"},{"relation":"next","url":"` + hapiNext + `"}]`, testPublic + "/Observation?a=1&b=2", 2},
 		{"extra members dropped", `[{"id":"l1","extension":[],"relation":"next","url":"` + hapiNext + `"}]`, "", 1},
 		{"malformed elements dropped", `[1,"x",null,{"relation":1,"url":"u"},{"relation":"next"}]`, "", 0},
 		{"empty array", `[]`, "", 0},
@@ -122,7 +122,8 @@ func TestRewriteLinkArray(t *testing.T) {
 			if err := json.Unmarshal(out, &links); err != nil || len(links) != tc.wantLen {
 				t.Fatalf("got %s (%v), want %d links", out, err, tc.wantLen)
 			}
-			if strings.Contains(string(out), "hapi.internal") || strings.Contains(string(out), `"id"`) {
+			if strings.Contains(string(out), "hapi.internal") || strings.Contains(string(out), `"id"`) ||
+				strings.Contains(string(out), `\u0026`) || strings.HasSuffix(string(out), "\n") {
 				t.Fatalf("output leaks upstream members: %s", out)
 			}
 		})
