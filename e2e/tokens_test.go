@@ -93,19 +93,20 @@ func TestTokensRefused(t *testing.T) {
 }
 
 // TestIncompleteIntrospectionRefused: an active introspection answer
-// without cnf (no certificate binding) makes the token unusable: the PEP
-// answers 401 invalid_token (retrying would not help) and returns no data.
+// without cnf (no certificate binding; cnf_required is on by default) makes
+// the token unusable: the PEP answers 401 invalid_token (retrying would not
+// help, reason unbound_token) and returns no data.
 func TestIncompleteIntrospectionRefused(t *testing.T) {
 	s := stackFor(t)
 	c := s.memberClient(t, "hospital-a")
 	token := s.mint(t, grant{Patient: "000000018", Scope: labScope, Member: "hospital-a", Omit: []string{"cnf"}}).Token
-	before := s.denials(t, "incomplete_claims")
+	before := s.denials(t, "unbound_token")
 	r := s.expectStatus(t, c, token, "/Observation", http.StatusUnauthorized)
 	if code := operationOutcomeCode(t, r.body); code != "login" {
 		t.Errorf("OperationOutcome code %q, want login", code)
 	}
-	if got := s.denials(t, "incomplete_claims") - before; got != 1 {
-		t.Errorf("incomplete_claims denials grew by %v, want 1", got)
+	if got := s.denials(t, "unbound_token") - before; got != 1 {
+		t.Errorf("unbound_token denials grew by %v, want 1", got)
 	}
 }
 
