@@ -487,6 +487,8 @@ expect 404 hospital-a T18 /Observation/p2-hemoglobin \
 	"A read of patient 000000026's Observation: not found (indistinguishable from a missing id)."
 expect 200 hospital-a T18 '/Observation?subject=Patient/hdp-demo-patient-2' \
 	"A search naming the other patient: the PEP ANDs its own patient in, so nothing comes back."
+expect 404 hospital-a T18 /Observation/p2-home-glucose \
+	"Patient 000000026's glucose test that patient 000000018 performed (she is its performer, not its subject): not hers, not found."
 
 section "7. Tokens"
 expect 401 hospital-a '' /Observation \
