@@ -87,22 +87,23 @@ func TestUpstreamProbe(t *testing.T) {
 	closed.Close()
 
 	tests := []struct {
-		name   string
-		base   string
-		status Status
-		detail string
+		name    string
+		base    string
+		timeout time.Duration
+		status  Status
+		detail  string
 	}{
-		{"ok", srv.URL + "/ok", OK, ""},
-		{"ok with trailing slash", srv.URL + "/ok/", OK, ""},
-		{"server error", srv.URL + "/err", Fail, "upstream answered 502 to GET /metadata"},
-		{"redirect not followed", srv.URL + "/redirect", Fail, "upstream unreachable"},
-		{"timeout", srv.URL + "/slow", Fail, "upstream did not answer within 50ms"},
-		{"connection refused", closed.URL, Fail, "upstream unreachable"},
-		{"bad URL", "http://[::1", Fail, "upstream URL is invalid"},
+		{"ok", srv.URL + "/ok", 0, OK, ""},
+		{"ok with trailing slash", srv.URL + "/ok/", 0, OK, ""},
+		{"server error", srv.URL + "/err", 0, Fail, "upstream answered 502 to GET /metadata"},
+		{"redirect not followed", srv.URL + "/redirect", 0, Fail, "upstream unreachable"},
+		{"timeout", srv.URL + "/slow", 20 * time.Millisecond, Fail, "upstream did not answer within 20ms"},
+		{"connection refused", closed.URL, 0, Fail, "upstream unreachable"},
+		{"bad URL", "http://[::1", 0, Fail, "upstream URL is invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := UpstreamProbe{Base: tt.base, Timeout: 50 * time.Millisecond}.Check(context.Background())
+			got := UpstreamProbe{Base: tt.base, Timeout: tt.timeout}.Check(context.Background())
 			if got.Name != "upstream" || got.Status != tt.status || got.Detail != tt.detail {
 				t.Errorf("got %+v, want %s %q", got, tt.status, tt.detail)
 			}
