@@ -50,7 +50,7 @@ func ScrubURI(s string) string {
 		// Absolute-form (a forward-proxy style request): keep scheme and
 		// host, drop userinfo, scrub the rest like an origin-form target.
 		u, err := url.Parse(s)
-		if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
 			return Redacted
 		}
 		if !safeHost(u.Host) {
@@ -165,19 +165,29 @@ func keepable(s string) bool {
 	return true
 }
 
-// safeHost admits host[:port] made of DNS and IP literal characters only.
+// safeHost admits host[:port] made of DNS and IP literal characters only,
+// without a digit run long enough to be a national id (a client can name
+// any host in an absolute-form target).
 func safeHost(h string) bool {
 	if len(h) > 255 {
 		return false
 	}
+	run := 0
 	for i := 0; i < len(h); i++ {
 		c := h[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+		case c >= '0' && c <= '9':
+			run++
+			if run >= nationalIDDigits {
+				return false
+			}
+			continue
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z',
 			c == '-', c == '.', c == ':', c == '[', c == ']':
 		default:
 			return false
 		}
+		run = 0
 	}
 	return true
 }

@@ -49,8 +49,12 @@ func TestScrubURI(t *testing.T) {
 		{"absolute form userinfo dropped", "https://user:pass@fhir.example/R4", "https://fhir.example/R4"},
 		{"absolute form without path", "https://fhir.example", "https://fhir.example"},
 		{"absolute form query only", "https://fhir.example?access_token=x", "https://fhir.example?"},
+		{"national id as host", "http://000000026.example/R4", "REDACTED"},
+		{"IP host kept", "http://192.168.100.100:8080/R4", "http://192.168.100.100:8080/R4"},
 		{"not a URI", "000000026", "REDACTED"},
 		{"opaque", "mailto:000000026@x", "REDACTED"},
+		{"other scheme", "ftp://fhir.example/R4", "REDACTED"},
+		{"upper-case scheme", "HTTPS://fhir.example/R4", "https://fhir.example/R4"},
 		{"relative path", "Patient/1?x=y", "REDACTED"},
 	}
 	for _, tt := range tests {
