@@ -361,9 +361,20 @@ func TestGatePCMFailuresFailClosed(t *testing.T) {
 			if w.Code != 503 || w.Header().Get("Retry-After") == "" || f.reached != nil {
 				t.Fatalf("status %d, retry-after %q", w.Code, w.Header().Get("Retry-After"))
 			}
-			// Errors are not cached: PCM recovering lets the next request in.
+			// Transport errors are not cached: PCM recovering lets the next
+			// request in. A malformed answer is remembered for that token
+			// (negative_cache_ttl), so PCM is not asked again at once;
+			// another token gets in.
 			f.pcm.setMode("")
-			if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 200 {
+			token := "good"
+			if mode == "garbage" {
+				if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 503 {
+					t.Fatalf("malformed answer not remembered: status %d", w.Code)
+				}
+				token = "other"
+				f.pcm.set(token, activeAnswer(f.caller, time.Now(), nil))
+			}
+			if w := f.serve(f.request("GET", "/R4/Observation", f.caller, token)); w.Code != 200 {
 				t.Fatalf("after recovery: status %d", w.Code)
 			}
 		})
