@@ -23,7 +23,7 @@ const internalHeaderPrefix = "X-Fhir-Pep-"
 // then PCM. It sets x.subject as it learns who is calling: once the
 // certificate is trusted, denials are audited with the member id.
 func (p *PEP) authenticate(x *exchange) error {
-	defer p.observeStage("gate", p.now())
+	defer p.observeStage("gate", x.start)
 	r := x.r
 	if !p.underBase(r.URL.Path) {
 		return denyOutsideBase

@@ -37,7 +37,9 @@ type exchange struct {
 	next caddyhttp.Handler
 	// repl is the request's replacer; a private one when Caddy gave none
 	// (unit tests), so no stage needs a nil check.
-	repl       *caddy.Replacer
+	repl *caddy.Replacer
+	// start is when the PEP took the request; the gate stage is timed
+	// from it.
 	start      time.Time
 	decisionID string
 	// subject is nil until the client certificate is trusted, and its

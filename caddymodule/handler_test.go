@@ -517,7 +517,7 @@ func BenchmarkGateCacheHit(b *testing.B) {
 	r := f.request("GET", "/R4/Observation", f.caller, "good")
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := f.pep.authenticate(&exchange{r: r}); err != nil {
+		if err := f.pep.authenticate(&exchange{r: r, start: f.clock.now()}); err != nil {
 			b.Fatal(err)
 		}
 	}
