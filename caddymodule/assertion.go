@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -142,4 +143,29 @@ func setUpstreamAssertion(ctx context.Context, h http.Header) {
 	if hv, ok := ctx.Value(assertionCtxKey{}).([2]string); ok {
 		h.Set(hv[0], hv[1])
 	}
+}
+
+// mergeJWKS joins the JWKS documents of several handlers (one site may
+// have more than one fhir_pep block) into one key set, each key once.
+func mergeJWKS(docs [][]byte) ([]byte, error) {
+	var out struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	out.Keys = []json.RawMessage{}
+	seen := map[string]bool{}
+	for _, doc := range docs {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(doc, &set); err != nil {
+			return nil, err
+		}
+		for _, k := range set.Keys {
+			if !seen[string(k)] {
+				seen[string(k)] = true
+				out.Keys = append(out.Keys, k)
+			}
+		}
+	}
+	return json.Marshal(out)
 }

@@ -136,3 +136,28 @@ func TestNewUpstreamAsserterKeyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestMergeJWKS(t *testing.T) {
+	a := []byte(`{"keys":[{"kid":"a"}]}`)
+	b := []byte(`{"keys":[{"kid":"b"},{"kid":"a"}]}`)
+	tests := []struct {
+		name string
+		docs [][]byte
+		want string
+	}{
+		{"none", nil, `{"keys":[]}`},
+		{"one", [][]byte{a}, `{"keys":[{"kid":"a"}]}`},
+		{"deduplicated", [][]byte{a, b}, `{"keys":[{"kid":"a"},{"kid":"b"}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := mergeJWKS(tt.docs)
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := mergeJWKS([][]byte{[]byte("nope")}); err == nil {
+		t.Fatal("a malformed document was merged")
+	}
+}
