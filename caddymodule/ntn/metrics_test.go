@@ -16,9 +16,7 @@ import (
 
 func TestMetrics(t *testing.T) {
 	env := newTestEnv(t)
-	ctx, app := env.provisionApp(t, env.appConfig())
-	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
-	ln := newLoopback(t)
+	ctx, app, server, ln := env.verifyingServer(t)
 	reg := ctx.GetMetricsRegistry()
 
 	// Before any manifest: stale, no manifest gauges, nothing counted.

@@ -135,11 +135,18 @@ func handshake(ln net.Listener, serverCfg, clientCfg *tls.Config) (tls.Connectio
 	return state, err
 }
 
+// verifyingServer provisions the ntn app and a TLS server whose client
+// certificates the ntn verifier checks, as "client_auth { mode require;
+// verifier ntn }" does, and a loopback listener for handshakes.
+func (e *testEnv) verifyingServer(t testing.TB) (caddy.Context, *App, *tlsServer, net.Listener) {
+	t.Helper()
+	ctx, app := e.provisionApp(t, e.appConfig())
+	return ctx, app, newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth()), newLoopback(t)
+}
+
 func TestVerifierHandshakes(t *testing.T) {
 	env := newTestEnv(t)
-	ctx, app := env.provisionApp(t, env.appConfig())
-	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
-	ln := newLoopback(t)
+	_, app, server, ln := env.verifyingServer(t)
 
 	pinned := env.pinned.TLSCertificate()
 	caIssued := env.caIssued.TLSCertificate()
@@ -190,9 +197,7 @@ func TestVerifierHandshakes(t *testing.T) {
 
 func TestVerifierRejectsStaleManifest(t *testing.T) {
 	env := newTestEnv(t)
-	ctx, app := env.provisionApp(t, env.appConfig())
-	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
-	ln := newLoopback(t)
+	_, app, server, ln := env.verifyingServer(t)
 	refresh(t, app)
 	pinned := env.pinned.TLSCertificate()
 	if _, err := handshake(ln, server.cfg, server.clientConfig(&pinned)); err != nil {
@@ -208,9 +213,7 @@ func TestVerifierRejectsStaleManifest(t *testing.T) {
 // verifier (VerifyConnection), so a revoked member cannot resume either.
 func TestVerifierRevocationReachesResumedSessions(t *testing.T) {
 	env := newTestEnv(t)
-	ctx, app := env.provisionApp(t, env.appConfig())
-	server := newTLSServer(t).withClientAuth(t, ctx, ntnClientAuth())
-	ln := newLoopback(t)
+	_, app, server, ln := env.verifyingServer(t)
 	refresh(t, app)
 
 	pinned := env.pinned.TLSCertificate()
