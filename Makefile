@@ -16,7 +16,7 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.fhir-pep-npm-ci
 DEMO_ARGS ?=
 export GOFLAGS := -buildvcs=false
 
-.PHONY: setup node-deps build demo demo-data test test-go test-rego test-node test-alerts vet fmt-check bench clean
+.PHONY: setup node-deps build demo demo-data test test-go test-rego test-node test-alerts vet fmt-check bench bench-e2e clean
 
 # Kept for existing scripts: everything `make demo` and `make test` install.
 setup: node-deps
@@ -71,6 +71,13 @@ test-alerts:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./introspection/ ./caddymodule/ ./policy/ ./enforce/ ./smart/ ./fhir/ ./trust/
+
+# Throughput of fhir-pep against plain reverse_proxy from the same binary
+# (docs/benchmarks.md). Not part of `make test`; `go vet ./...` compiles it.
+#   make bench-e2e BENCH_ARGS='-rounds 3 -duration 5s -profile /tmp/prof'
+BENCH_ARGS ?= -rounds 3 -duration 5s
+bench-e2e: build
+	$(GO) run ./cmd/bench-e2e -bin $(BIN) $(BENCH_ARGS)
 
 clean:
 	rm -rf bin
