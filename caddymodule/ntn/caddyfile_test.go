@@ -99,7 +99,8 @@ func TestVerifierCaddyfile(t *testing.T) {
 	cases := []struct{ name, input, err string }{
 		{"bare", "ntn", ""},
 		{"argument", "ntn strict", "wrong argument count"},
-		{"block", "ntn {\n mode strict\n}", `unrecognized subdirective "mode"`},
+		{"block", "ntn {\n mode strict\n}", `unrecognized verifier ntn subdirective "mode", at Testfile:2`},
+		{"empty block", "ntn {\n}", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

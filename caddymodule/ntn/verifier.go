@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hdp-il/fhir-pep/internal/caddyblock"
 	"github.com/hdp-il/fhir-pep/internal/thumbprint"
 	"github.com/hdp-il/fhir-pep/trust"
 )
@@ -104,10 +105,10 @@ func (v *Verifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if d.NextBlock(d.Nesting()) {
-		return d.Errf("unrecognized subdirective %q", d.Val())
-	}
-	return nil
+	// No subdirectives: the same parser as every other block still gives
+	// a stray one a positioned error.
+	_, err := caddyblock.Parse(d, "verifier ntn", caddyblock.Handlers{})
+	return err
 }
 
 // Interface guards
