@@ -7,6 +7,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	// fhir_pep_full uses the ntn global option and verifier.
+	_ "github.com/hdp-il/fhir-pep/caddymodule/ntn"
 	"github.com/hdp-il/fhir-pep/internal/adapttest"
 )
 
