@@ -27,6 +27,8 @@ type Snapshot struct {
 	// departed indexes, with status removed, the members that earlier
 	// manifests listed and this one does not (see rememberDeparted).
 	departed *Snapshot
+	// chains remembers the chains x509.Verify accepted (chainmemo.go).
+	chains chainMemo
 }
 
 type memberEntry struct {
@@ -244,11 +246,18 @@ func (s *Snapshot) verify(leaf *x509.Certificate, intermediates []*x509.Certific
 			if slices.Contains(matched, m) {
 				continue
 			}
+			key := newChainKey(sum, intermediates, m)
+			if s.chains.verified(key, now) {
+				matched = append(matched, m)
+				continue
+			}
 			opts.Roots = m.roots
-			if _, err := leaf.Verify(opts); err != nil {
+			chains, err := leaf.Verify(opts)
+			if err != nil {
 				chainErr = err
 				continue
 			}
+			s.chains.remember(key, chains[0])
 			matched = append(matched, m)
 		}
 	}
