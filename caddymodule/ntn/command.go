@@ -77,17 +77,18 @@ func runVerify(w io.Writer, file, anchorFile string, now time.Time) error {
 	if anchorFile == "" {
 		return errors.New("--trust-anchor is required")
 	}
+	// Every error names what the operator gave: the flag, or the manifest.
 	anchorPEM, err := os.ReadFile(anchorFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("--trust-anchor: %w", err)
 	}
 	anchors, err := parsePEMCertificates(anchorPEM)
 	if err != nil {
-		return fmt.Errorf("trust anchor %s: %w", anchorFile, err)
+		return fmt.Errorf("--trust-anchor %s: %w", anchorFile, err)
 	}
 	jws, err := readManifestFile(file)
 	if err != nil {
-		return err
+		return fmt.Errorf("manifest: %w", err)
 	}
 	m, err := trust.Verify(jws, trust.VerifyOptions{TrustAnchors: anchors, Now: now})
 	if err != nil {

@@ -54,8 +54,9 @@ func TestCommandVerifyRejects(t *testing.T) {
 		{"expired manifest", env.manifestFile, env.taFile, ntntest.Epoch.Add(48 * time.Hour), "reason expired"},
 		{"garbage", garbage, env.taFile, ntntest.Epoch, "reason format"},
 		{"no trust anchor flag", env.manifestFile, "", ntntest.Epoch, "--trust-anchor is required"},
-		{"trust anchor not PEM", env.manifestFile, garbage, ntntest.Epoch, "no PEM certificate"},
-		{"missing file", filepath.Join(env.dir, "nope.jws"), env.taFile, ntntest.Epoch, "no such file"},
+		{"trust anchor not PEM", env.manifestFile, garbage, ntntest.Epoch, "--trust-anchor " + garbage + ": no PEM certificate"},
+		{"missing trust anchor", env.manifestFile, filepath.Join(env.dir, "nope.pem"), ntntest.Epoch, "--trust-anchor: open "},
+		{"missing file", filepath.Join(env.dir, "nope.jws"), env.taFile, ntntest.Epoch, "manifest: open "},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
