@@ -54,12 +54,17 @@
 //     - a Patient passes only if its id is one of Scope.PatientIDs (the
 //     compartment's Patient.link rule is not used: another patient's
 //     record linking to ours is still another patient's);
-//     - a type in Config.Compartment passes if any element on its
-//     compartment paths references one of the patient's ids (FHIR's
-//     compartment rule: "any", so an Observation of our patient that names
-//     another Patient as performer passes; the query narrowing already
-//     makes such data rare); otherwise other_patient when some element
-//     references another Patient, no_patient_reference when none does;
+//     - a type in Config.Compartment passes only if every Patient
+//     reference on its compartment paths is one of the patient's ids and
+//     there is at least one (stricter than FHIR's compartment rule, which
+//     is "any": an Observation of another patient in which ours is only the
+//     performer, a CareTeam listing ours as a participant, a Communication
+//     sent to ours, a Coverage ours subscribes to for someone else, a
+//     Composition ours authored about someone else are the other patient's
+//     records, and _revinclude or $everything must not carry them out);
+//     other_patient when some element references another Patient or an
+//     element on the paths is malformed next to an own reference,
+//     no_patient_reference when none references the patient;
 //     - only the configured paths are read: a Patient reference elsewhere
 //     in a compartment resource (Observation.focus, an extension) neither
 //     helps nor hurts;

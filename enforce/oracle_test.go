@@ -310,7 +310,7 @@ func (o *oracle) resource(v any, contained bool, parent string) error {
 			return fmt.Errorf("other Patient")
 		}
 	case len(o.compartment[typ]) > 0:
-		if !own {
+		if !own || foreign || malformed {
 			return fmt.Errorf("not the patient's")
 		}
 	case foreign:

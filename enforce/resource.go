@@ -33,7 +33,7 @@ type coding struct {
 // refState gathers what the compartment reference elements of one resource say.
 type refState struct {
 	own       bool // some element points to the scope's patient
-	foreign   bool // some element points to another patient
+	foreign   bool // some element points to another patient (withholds, whatever own says)
 	malformed bool // some element on a compartment path has an unexpected shape
 }
 
@@ -185,12 +185,18 @@ func (w *work) ownership(typ []byte, inCompartment bool, refs *refState, id str,
 			return ReasonOtherPatient
 		}
 	case inCompartment:
+		// Every Patient reference on the compartment paths must be one of
+		// the patient's: an Observation whose subject is another patient is
+		// that patient's record even when ours is its performer, and a
+		// _revinclude or $everything must not carry it out. An element whose
+		// shape hides what it names cannot be shown to be ours either.
 		switch {
-		case refs.own:
 		case refs.foreign:
 			return ReasonOtherPatient
-		default:
+		case !refs.own:
 			return ReasonNoPatientReference
+		case refs.malformed:
+			return ReasonOtherPatient
 		}
 	case refs.foreign: // outside the compartment, found by the deep scan
 		return ReasonOtherPatient
