@@ -1,15 +1,13 @@
 package enforce
 
+import "strconv"
+
 // FilterOptions tune FilterBundle.
 type FilterOptions struct {
 	// AnnotateWithheld adds, to a searchset from which something was
 	// withheld, one entry with search.mode "outcome" holding an informational
 	// OperationOutcome (issue code "suppressed") that says so.
 	AnnotateWithheld bool
-	// KeepUnverifiedTotal keeps Bundle.total when nothing was withheld from
-	// this page even if the PEP cannot verify it (several pages, or a count
-	// that differs from the page, as with _summary=count). Off by default.
-	KeepUnverifiedTotal bool
 	// NarrowedType is the resource type of the search whose upstream query
 	// carried the policy's narrowing ("" for anything else: history,
 	// $everything, batch). Its searchset match entries may pass a
@@ -24,7 +22,7 @@ type Stats struct {
 	Outcomes     int             // OperationOutcome entries, passed in sanitised form
 	Withheld     [NumReasons]int // entries withheld, by reason
 	LinksRemoved int             // Bundle.link elements removed (entry.link is not counted)
-	TotalDropped bool
+	TotalDropped bool            // Bundle.total removed (it could not be verified)
 }
 
 // WithheldCount is the number of entries withheld for any reason.
@@ -87,15 +85,16 @@ type entryRec struct {
 type memberRec = span
 
 type bundleState struct {
-	typ        bundleType
-	isBundle   bool
-	total      int // index in members, -1 when absent
-	totalValue int
-	totalValid bool
-	entry      int // index in members, -1 when absent
-	entryArr   span
-	linkMember int // index in members of a link array to remove, -1 when none
-	multiPage  bool
+	typ         bundleType
+	isBundle    bool
+	total       int // index in members, -1 when absent
+	totalValue  int
+	totalValid  bool
+	totalValue0 int // byte offset of the total's value, for rewriting it
+	entry       int // index in members, -1 when absent
+	entryArr    span
+	linkMember  int // index in members of a link array to remove, -1 when none
+	multiPage   bool
 }
 
 // FilterBundle checks every resource of a Bundle (searchset, history,
@@ -183,6 +182,7 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 			}
 		case keyIs(key, "total"):
 			b.total = len(w.members)
+			b.totalValue0 = s.pos
 			b.totalValue, b.totalValid, err = w.count()
 		case keyIs(key, "link"):
 			var allRemoved bool
@@ -402,11 +402,11 @@ func (w *work) response() error {
 // decide settles every entry, total and the links, and adds the Bundle-level
 // edits, in named steps.
 func (w *work) decide(b *bundleState, opts FilterOptions, stats *Stats) {
-	matches, kept := w.settleEntries(b, stats)
+	upstreamMatches, matches, kept := w.settleEntries(b, stats)
 	w.dropEditsInsideReplaced()
 	withheld := stats.WithheldCount()
 	w.rewriteEntries(b, kept, opts.AnnotateWithheld && withheld > 0 && b.typ == bundleSearchset)
-	w.fixTotal(b, opts, stats, matches, withheld)
+	w.fixTotal(b, stats, upstreamMatches, matches)
 	if b.linkMember >= 0 {
 		w.members[b.linkMember].remove = true
 	}
@@ -414,12 +414,16 @@ func (w *work) decide(b *bundleState, opts FilterOptions, stats *Stats) {
 }
 
 // settleEntries gives every entry its action and counts: the match entries
-// that stay (for the total) and the entries that are not removed.
-func (w *work) settleEntries(b *bundleState, stats *Stats) (matches, kept int) {
+// the upstream sent and those that stay (for the total), and the entries
+// that are not removed.
+func (w *work) settleEntries(b *bundleState, stats *Stats) (upstreamMatches, matches, kept int) {
 	batch := b.typ == bundleBatchResponse || b.typ == bundleTransactionResponse
 	for i := range w.entries {
 		e := &w.entries[i]
 		reason := e.reason
+		if e.match && e.hasResource && !e.outcome {
+			upstreamMatches++
+		}
 		if e.matchPass && e.match && b.typ == bundleSearchset {
 			reason = ReasonNone
 		}
@@ -451,7 +455,7 @@ func (w *work) settleEntries(b *bundleState, stats *Stats) (matches, kept int) {
 			kept++
 		}
 	}
-	return matches, kept
+	return upstreamMatches, matches, kept
 }
 
 // dropEditsInsideReplaced forgets the edits inside entries that do not
@@ -506,16 +510,23 @@ func (w *work) rewriteEntries(b *bundleState, kept int, annotate bool) {
 	}
 }
 
-// fixTotal keeps Bundle.total only when it can be verified (or, with
-// KeepUnverifiedTotal, when nothing was withheld); see doc.go.
-func (w *work) fixTotal(b *bundleState, opts FilterOptions, stats *Stats, matches, withheld int) {
+// fixTotal applies the one rule for Bundle.total (see doc.go): on a single
+// page whose total counts exactly the match entries the upstream sent, it
+// becomes the number of match entries that leave; otherwise it is removed.
+// Whether a total is present thus depends only on what the upstream sent,
+// never on what was withheld, and its value says no more than the entries.
+func (w *work) fixTotal(b *bundleState, stats *Stats, upstreamMatches, matches int) {
 	if b.total < 0 {
 		return
 	}
-	verified := b.totalValid && !b.multiPage && b.totalValue == matches
-	keep := withheld == 0 && b.totalValid && (verified || opts.KeepUnverifiedTotal)
-	if !keep {
+	if !b.totalValid || b.multiPage || b.totalValue != upstreamMatches {
 		w.members[b.total].remove = true
 		stats.TotalDropped = true
+		return
+	}
+	if matches != b.totalValue {
+		off := w.beginEdit()
+		w.repl = strconv.AppendInt(w.repl, int64(matches), 10)
+		w.endEdit(b.totalValue0, w.members[b.total].end, off)
 	}
 }

@@ -74,9 +74,9 @@ func TestFilterBundle(t *testing.T) {
 			want: want{out: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1},
 		},
 		{
-			name: "other patient removed from the middle, total dropped",
+			name: "other patient removed from the middle, total recomputed",
 			in:   bundle("searchset", `"total":3`, entries(ent("Observation/o1", resOwn, "match"), ent("Observation/x1", resOther, "match"), ent("Observation/o2", resOwn2, "match"))),
-			want: want{out: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Observation/o2", resOwn2, "match"))), returned: 2, withheld: map[Reason]int{ReasonOtherPatient: 1}, dropped: true},
+			want: want{out: bundle("searchset", `"total":2`, entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Observation/o2", resOwn2, "match"))), returned: 2, withheld: map[Reason]int{ReasonOtherPatient: 1}},
 		},
 		{
 			name: "first and last removed",
@@ -86,7 +86,7 @@ func TestFilterBundle(t *testing.T) {
 		{
 			name: "everything removed: entry member goes",
 			in:   bundle("searchset", `"total":2`, entries(ent("Observation/x1", resOther, "match"), ent("Observation/x2", resNoLabel, "match")), `"id":"b1"`),
-			want: want{out: bundle("searchset", `"id":"b1"`), withheld: map[Reason]int{ReasonOtherPatient: 1, ReasonNoBucket: 1}, dropped: true},
+			want: want{out: bundle("searchset", `"total":0`, `"id":"b1"`), withheld: map[Reason]int{ReasonOtherPatient: 1, ReasonNoBucket: 1}},
 		},
 		{
 			name: "everything removed, annotated",
@@ -165,21 +165,38 @@ func TestFilterBundle(t *testing.T) {
 			want: want{out: bundle("searchset", links(link("next", testPublic+"?p=2")), entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1, dropped: true},
 		},
 		{
-			name: "unverified total kept on request",
-			in:   bundle("searchset", `"total":40`, links(link("next", testPublic+"?p=2")), entries(pubEnt("Observation/o1", resOwn, "match"))),
-			opts: FilterOptions{KeepUnverifiedTotal: true},
-			want: want{out: bundle("searchset", `"total":40`, links(link("next", testPublic+"?p=2")), entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1},
+			name: "total recomputed when something was withheld: its presence says nothing",
+			in:   bundle("searchset", `"total":3`, entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Observation/x1", resOther, "match"), ent("Practitioner/p1", resPrac, "include"), pubEnt("Observation/o2", resOwn2, ""))),
+			want: want{out: bundle("searchset", `"total":2`, entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Practitioner/p1", resPrac, "include"), pubEnt("Observation/o2", resOwn2, ""))), returned: 3, included: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
 		},
 		{
-			name: "unverified total still dropped when something was withheld",
+			name: "total recomputed to zero when every match was withheld",
+			in:   bundle("searchset", `"total": 1`, entries(pubEnt("Observation/x1", resOther, "match"))),
+			want: want{out: bundle("searchset", `"total": 0`), withheld: map[Reason]int{ReasonOtherPatient: 1}},
+		},
+		{
+			name: "withheld include does not change the total",
+			in:   bundle("searchset", `"total":1`, entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Observation/x1", resOther, "include"))),
+			want: want{out: bundle("searchset", `"total":1`, entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
+		},
+		{
+			name: "history total recomputed",
+			in:   bundle("history", `"total":2`, entries(pubEnt("Observation/o1", resOwn, ""), pubEnt("Observation/x1", resOther, ""))),
+			want: want{out: bundle("history", `"total":1`, entries(pubEnt("Observation/o1", resOwn, ""))), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
+		},
+		{
+			name: "total dropped on a multi-page result even when something was withheld",
+			in:   bundle("searchset", `"total":40`, links(link("next", testPublic+"?p=2")), entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Observation/x1", resOther, "match"))),
+			want: want{out: bundle("searchset", links(link("next", testPublic+"?p=2")), entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}, dropped: true},
+		},
+		{
+			name: "total after the entries recomputed",
 			in:   bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"), pubEnt("Observation/x1", resOther, "match")), `"total":2`),
-			opts: FilterOptions{KeepUnverifiedTotal: true},
-			want: want{out: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}, dropped: true},
+			want: want{out: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match")), `"total":1`), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
 		},
 		{
 			name: "malformed totals dropped",
 			in:   bundle("searchset", `"total":"1"`, entries(pubEnt("Observation/o1", resOwn, "match"))),
-			opts: FilterOptions{KeepUnverifiedTotal: true},
 			want: want{out: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1, dropped: true},
 		},
 		{
@@ -236,7 +253,7 @@ func TestFilterBundle(t *testing.T) {
 		{
 			name: "members in unusual order",
 			in:   `{"entry":[` + ent("Observation/x1", resOther, "match") + `,` + ent("Observation/o1", resOwn, "match") + `],"total":2,"type":"searchset","resourceType":"Bundle"}`,
-			want: want{out: `{"entry":[` + pubEnt("Observation/o1", resOwn, "match") + `],"type":"searchset","resourceType":"Bundle"}`, returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}, dropped: true},
+			want: want{out: `{"entry":[` + pubEnt("Observation/o1", resOwn, "match") + `],"total":1,"type":"searchset","resourceType":"Bundle"}`, returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
 		},
 		{
 			name: "pretty printed input stays valid; a bare resource is not an entry",

@@ -212,14 +212,17 @@
 //     was withheld one entry with search.mode "outcome" and an
 //     OperationOutcome with one issue, severity information, code suppressed.
 //
-// Bundle.total is a count, and a count can reveal withheld data. It is kept
-// only when it can be verified: nothing was withheld, the Bundle is a single
-// page (no next, prev or previous link, even a removed one) and total equals
-// the number of match entries (search.mode match or absent). Otherwise it is
-// dropped (Stats.TotalDropped). With FilterOptions.KeepUnverifiedTotal an
-// upstream total is kept when nothing was withheld from this page even if it
-// cannot be verified (more pages, _summary=count), trusting the narrowing.
-// A total that is not a plain non-negative integer is always dropped.
+// Bundle.total is a count, and a count can reveal withheld data; so can
+// whether it is there at all (a total dropped only when something was
+// withheld says that something was). One rule, whatever was withheld: on a
+// single page (no next, prev or previous link, even a removed one) whose
+// total is a plain non-negative integer equal to the number of match
+// entries the upstream sent (search.mode match or absent, with a resource,
+// not an OperationOutcome), total is rewritten to the number of those that
+// leave; every other total (several pages, _summary=count, a count that
+// disagrees with the page, not an integer) is removed (Stats.TotalDropped).
+// Its presence thus depends only on what the upstream sent, and its value
+// says nothing the entries do not.
 //
 // Links: Bundle.link and entry.link URLs under UpstreamBase are rewritten to
 // PublicBase; URLs already under PublicBase stay; every other link (other

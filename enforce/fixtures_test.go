@@ -188,7 +188,7 @@ func TestIGFixturesAcrossPatients(t *testing.T) {
 		if err := json.Unmarshal(out, &b); err != nil {
 			t.Fatal(err)
 		}
-		if b.Total != nil || st.Returned != len(b.Entry) || st.Returned+st.WithheldCount() != len(parts) {
+		if b.Total == nil || *b.Total != len(b.Entry) || st.Returned != len(b.Entry) || st.Returned+st.WithheldCount() != len(parts) {
 			t.Fatalf("%s: stats %+v, %d entries out", pid, st, len(b.Entry))
 		}
 		for _, en := range b.Entry {
