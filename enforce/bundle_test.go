@@ -244,6 +244,18 @@ func TestFilterBundle(t *testing.T) {
 				`{"resource":{"resourceType":"Organization","id":"org",`+metaLabels("organization")+`}}`)), returned: 2, withheld: map[Reason]int{ReasonOtherPatient: 1}},
 		},
 		{
+			name: "$everything and _revinclude: another patient's result in which ours is only the performer is withheld",
+			in: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"),
+				`{"resource":{"resourceType":"Observation","id":"x2",`+metaLabels("laboratoryTests")+`,"subject":{"reference":"Patient/b"},"performer":[{"reference":"Patient/a"}]},"search":{"mode":"include"}}`)),
+			want: want{out: bundle("searchset", entries(pubEnt("Observation/o1", resOwn, "match"))), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
+		},
+		{
+			name: "collection ($everything): a care team of another patient with ours as a member is withheld",
+			in: bundle("collection", entries(`{"resource":`+resOwn+`}`,
+				`{"resource":{"resourceType":"CareTeam","id":"ct",`+metaLabels("practitioner")+`,"subject":{"reference":"Patient/b"},"participant":[{"member":{"reference":"Patient/a"}}]}}`)),
+			want: want{out: bundle("collection", entries(`{"resource":`+resOwn+`}`)), returned: 1, withheld: map[Reason]int{ReasonOtherPatient: 1}},
+		},
+		{
 			name: "entry-level links: foreign removed, member removed when empty",
 			in: bundle("searchset", entries(`{"link":[{"relation":"alternate","url":"https://evil.example/o1"},{"relation":"self","url":"`+testUpstream+`/Observation/o1"}],"resource":`+resOwn+`}`,
 				`{"link":[{"relation":"alternate","url":"https://evil.example/o2"}],"resource":`+resOwn2+`}`)),
