@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -49,6 +50,9 @@ type exchange struct {
 	req *fhir.Request
 	// dryRun marks a request the policy denied but dry_run lets through.
 	dryRun bool
+	// captures are the buffered upstream answers, released to their
+	// pool once the answer (which may alias them) is written.
+	captures []*capture
 }
 
 // ServeHTTP runs the whole PEP, top to bottom: the token gate
@@ -89,7 +93,7 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	x.repl.Set("http.fhir_pep.client_id", x.subject.Claims.ClientID)
 	stripClientCredentials(x.r)
 	x.r.Header.Set(decisionHeader, x.decisionID)
-	fetch := p.fetcher(x.r, x.next)
+	fetch := x.tracked(p.fetcher(x.r, x.next))
 
 	start := p.now()
 	req, entries, err := p.parseFHIR(x.r)
@@ -150,12 +154,35 @@ func (p *PEP) finish(x *exchange, res result, err error) error {
 			ce.Write(zap.String("reason", res.out.reason), zap.Int("status", res.status), zap.String("method", x.r.Method))
 		}
 	}
+	defer x.releaseCaptures()
 	if x.dryRun && allowed {
 		x.r.Header.Del(decisionHeader)
 		return x.next.ServeHTTP(x.w, x.r)
 	}
 	respond(x.w, res)
 	return nil
+}
+
+// tracked records every capture fetch returns, for releaseCaptures. The
+// upstream calls of one exchange run one after the other, on its goroutine.
+func (x *exchange) tracked(fetch fetchFunc) fetchFunc {
+	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
+		c, err := fetch(ctx, relPath, rawQuery, form)
+		if c != nil {
+			x.captures = append(x.captures, c)
+		}
+		return c, err
+	}
+}
+
+// releaseCaptures returns the capture buffers to their pool. It runs
+// after the answer is written: ResponseWriter.Write has copied or sent
+// the bytes by the time it returns.
+func (x *exchange) releaseCaptures() {
+	for _, c := range x.captures {
+		c.release()
+	}
+	x.captures = nil
 }
 
 func isReadInteraction(i fhir.Interaction) bool {
