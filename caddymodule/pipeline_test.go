@@ -82,11 +82,11 @@ func TestPipeline(t *testing.T) {
 			forbidden: []string{"obs-lab-other", "obs-unlabelled", "obs-imaging", "p2"},
 		},
 		{
-			name: "client asking for another patient gets nothing of theirs", token: "lab",
-			target: "/R4/Observation?subject=Patient/p2", status: 200,
+			name: "client asking for another patient is refused, not narrowed to nothing", token: "lab",
+			target: "/R4/Observation?subject=Patient/p2", status: 403,
 			body: func(t *testing.T, body []byte) {
-				if ids := entryIDs(t, body); len(ids) != 0 {
-					t.Fatalf("entries %v", ids)
+				if !strings.Contains(string(body), `"code":"forbidden"`) {
+					t.Fatalf("body %s", body)
 				}
 			},
 			forbidden: []string{"obs-lab-other"},

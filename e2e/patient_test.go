@@ -33,8 +33,8 @@ func TestOtherPatientRefused(t *testing.T) {
 		{"read of the other patient's Observation", "/Observation/" + otherObs, http.StatusNotFound, false},
 		{"read of the other Patient", "/Patient/" + other, http.StatusForbidden, false},
 		{"the other patient's compartment", "/Patient/" + other + "/Observation", http.StatusForbidden, false},
-		{"search by subject=Patient/<other>", "/Observation?" + url.Values{"subject": {"Patient/" + other}}.Encode(), http.StatusOK, true},
-		{"search by patient=<other>", "/Observation?" + url.Values{"patient": {other}}.Encode(), http.StatusOK, true},
+		{"search by subject=Patient/<other>", "/Observation?" + url.Values{"subject": {"Patient/" + other}}.Encode(), http.StatusForbidden, false},
+		{"search by patient=<other>", "/Observation?" + url.Values{"patient": {other}}.Encode(), http.StatusForbidden, false},
 		{"search by _id of the other's Observation", "/Observation?" + url.Values{"_id": {otherObs}}.Encode(), http.StatusOK, true},
 	}
 	for _, tc := range tests {
@@ -76,11 +76,12 @@ func TestSearchByPost(t *testing.T) {
 		t.Errorf("POST _search: got %v, want %v", got, want)
 	}
 
+	// Naming another patient is refused, in a body as in a query.
 	r = s.postSearch(t, c, token, "Observation", url.Values{"subject": {"Patient/" + other}})
-	if r.status != http.StatusOK {
-		t.Fatalf("POST _search subject=<other>: status %d, want 200; body %.300s", r.status, r.body)
+	if r.status != http.StatusForbidden {
+		t.Fatalf("POST _search subject=<other>: status %d, want 403; body %.300s", r.status, r.body)
 	}
-	if got := decodeBundle(t, r.body).resources(); len(got) != 0 {
-		t.Errorf("POST _search subject=<other>: another patient's data returned: %v", keys(got))
+	if code := operationOutcomeCode(t, r.body); code != "forbidden" {
+		t.Errorf("POST _search subject=<other>: OperationOutcome code %q, want forbidden", code)
 	}
 }

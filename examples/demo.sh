@@ -485,8 +485,8 @@ expect 403 hospital-a T18 /Patient/hdp-demo-patient-2 \
 	"The token is for patient 000000018; Patient/hdp-demo-patient-2 is patient 000000026: refused."
 expect 404 hospital-a T18 /Observation/p2-hemoglobin \
 	"A read of patient 000000026's Observation: not found (indistinguishable from a missing id)."
-expect 200 hospital-a T18 '/Observation?subject=Patient/hdp-demo-patient-2' \
-	"A search naming the other patient: the PEP ANDs its own patient in, so nothing comes back."
+expect 403 hospital-a T18 '/Observation?subject=Patient/hdp-demo-patient-2' \
+	"A search naming the other patient: refused (other_patient) and audited, not narrowed to an empty result."
 expect 404 hospital-a T18 /Observation/p2-home-glucose \
 	"Patient 000000026's glucose test that patient 000000018 performed (she is its performer, not its subject): not hers, not found."
 

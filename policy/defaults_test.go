@@ -130,7 +130,7 @@ func TestDefaultPolicies(t *testing.T) {
 		{
 			name:  "other patient's Patient resource",
 			input: input(t, get(t, "/Patient/pat-2"), patientScope),
-			want:  policy.Decision{Allow: false, Status: 403, Reasons: []string{"out_of_compartment"}},
+			want:  policy.Decision{Allow: false, Status: 403, Reasons: []string{"other_patient"}},
 		},
 		{
 			name:  "no scope",

@@ -23,7 +23,7 @@ test_batch_with_denied_entry_denied if {
 	d := pep.decision with input as inp(req, [lab_scope, patient_scope])
 	d.allow == false
 	d.status == 403
-	d.reasons == ["batch_entry_denied", "out_of_compartment"]
+	d.reasons == ["batch_entry_denied", "other_patient"]
 }
 
 test_transaction_of_allowed_entries_allowed if {

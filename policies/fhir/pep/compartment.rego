@@ -43,7 +43,7 @@ deny contains "patient_not_found" if {
 # upstream call is needed to know that.
 own_patient_id if input.request.id in input.patient.ids
 
-deny contains "out_of_compartment" if {
+deny contains "other_patient" if {
 	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
 	rtype == "Patient"
@@ -65,7 +65,7 @@ deny contains "compartment_not_supported" if {
 own_compartment if input.request.compartment.id in input.patient.ids
 
 # Patient/<x>/<Type> only for the token's own patient.
-deny contains "out_of_compartment" if {
+deny contains "other_patient" if {
 	input.request.interaction == "search-compartment"
 	patient_compartment_search
 	not own_compartment

@@ -62,14 +62,14 @@ test_other_patient_read_denied if {
 	d := pep.decision with input as inp(read("Patient", "pat-2"), [patient_scope])
 	d.allow == false
 	d.status == 403
-	d.reasons == ["out_of_compartment"]
+	d.reasons == ["other_patient"]
 }
 
 test_other_patient_vread_denied if {
 	req := request({"interaction": "vread", "resource_type": "Patient", "id": "pat-2", "version_id": "1"})
 	d := pep.decision with input as inp(req, [patient_scope])
 	d.allow == false
-	d.reasons == ["out_of_compartment"]
+	d.reasons == ["other_patient"]
 }
 
 test_patient_read_without_patient_data_not_found if {
@@ -89,13 +89,13 @@ test_other_compartment_search_denied if {
 	d := pep.decision with input as inp(compartment_search("Patient", "pat-2", "Observation"), [lab_scope])
 	d.allow == false
 	d.status == 403
-	d.reasons == ["out_of_compartment"]
+	d.reasons == ["other_patient"]
 }
 
 test_compartment_search_without_patient_data_denied if {
 	d := pep.decision with input as with_ids(inp(compartment_search("Patient", "pat-1", "Observation"), [lab_scope]), [])
 	d.allow == false
-	d.reasons == ["out_of_compartment"]
+	d.reasons == ["other_patient"]
 }
 
 test_non_patient_compartment_denied if {
@@ -198,7 +198,7 @@ test_everything_other_patient_denied if {
 	d := pep.decision with input as inp(everything("pat-2", "instance"), [patient_scope, lab_scope])
 	d.allow == false
 	d.status == 403
-	d.reasons == ["out_of_compartment"]
+	d.reasons == ["other_patient"]
 }
 
 test_everything_without_patient_data_not_found if {
@@ -226,7 +226,7 @@ test_compartment_search_without_compartment_id_denied if {
 	req := request({"interaction": "search-compartment", "compartment": {"type": "Patient"}})
 	d := pep.decision with input as inp(req, [lab_scope])
 	d.allow == false
-	d.reasons == ["out_of_compartment"]
+	d.reasons == ["other_patient"]
 }
 
 test_patient_read_without_id_denied if {
