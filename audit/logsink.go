@@ -44,7 +44,7 @@ func NewLogSink(logger *zap.Logger) *LogSink {
 	return &LogSink{core: logger.Core(), name: logger.Name()}
 }
 
-// Write logs r with the fields decision_id, time, member_id, thumbprint,
+// Write logs r with the fields decision_id, correlation_id, time, member_id, thumbprint,
 // client_id, consent_refs, consent_id, access_type, sp_organization_id,
 // baskets (Basket.String each), intent, interaction, resource_type,
 // outcome, status, reason, returned, withheld, policy_version,
@@ -100,6 +100,7 @@ func logFields(r Record) []zap.Field {
 	}
 	return []zap.Field{
 		zap.String("decision_id", r.DecisionID),
+		zap.String("correlation_id", r.CorrelationID),
 		zap.String("time", r.Time.UTC().Format(recordedLayout)),
 		zap.String("member_id", r.MemberID),
 		zap.String("thumbprint", r.Thumbprint),

@@ -24,6 +24,7 @@ func TestLogSinkFields(t *testing.T) {
 	}{
 		{"allow", allowRecord, map[string]any{
 			"decision_id":        "d3c1s10n-a11ow-0f-9e4",
+			"correlation_id":     "sp-req-42",
 			"time":               "2026-11-22T08:00:00.123Z",
 			"member_id":          "org-sp-hospital-a",
 			"thumbprint":         "xPtmbQAjbRtmuY-zj_Ysu-nLvUsRP1Ix-U3lWkQdhPE",
@@ -49,7 +50,7 @@ func TestLogSinkFields(t *testing.T) {
 			"dry_run":        false,
 		}},
 		{"empty record keeps every field", func(testing.TB) Record { return Record{Time: testTime} }, map[string]any{
-			"decision_id": "", "time": "2026-11-22T08:00:00.123Z", "member_id": "", "thumbprint": "",
+			"decision_id": "", "correlation_id": "", "time": "2026-11-22T08:00:00.123Z", "member_id": "", "thumbprint": "",
 			"client_id": "", "consent_refs": []any{}, "consent_id": "", "access_type": "", "sp_organization_id": "",
 			"baskets": []any{}, "intent": "", "interaction": "", "resource_type": "",
 			"outcome": "", "status": int64(0), "reason": "", "returned": int64(0), "withheld": int64(0),

@@ -21,6 +21,11 @@ type Record struct {
 	// DecisionID is also sent to the client in X-Fhir-Pep-Decision-Id, so
 	// both sides can find the same decision.
 	DecisionID string
+	// CorrelationID is the request's X-Correlation-ID as the PEP accepted
+	// or minted it (at most 64 of [A-Za-z0-9._-]), also echoed to the
+	// client and passed upstream, so a request can be followed across the
+	// caller, the PEP and the FHIR server.
+	CorrelationID string
 	// Time is when the decision was made; Auditor.Record sets it when zero.
 	Time time.Time
 	// MemberID is the NTN member of the client certificate.

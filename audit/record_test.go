@@ -25,6 +25,7 @@ func allowRecord(t testing.TB) Record {
 	}
 	return Record{
 		DecisionID:    "d3c1s10n-a11ow-0f-9e4",
+		CorrelationID: "sp-req-42",
 		Time:          testTime,
 		MemberID:      "org-sp-hospital-a",
 		Thumbprint:    "xPtmbQAjbRtmuY-zj_Ysu-nLvUsRP1Ix-U3lWkQdhPE",

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
+	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/internal/caddyblock"
 	"github.com/hdp-il/fhir-pep/introspection"
 	"github.com/hdp-il/fhir-pep/upstreamjwt"
@@ -168,4 +170,25 @@ func mergeJWKS(docs [][]byte) ([]byte, error) {
 		}
 	}
 	return json.Marshal(out)
+}
+
+// bindAssertion returns the context for the upstream calls of an allowed
+// plan: with upstream_assertion on, it carries the signed assertion. A
+// plan about several Patients is refused (the assertion names one), one
+// about none (no patient context, or no data here) and capabilities go
+// without.
+func (p *PEP) bindAssertion(x *exchange, pl *plan) (context.Context, error) {
+	ctx := x.r.Context()
+	if p.asserter == nil || pl.req.Interaction == fhir.InteractionCapabilities || len(pl.ids) == 0 {
+		return ctx, nil
+	}
+	if len(pl.ids) > 1 {
+		return ctx, denyDuplicatePatient
+	}
+	ctx, _, err := p.asserter.bind(ctx, x.subject.Claims, pl.ids, x.correlationID)
+	if err != nil {
+		p.logger.Error("upstream assertion not signed; denying", zap.Error(err))
+		return ctx, denyInternal
+	}
+	return ctx, nil
 }

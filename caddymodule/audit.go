@@ -136,6 +136,7 @@ func (p *PEP) record(x *exchange, res result) error {
 func (p *PEP) auditRecord(x *exchange, res result) audit.Record {
 	rec := audit.Record{
 		DecisionID:    x.decisionID,
+		CorrelationID: x.correlationID,
 		Time:          p.now(),
 		Status:        res.status,
 		Reason:        res.out.reason,

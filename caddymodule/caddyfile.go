@@ -37,6 +37,20 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_json_depth  <n>
 //	    annotate_withheld
 //	    patient_cache_ttl <duration>
+//	    patient_resolver fhir|national {
+//	        url                 <url>
+//	        basic_user          <user>
+//	        basic_password_file <file>
+//	        client_cert         <pem_file>
+//	        client_key          <pem_file>
+//	        ca                  <pem_file>
+//	        timeout             <duration>
+//	    }
+//	    upstream_assertion {
+//	        key    <pem_file>
+//	        issuer <iss>
+//	        header <header>
+//	    }
 //	    policy [<dir>] {
 //	        dir            <dir>
 //	        decision_cache <n>
@@ -102,6 +116,14 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"max_json_depth":     caddyblock.PositiveInt(&p.MaxJSONDepth),
 		"annotate_withheld":  caddyblock.Flag(&p.AnnotateWithheld),
 		"patient_cache_ttl":  caddyblock.Duration(&p.PatientCacheTTL),
+		"patient_resolver": nested("patient_resolver", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
+			p.PatientResolver = new(PatientResolverConfig)
+			return p.PatientResolver.unmarshalCaddyfile(d)
+		}),
+		"upstream_assertion": nested("upstream_assertion", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
+			p.UpstreamAssertion = new(UpstreamAssertionConfig)
+			return p.UpstreamAssertion.unmarshalCaddyfile(d)
+		}),
 		"policy": nested("policy", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 			p.Policy = new(PolicyConfig)
 			return p.Policy.unmarshalCaddyfile(d)

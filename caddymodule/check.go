@@ -78,6 +78,16 @@ func (p *PEP) checkConfig() *configError {
 			return e
 		}
 	}
+	if p.PatientResolver != nil {
+		if e := p.PatientResolver.check(); e != nil {
+			return e
+		}
+	}
+	if p.UpstreamAssertion != nil {
+		if e := p.UpstreamAssertion.check(); e != nil {
+			return e
+		}
+	}
 	if p.PCM == nil {
 		return missing("", "pcm", " (PCM introspection: issuer, token_endpoint, introspection_endpoint, client_id, ca)")
 	}

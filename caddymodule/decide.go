@@ -36,6 +36,12 @@ func (p *PEP) decide(r *http.Request, fetch fetchFunc, subj *Subject, req *fhir.
 		ids, err = p.resolver.Resolve(r.Context(), p.patientFetcher(fetch), claims.PatientSystem, claims.PatientValue)
 		if err != nil {
 			p.logDenial(r, "patient lookup failed", zap.Error(err))
+			switch _, national := p.resolver.(*patient.NationalResolver); {
+			case errors.Is(err, patient.ErrDuplicatePatient):
+				return nil, denyDuplicatePatient
+			case national:
+				return nil, denyPatientResolveUnavailable
+			}
 			return nil, denyPatientLookupFailed
 		}
 	}

@@ -80,6 +80,7 @@ var (
 	codeNotSupported        = pepCode("interaction_not_supported", "Interaction not permitted")
 	codePolicyError         = pepCode("policy_error", "Request could not be authorized")
 	codeAuditFailed         = pepCode("audit_failed", "Request cannot be audited")
+	codeDuplicatePatient    = pepCode("duplicate_patient", "Patient not identified unambiguously")
 	codeInternal            = pepCode("internal_error", "Internal error")
 )
 
@@ -133,6 +134,22 @@ var (
 		status: http.StatusBadGateway, issueType: "transient", code: codeIDUnavailable,
 		text: "The FHIR server is temporarily unavailable.", reason: "patient_lookup_failed",
 		failClosed: true,
+	}
+	// denyPatientResolveUnavailable: the national resolve service failed
+	// (5xx, timeout, malformed answer); never read as "no data here".
+	denyPatientResolveUnavailable = denial{
+		status: http.StatusServiceUnavailable, issueType: "transient", code: codeIDUnavailable,
+		text: "Patient resolution is temporarily unavailable.", reason: "patient_resolve_unavailable",
+		retryAfter: 5, failClosed: true,
+	}
+	// denyDuplicatePatient: more than one active Patient carries the
+	// token's national id (the resolve service's 409
+	// duplicate_active_patient, or several Patients where the upstream
+	// assertion must name one). Picking one could disclose another
+	// person's record.
+	denyDuplicatePatient = denial{
+		status: http.StatusForbidden, issueType: "forbidden", code: codeDuplicatePatient,
+		text: "The patient cannot be identified unambiguously at this data source.", reason: "duplicate_active_patient",
 	}
 	denyPolicyError = denial{
 		status: http.StatusInternalServerError, issueType: "exception", code: codePolicyError,

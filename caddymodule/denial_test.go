@@ -40,6 +40,8 @@ func TestDenialAnswers(t *testing.T) {
 		{denyBodyTooLarge, 413, pep + "request_too_large", "", ""},
 		{denyBadRequest("chained_parameter"), 400, pep + "invalid_request", "", ""},
 		{denyPatientLookupFailed, 502, national + "ID_001", "", ""},
+		{denyPatientResolveUnavailable, 503, national + "ID_001", "", "5"},
+		{denyDuplicatePatient, 403, pep + "duplicate_patient", "", ""},
 		{policyDenial(403, "scope_missing"), 403, national + "AUTH_004", "", ""},
 		{policyDenial(400, "unsupported_parameter"), 400, national + "AUTH_004", "", ""},
 		{policyDenial(404, "patient_not_found"), 404, "", "", ""},

@@ -43,6 +43,9 @@ type exchange struct {
 	// from it.
 	start      time.Time
 	decisionID string
+	// correlationID is the request's X-Correlation-ID, checked or minted
+	// (correlate): echoed, passed upstream and audited.
+	correlationID string
 	// subject is nil until the client certificate is trusted, and its
 	// Claims nil until the token is accepted.
 	subject *Subject
@@ -80,6 +83,8 @@ func (p *PEP) begin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handl
 	}
 	w.Header().Set(decisionHeader, x.decisionID)
 	x.repl.Set("http.fhir_pep.decision_id", x.decisionID)
+	x.correlationID = correlate(w, r, x.decisionID)
+	x.repl.Set("http.fhir_pep.correlation_id", x.correlationID)
 	return x
 }
 
@@ -110,7 +115,11 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	if pl.dryRun {
 		return p.passThrough(x, pl)
 	}
-	return p.execute(x.r.Context(), fetch, pl)
+	ctx, err := p.bindAssertion(x, pl)
+	if err != nil {
+		return result{}, err
+	}
+	return p.execute(ctx, fetch, pl)
 }
 
 // passThrough is dry-run for a request the policy denied: a read goes to

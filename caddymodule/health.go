@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hdp-il/fhir-pep/internal/caddyblock"
+	"github.com/hdp-il/fhir-pep/internal/readiness"
 	"github.com/hdp-il/fhir-pep/trust"
 )
 
@@ -105,24 +106,28 @@ type healthCheck struct {
 }
 
 type healthReport struct {
-	Status string                 `json:"status"`
+	Status string `json:"status"`
+	// Reason names the failing checks, for a 503.
+	Reason string                 `json:"reason,omitempty"`
 	Checks map[string]healthCheck `json:"checks"`
 }
 
-// ServeHTTP writes the report.
+// ServeHTTP answers GET .../health/live (200: the process serves),
+// .../jwks.json (the upstream assertion keys) and, on any other path
+// (.../health/ready among them), the report.
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if readiness.KindOf(r.URL.Path) == readiness.Live {
+		writeLive(w)
+		return nil
+	}
+	peps := currentPEPs()
+	if strings.HasSuffix(r.URL.Path, "/jwks.json") {
+		return serveAssertionJWKS(w, peps)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
 	defer cancel()
 	rep := healthReport{Status: "ok", Checks: map[string]healthCheck{}}
 	rep.Checks["ntn"] = h.ntnCheck(time.Now())
-
-	livePEPs.Lock()
-	peps := make([]*PEP, 0, len(livePEPs.set))
-	for p := range livePEPs.set {
-		peps = append(peps, p)
-	}
-	livePEPs.Unlock()
-	sort.Slice(peps, func(i, j int) bool { return peps[i].Resource < peps[j].Resource })
 	if len(peps) == 0 {
 		rep.Checks["pcm"] = healthCheck{Status: "fail", Detail: "no fhir_pep handler is configured"}
 		rep.Checks["policy"] = healthCheck{Status: "fail", Detail: "no fhir_pep handler is configured"}
@@ -133,22 +138,15 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 			suffix = "_" + strconv.Itoa(i+1)
 		}
 		rep.Checks["pcm"+suffix] = p.pcmCheck(ctx)
+		rep.Checks["upstream"+suffix] = p.upstreamCheck(ctx)
 		rep.Checks["policy"+suffix] = healthCheck{Status: "ok", PolicyVersion: p.engine.Version(), DryRun: p.Policy.DryRun}
 		if p.Policy.DryRun {
 			rep.Checks["policy"+suffix] = healthCheck{Status: "degraded", Detail: "dry_run is on", PolicyVersion: p.engine.Version(), DryRun: true}
 		}
 	}
-	status := http.StatusOK
-	for _, c := range rep.Checks {
-		switch c.Status {
-		case "fail":
-			rep.Status, status = "fail", http.StatusServiceUnavailable
-		case "degraded":
-			if rep.Status == "ok" {
-				rep.Status = "degraded"
-			}
-		}
-	}
+	sum := summarizeChecks(rep.Checks)
+	rep.Status, rep.Reason = string(sum.Status), sum.Reason
+	status := sum.HTTPStatus
 	body, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)

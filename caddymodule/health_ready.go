@@ -3,6 +3,9 @@ package caddymodule
 import (
 	"context"
 	"net/http"
+	"sort"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/hdp-il/fhir-pep/internal/readiness"
 )
@@ -32,4 +35,39 @@ func summarizeChecks(checks map[string]healthCheck) readiness.Summary {
 		results = append(results, readiness.Result{Name: name, Status: readiness.Status(c.Status), Detail: c.Detail})
 	}
 	return readiness.Summarize(results)
+}
+
+// currentPEPs lists the provisioned fhir_pep handlers, in a stable order.
+func currentPEPs() []*PEP {
+	livePEPs.Lock()
+	peps := make([]*PEP, 0, len(livePEPs.set))
+	for p := range livePEPs.set {
+		peps = append(peps, p)
+	}
+	livePEPs.Unlock()
+	sort.Slice(peps, func(i, j int) bool { return peps[i].Resource < peps[j].Resource })
+	return peps
+}
+
+// serveAssertionJWKS answers the public keys of the handlers' upstream
+// assertions, 404 when none has upstream_assertion on.
+func serveAssertionJWKS(w http.ResponseWriter, peps []*PEP) error {
+	var docs [][]byte
+	for _, p := range peps {
+		if p.asserter != nil {
+			docs = append(docs, p.asserter.signer.JWKS())
+		}
+	}
+	if len(docs) == 0 {
+		http.NotFound(w, nil)
+		return nil
+	}
+	body, err := mergeJWKS(docs)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(body)
+	return nil
 }

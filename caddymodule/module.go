@@ -134,12 +134,22 @@ type PEP struct {
 	// Patient ids is reused. Default: 5m ("no such patient": 30s).
 	PatientCacheTTL caddy.Duration `json:"patient_cache_ttl,omitempty"`
 
+	// PatientResolver chooses how the national id is resolved: FHIR
+	// search at the upstream (the default) or the national resolve
+	// service.
+	PatientResolver *PatientResolverConfig `json:"patient_resolver,omitempty"`
+
+	// UpstreamAssertion, when set, puts a short-lived signed JWT
+	// describing each allowed decision on its upstream requests.
+	UpstreamAssertion *UpstreamAssertionConfig `json:"upstream_assertion,omitempty"`
+
 	logger        *zap.Logger
 	auditor       *audit.Auditor
 	patientHasher *audit.PatientHasher
 	engine        *policy.Engine
 	enforcer      *enforce.Enforcer
-	resolver      *patient.Resolver
+	resolver      patientResolver
+	asserter      *upstreamAsserter
 	scopes        *scopeCache
 	trust         peerVerifier
 	pcm           *pcmClient
@@ -304,7 +314,15 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 	if err := p.provisionPolicy(); err != nil {
 		return err
 	}
-	p.resolver = patient.NewResolver(patient.Config{TTL: time.Duration(p.PatientCacheTTL), Now: p.now})
+	p.resolver, err = newPatientResolver(p.PatientResolver, patient.Config{TTL: time.Duration(p.PatientCacheTTL), Now: p.now})
+	if err != nil {
+		return fmt.Errorf("fhir_pep: %w", err)
+	}
+	if p.UpstreamAssertion != nil {
+		if p.asserter, err = p.UpstreamAssertion.newUpstreamAsserter(p.UpstreamBase, p.Resource, p.now); err != nil {
+			return fmt.Errorf("fhir_pep: %w", err)
+		}
+	}
 	p.scopes = new(scopeCache)
 	if err := p.provisionAudit(); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hdp-il/fhir-pep/enforce"
+	"github.com/hdp-il/fhir-pep/internal/correlation"
 )
 
 // fetchFunc performs GET <base_path><relPath>?<rawQuery> on the upstream
@@ -51,6 +52,12 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 		up.Header.Set("Accept", "application/fhir+json")
 		up.Header.Set("Accept-Encoding", "identity")
 		up.Header.Set(decisionHeader, r.Header.Get(decisionHeader))
+		// The checked (or minted) correlation id, never the client's raw
+		// header: correlate wrote it back into r.
+		if id := r.Header.Get(correlation.Header); id != "" {
+			up.Header.Set(correlation.Header, id)
+		}
+		setUpstreamAssertion(ctx, up.Header)
 		c := newCapture(p.MaxResponseBytes)
 		start := p.now()
 		err := next.ServeHTTP(c, up)
