@@ -55,7 +55,19 @@ func TestAttribution(t *testing.T) {
 			}
 
 			r := s.expectStatus(t, c, token, "/Patient?"+url.Values{"_revinclude": {tc.revinclude}}.Encode(), http.StatusOK)
-			got := decodeBundle(t, r.body).resources()
+			b := decodeBundle(t, r.body)
+			got := b.resources()
+			// The Bundle.total oracle: something was withheld from this
+			// single page, yet total is there and counts what left.
+			matches := 0
+			for _, e := range b.Entry {
+				if e.Search == nil || e.Search.Mode == "match" {
+					matches++
+				}
+			}
+			if b.Total == nil || *b.Total != matches {
+				t.Errorf("total %v, want the %d match entries that left (present whether or not something was withheld)", b.Total, matches)
+			}
 			if !slices.Contains(keys(got), "Patient/"+own[0]) && !slices.Contains(keys(got), "Patient/"+own[len(own)-1]) {
 				t.Fatalf("her own Patient is missing: %v", keys(got))
 			}
