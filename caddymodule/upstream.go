@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -60,7 +61,7 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 		setUpstreamAssertion(ctx, up.Header)
 		c := newCapture(p.MaxResponseBytes)
 		start := p.now()
-		err := next.ServeHTTP(c, up)
+		err := serveUpstream(next, c, up)
 		p.observeStage("upstream", start)
 		if err != nil {
 			return nil, err
@@ -69,10 +70,74 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 	}
 }
 
-// upstream performs one upstream GET. Anything but a 2xx JSON answer is a
-// denial: a safe answer that says nothing of what the upstream sent.
+// errUpstreamAborted is what serveUpstream makes of reverse_proxy's abort.
+var errUpstreamAborted = errors.New("upstream broke off its answer")
+
+// serveUpstream calls next, turning a panic with http.ErrAbortHandler into
+// errUpstreamAborted. reverse_proxy panics with it when the upstream breaks
+// off an answer after its headers (a reset connection, a truncated body).
+// Unrecovered, the panic would unwind past finish: net/http would drop the
+// client's connection with no OperationOutcome, and no audit record would
+// be written. Any other panic is a bug and keeps unwinding.
+func serveUpstream(next caddyhttp.Handler, w http.ResponseWriter, r *http.Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler { //nolint:errorlint // recover returns the very value
+				panic(v)
+			}
+			err = errUpstreamAborted
+		}
+	}()
+	return next.ServeHTTP(w, r)
+}
+
+// maxUpstreamTarget bounds the request target (path and query) of an
+// upstream GET. Servers refuse longer request lines, some by dropping the
+// connection: Jetty (HAPI) and Tomcat allow 8 KiB for the request line and
+// headers together, Node 16 KiB, and the upstream assertion and the other
+// headers take their share. A search whose narrowed query does not fit goes
+// as POST _search with the query in a form body (FHIR R4 3.1.0.1.1), which
+// every server accepts; anything else that does not fit is refused 414.
+const maxUpstreamTarget = 6 << 10
+
+// denyUpstreamTargetTooLong: the narrowed request cannot be put to the
+// upstream in any form it accepts.
+var denyUpstreamTargetTooLong = denial{
+	status: http.StatusRequestURITooLong, issueType: "too-costly", code: pepCode("request_too_long", "Request too long for the FHIR server"),
+	text: "The request is too long for the FHIR server.", reason: "upstream_target_too_long",
+}
+
+// isSearchPath tells the paths of a type or compartment search ("/Type",
+// "/Patient/<id>/Type"), which have a POST _search form.
+func isSearchPath(path string) bool {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(segs) != 1 && len(segs) != 3 {
+		return false
+	}
+	for _, s := range segs {
+		if s == "" || s[0] == '_' || s[0] == '$' {
+			return false
+		}
+	}
+	return true
+}
+
+// upstream performs one upstream GET (a POST _search when a search's query
+// is too long for a URL). Anything but a 2xx JSON answer is a denial: a
+// safe answer that says nothing of what the upstream sent.
 func (p *PEP) upstream(ctx context.Context, fetch fetchFunc, path, query string) (*capture, error) {
-	c, err := fetch(ctx, path, query, "")
+	var (
+		c   *capture
+		err error
+	)
+	switch {
+	case len(p.BasePath)+len(path)+1+len(query) <= maxUpstreamTarget:
+		c, err = fetch(ctx, path, query, "")
+	case isSearchPath(path):
+		c, err = fetch(ctx, path+"/_search", "", query)
+	default:
+		return nil, denyUpstreamTargetTooLong
+	}
 	if err != nil {
 		return nil, p.badUpstream("upstream_unreachable", err)
 	}
