@@ -13,7 +13,8 @@ import (
 var ErrBundle = errors.New("paging: upstream Bundle unusable")
 
 // RewriteBundleLinks replaces the top-level "link" member of an upstream
-// Bundle with RewriteLinkArray's result: the self link, then the sealed
+// Bundle (a body whose top-level resourceType is the string "Bundle"; any
+// other body is returned as it is) with RewriteLinkArray's result: the self link, then the sealed
 // paging links. A Bundle without links gets one when self is set; a link
 // member with nothing left is removed. Everything else in the body is kept
 // byte for byte; nested links (Bundle.entry.link) are not touched.
@@ -26,6 +27,13 @@ func (s *Sealer) RewriteBundleLinks(body []byte, self, origin string, b Binding)
 	// JSON makes it exact (enforce later checks the result strictly).
 	if !json.Valid(body) {
 		return nil, ErrBundle
+	}
+	rt, err := topLevelMember(body, "resourceType")
+	if err != nil {
+		return nil, err
+	}
+	if !rt.found || string(body[rt.valueStart:rt.valueEnd]) != `"Bundle"` {
+		return body, nil
 	}
 	m, err := topLevelMember(body, "link")
 	if err != nil {

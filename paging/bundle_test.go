@@ -29,12 +29,16 @@ func TestRewriteBundleLinks(t *testing.T) {
 		{"link last, white space kept",
 			"{\n \"resourceType\": \"Bundle\",\n \"link\": [" + upNext + "]\n}", self,
 			"{\n \"resourceType\": \"Bundle\",\n \"link\": [" + selfLink + "," + nextLink + "]\n}", false},
+		{"not a Bundle: unchanged",
+			`{"resourceType":"Observation","link":[` + upNext + `]}`, self,
+			`{"resourceType":"Observation","link":[` + upNext + `]}`, false},
+		{"no resourceType: unchanged", `{"link":[` + upNext + `]}`, self, `{"link":[` + upNext + `]}`, false},
 		{"no link member: self added",
 			`{"resourceType":"Bundle","type":"searchset"}`, self,
 			`{"link":[` + selfLink + `],"resourceType":"Bundle","type":"searchset"}`, false},
 		{"no link member, no self",
 			`{"resourceType":"Bundle"}`, "", `{"resourceType":"Bundle"}`, false},
-		{"empty object", `{}`, self, `{"link":[` + selfLink + `]}`, false},
+		{"empty object: unchanged", `{}`, self, `{}`, false},
 		{"nothing left: member removed (first)",
 			`{"link":[{"relation":"next","url":"https://evil.example/x"}], "resourceType":"Bundle"}`, "",
 			`{"resourceType":"Bundle"}`, false},
@@ -42,19 +46,20 @@ func TestRewriteBundleLinks(t *testing.T) {
 			`{"resourceType":"Bundle" , "link":[]}`, "", `{"resourceType":"Bundle"}`, false},
 		{"nothing left: member removed (middle)",
 			`{"resourceType":"Bundle","link":[],"type":"searchset"}`, "", `{"resourceType":"Bundle","type":"searchset"}`, false},
-		{"nothing left: only member",
-			`{"link":[]}`, "", `{}`, false},
-		{"case-folded key", `{"Link":[` + upNext + `]}`, "", `{"Link":[` + nextLink + `]}`, false},
+		{"nothing left: only other member",
+			`{"link":[],"resourceType":"Bundle"}`, "", `{"resourceType":"Bundle"}`, false},
+		{"case-folded key", `{"resourceType":"Bundle","Link":[` + upNext + `]}`, "", `{"resourceType":"Bundle","Link":[` + nextLink + `]}`, false},
 		{"link inside strings and nesting untouched",
-			`{"a":"\"link\":[]","b":{"link":[1]},"link":[` + upNext + `]}`, "",
-			`{"a":"\"link\":[]","b":{"link":[1]},"link":[` + nextLink + `]}`, false},
-		{"two link members", `{"link":[],"LINK":[]}`, self, "", true},
-		{"escaped key", `{"l\u0069nk":[]}`, self, "", true},
-		{"kelvin sign key", "{\"lin\u212a\":[]}", self, "", true},
-		{"link not an array", `{"link":{"relation":"next"}}`, self, "", true},
+			`{"resourceType":"Bundle","a":"\"link\":[]","b":{"link":[1]},"link":[` + upNext + `]}`, "",
+			`{"resourceType":"Bundle","a":"\"link\":[]","b":{"link":[1]},"link":[` + nextLink + `]}`, false},
+		{"two link members", `{"resourceType":"Bundle","link":[],"LINK":[]}`, self, "", true},
+		{"escaped key", `{"resourceType":"Bundle","l\u0069nk":[]}`, self, "", true},
+		{"kelvin sign key", "{\"resourceType\":\"Bundle\",\"lin\u212a\":[]}", self, "", true},
+		{"link not an array", `{"resourceType":"Bundle","link":{"relation":"next"}}`, self, "", true},
+		{"escaped resourceType key", `{"resourceT\u0079pe":"Bundle","link":[]}`, self, "", true},
 		{"not an object", `[{"link":[]}]`, self, "", true},
 		{"invalid json", `{"link":[}`, self, "", true},
-		{"trailing garbage", `{"link":[]} x`, self, "", true},
+		{"trailing garbage", `{"resourceType":"Bundle","link":[]} x`, self, "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,7 +76,7 @@ func TestRewriteBundleLinks(t *testing.T) {
 			if string(got) != tc.want {
 				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
 			}
-			if !json.Valid(got) || strings.Contains(string(got), "_getpages") {
+			if !json.Valid(got) || (tc.want != tc.in && strings.Contains(string(got), "_getpages")) {
 				t.Fatalf("bad output %s", got)
 			}
 		})
@@ -83,9 +88,10 @@ func TestRewriteBundleLinks(t *testing.T) {
 func FuzzRewriteBundleLinks(f *testing.F) {
 	s := newSealer(f, newClock(), mustKey(f, testKeyText), nil)
 	f.Add(`{"resourceType":"Bundle","link":[{"relation":"next","url":"` + hapiNext + `"}],"entry":[]}`)
-	f.Add(`{"link":[],"x":1}`)
-	f.Add(`{"a":{"link":"b"},"link":[{"relation":"self","url":"x"}]}`)
-	f.Add(`{ "link" : [ ] , "total" : 1 }`)
+	f.Add(`{"link":[],"x":1,"resourceType":"Bundle"}`)
+	f.Add(`{"resourceType":"Bundle","a":{"link":"b"},"link":[{"relation":"self","url":"x"}]}`)
+	f.Add(`{ "link" : [ ] , "total" : 1, "resourceType" : "Bundle" }`)
+	f.Add(`{"resourceType":"Observation","link":[]}`)
 	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := s.RewriteBundleLinks([]byte(in), testPublic+"/Observation", testOrigin, testBinding())
@@ -95,6 +101,19 @@ func FuzzRewriteBundleLinks(f *testing.F) {
 		var top map[string]json.RawMessage
 		if err := json.Unmarshal(out, &top); err != nil {
 			t.Fatalf("output not a JSON object: %v\n%s", err, out)
+		}
+		isBundle := false
+		for k, v := range top {
+			// Member names fold as enforce and encoding/json fold them.
+			if strings.EqualFold(k, "resourceType") && string(v) == `"Bundle"` {
+				isBundle = true
+			}
+		}
+		if !isBundle {
+			if string(out) != in {
+				t.Fatalf("a body that is no Bundle was changed: %s -> %s", in, out)
+			}
+			return
 		}
 		n, key := 0, ""
 		for k := range top {

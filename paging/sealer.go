@@ -27,8 +27,9 @@ const MaxTTL = 24 * time.Hour
 // can be sealed. Continuation tokens of real servers stay well below it.
 const MaxLinkLen = 4096
 
-// MaxOriginLen bounds the client request a link carries (Seal's origin).
-const MaxOriginLen = 4096
+// MaxOriginLen bounds the client request a link carries (Seal's origin):
+// a POST _search form can be longer than any URL.
+const MaxOriginLen = 8192
 
 // PagePath is the path, under the public base, of the PEP's page route, and
 // PageParam its one query parameter.
