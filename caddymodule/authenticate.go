@@ -61,7 +61,13 @@ func (p *PEP) authenticate(x *exchange) error {
 		return denyMalformedAuthorization
 	}
 
-	claims, _, err := p.pcm.introspect(r.Context(), token)
+	claims, _, err := p.pcm.introspect(r.Context(), memberID, token)
+	var budget *introspection.BudgetError
+	if errors.As(err, &budget) {
+		// The member's (or everyone's) PCM call budget is spent: PCM was
+		// not asked, and the caller is told when to try again.
+		return pcmBudgetDenial(budget.RetryAfter)
+	}
 	if errors.Is(err, introspection.ErrIncompleteClaims) {
 		// PCM answered, but the token lacks what binding and scoping
 		// need: the token is unusable, retrying will not help.

@@ -81,12 +81,22 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        cache_ttl              <duration>
 //	        negative_cache_ttl     <duration>
 //	        cache_max_bytes        <size>
+//	        introspection_auth     bearer|mtls
+//	        budget {
+//	            member_rate      <calls_per_second>|off
+//	            member_burst     <n>
+//	            member_in_flight <n>|off
+//	            total_rate       <calls_per_second>|off
+//	            total_burst      <n>
+//	            total_in_flight  <n>|off
+//	        }
 //	    }
 //	}
 //
 // Every subdirective may appear once; unknown subdirectives are errors.
 // resource, upstream_base and pcm's issuer, token_endpoint,
-// introspection_endpoint, client_id and ca are required. Once the block is
+// introspection_endpoint, client_id and ca are required (token_endpoint and
+// client_id not with introspection_auth mtls). Once the block is
 // read, the whole configuration is checked (checkConfig) and a mistake is
 // reported at the line of the option, or of the block that lacks it.
 func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -171,6 +181,11 @@ func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (*caddyblock.Bloc
 		"cache_ttl":              caddyblock.Duration(&c.CacheTTL),
 		"negative_cache_ttl":     caddyblock.Duration(&c.NegativeCacheTTL),
 		"cache_max_bytes":        caddyblock.Size(&c.CacheMaxBytes),
+		"introspection_auth":     caddyblock.String(&c.IntrospectionAuth),
+		"budget": func(d *caddyfile.Dispenser) error {
+			c.Budget = new(PCMBudget)
+			return c.Budget.unmarshalCaddyfile(d)
+		},
 	})
 }
 

@@ -98,10 +98,25 @@ func (c *PCMConfig) check() *configError {
 	if c.Issuer == "" {
 		return missing("pcm", "issuer", "")
 	}
-	for _, u := range []struct{ option, v string }{
-		{"token_endpoint", c.TokenEndpoint},
-		{"introspection_endpoint", c.IntrospectionEndpoint},
+	bearer := true
+	switch c.IntrospectionAuth {
+	case "", "bearer":
+	case "mtls":
+		// No PEP token: the token endpoint and client id are not used.
+		bearer = false
+	default:
+		return invalid("pcm", "introspection_auth", "%q is not bearer or mtls", c.IntrospectionAuth)
+	}
+	for _, u := range []struct {
+		option, v string
+		required  bool
+	}{
+		{"token_endpoint", c.TokenEndpoint, bearer},
+		{"introspection_endpoint", c.IntrospectionEndpoint, true},
 	} {
+		if u.v == "" && !u.required {
+			continue
+		}
 		if e := absoluteURL("pcm", u.option, u.v, true); e != nil {
 			return e
 		}
@@ -110,7 +125,7 @@ func (c *PCMConfig) check() *configError {
 			return invalid("pcm", u.option, "must use https")
 		}
 	}
-	if c.ClientID == "" {
+	if c.ClientID == "" && bearer {
 		return missing("pcm", "client_id", "")
 	}
 	if c.CA == "" {
@@ -142,6 +157,9 @@ func (c *PCMConfig) check() *configError {
 		if n.v < 0 {
 			return invalid("pcm", n.option, "must be positive")
 		}
+	}
+	if c.Budget != nil {
+		return c.Budget.check()
 	}
 	return nil
 }

@@ -182,9 +182,11 @@ func (h *Health) ntnCheck(now time.Time) healthCheck {
 }
 
 // pcmCheck reports whether the PEP can get its own PCM token: a cached,
-// valid token answers at once; otherwise this is one real token request.
+// valid token answers at once; otherwise this is one real token request
+// (none while a failed refresh backs off). With introspection_auth mtls
+// there is no token to get and the check passes.
 func (p *PEP) pcmCheck(ctx context.Context) healthCheck {
-	if _, err := p.pcm.introspector.TokenSource().Token(ctx); err != nil {
+	if err := p.pcm.ready(ctx); err != nil {
 		return healthCheck{Status: "fail", Detail: "cannot obtain a PCM access token"}
 	}
 	return healthCheck{Status: "ok"}

@@ -24,6 +24,7 @@ type handlerMetrics struct {
 	cacheRequests    *prometheus.CounterVec
 	cacheEvictions   prometheus.Counter
 	tokenRefreshes   *prometheus.CounterVec
+	budgetRefusals   *prometheus.CounterVec
 	failClosed       *prometheus.CounterVec
 	withheld         *prometheus.CounterVec
 	returned         prometheus.Counter
@@ -72,6 +73,10 @@ func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
 			Namespace: metricsNamespace, Name: "pcm_token_refreshes_total",
 			Help: "Refreshes of the PEP's own PCM access token, by outcome.",
 		}, []string{"outcome"}), &err),
+		budgetRefusals: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "pcm_budget_refusals_total",
+			Help: "Introspection calls not made because the PCM call budget was spent, by scope (member, total) and limit (rate, in_flight).",
+		}, []string{"scope", "limit"}), &err),
 		failClosed: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "fail_closed_total",
 			Help: "Requests refused because a dependency failed (PCM, NTN, policy, upstream), by reason.",
@@ -154,7 +159,8 @@ func (m *handlerMetrics) introspectionHooks() introspection.Hooks {
 				m.cacheRequests.WithLabelValues("miss").Inc()
 			}
 		},
-		OnEvict: func() { m.cacheEvictions.Inc() },
+		OnEvict:  func() { m.cacheEvictions.Inc() },
+		OnBudget: func(scope, limit string) { m.budgetRefusals.WithLabelValues(scope, limit).Inc() },
 	}
 }
 

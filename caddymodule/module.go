@@ -59,7 +59,6 @@ const (
 	defaultCacheTTL         = 60 * time.Second
 	defaultNegativeCacheTTL = 5 * time.Second
 	defaultCacheMaxBytes    = 32 << 20
-	defaultPCMScope         = "introspect"
 	defaultDecisionCache    = 10000
 )
 
@@ -179,15 +178,24 @@ type PCMConfig struct {
 	// CA is a PEM file of the CA certificate(s) that PCM's server
 	// certificate must chain to. Required: system roots are never used.
 	CA string `json:"ca,omitempty"`
-	// Scope requested for the PEP's own PCM token. Default: "introspect".
+	// Scope requested for the PEP's own PCM token; sent only when set
+	// (PCM environments differ). Default: none.
 	Scope string `json:"scope,omitempty"`
-	// TokenResource is the RFC 8707 resource of the PEP's own PCM token.
-	// Default: the introspection endpoint.
+	// TokenResource is the RFC 8707 resource of the PEP's own PCM token;
+	// sent only when set. Default: none.
 	TokenResource string `json:"token_resource,omitempty"`
 	// SigningAlgorithm of the client assertion: ES256, ES384, PS256 or
 	// RS256. Default: chosen from the key type (P-256: ES256, P-384: ES384,
-	// RSA: PS256).
+	// RSA: RS256, as the national PCM expects).
 	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+	// IntrospectionAuth is how introspection calls authenticate to PCM:
+	// "bearer" (the default: the PEP's own PCM token, over mTLS) or
+	// "mtls" (the NTN client certificate alone; token_endpoint and
+	// client_id are then not used).
+	IntrospectionAuth string `json:"introspection_auth,omitempty"`
+	// Budget bounds the introspection calls to PCM, per NTN member and
+	// overall. Default: see PCMBudget.
+	Budget *PCMBudget `json:"budget,omitempty"`
 	// Timeout of one PCM call. Default: 3s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// CacheTTL caps how long an active introspection result is reused;
@@ -388,12 +396,6 @@ type revocationNotifier interface {
 }
 
 func (c *PCMConfig) setDefaults() {
-	if c.Scope == "" {
-		c.Scope = defaultPCMScope
-	}
-	if c.TokenResource == "" {
-		c.TokenResource = c.IntrospectionEndpoint
-	}
 	if c.Timeout == 0 {
 		c.Timeout = caddy.Duration(defaultPCMTimeout)
 	}

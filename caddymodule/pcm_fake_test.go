@@ -83,7 +83,7 @@ func (p *fakePCM) token(w http.ResponseWriter, r *http.Request) {
 	if claims.Issuer != testClientID || claims.Subject != testClientID ||
 		!claims.Audience.Contains(p.srv.URL+"/token") || claims.ID == "" ||
 		r.PostForm.Get("grant_type") != "client_credentials" ||
-		r.PostForm.Get("resource") == "" || len(r.TLS.PeerCertificates) == 0 ||
+		len(r.TLS.PeerCertificates) == 0 ||
 		!r.TLS.PeerCertificates[0].Equal(p.pepKey.Cert) {
 		http.Error(w, "bad client", 401)
 		return
