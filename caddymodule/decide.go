@@ -134,7 +134,13 @@ func fhirReason(err error) string {
 
 // accessFor turns the policy's response obligation into the enforcer's
 // per-request scope. Buckets arrive as "<canonical system>|<lower-case code>".
+// When the policy gives rules (one per scope, with its constraints), they
+// decide and types is only their summary: granting types as well would let
+// out, without the constraints, what the rules hold back.
 func (p *PEP) accessFor(resp policy.Response, ids []string) (*enforce.Access, error) {
+	if len(resp.Rules) > 0 || len(resp.Depths) > 0 {
+		return p.ruleAccess(resp, ids)
+	}
 	grants := make(map[string][]enforce.Bucket, len(resp.Types))
 	for typ, buckets := range resp.Types {
 		list := make([]enforce.Bucket, 0, len(buckets))

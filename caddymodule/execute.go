@@ -28,15 +28,15 @@ func (p *PEP) execute(ctx context.Context, fetch fetchFunc, pl *plan) (result, e
 		if ob.EmptyResult {
 			return emptySearchset(), nil
 		}
-		q, err := narrowedQuery(req, ob.SearchParams)
+		q, err := narrowedQuery(req, ob.SearchParams, p.forbiddenNot())
 		if err != nil {
 			return result{}, denyPolicyError
 		}
-		return p.bundle(ctx, fetch, pl.access, searchPath(req), q)
+		return p.bundle(ctx, fetch, pl.access, searchPath(req), q, req.ResourceType)
 	case fhir.InteractionRead, fhir.InteractionVRead, fhir.InteractionHistoryInstance:
 		return p.read(ctx, fetch, pl)
 	case fhir.InteractionOperation:
-		return p.bundle(ctx, fetch, pl.access, req.CanonicalPath(), req.CanonicalQuery())
+		return p.bundle(ctx, fetch, pl.access, req.CanonicalPath(), req.CanonicalQuery(), "")
 	case fhir.InteractionBatch, fhir.InteractionTransaction:
 		return p.batch(ctx, fetch, pl)
 	}
@@ -59,11 +59,15 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 		if err := probe.AddParam("_id", req.ID); err != nil {
 			return result{}, notFound("invalid_id")
 		}
-		q, err := narrowedQuery(probe, ob.SearchParams)
+		q, err := narrowedQuery(probe, ob.SearchParams, p.forbiddenNot())
 		if err != nil {
 			return result{}, denyPolicyError
 		}
-		found, err := p.bundle(ctx, fetch, pl.access, "/"+req.ResourceType, q)
+		found, err := p.bundle(ctx, fetch, pl.access, "/"+req.ResourceType, q, req.ResourceType)
+		if isForbiddenLabel(err) {
+			// A read of such a resource is a 404 like any missing one.
+			return result{}, forbiddenLabelNotFound()
+		}
 		if err != nil {
 			return result{}, err
 		}
@@ -76,7 +80,7 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 		}
 	}
 	if req.Interaction == fhir.InteractionHistoryInstance {
-		return p.bundle(ctx, fetch, pl.access, req.CanonicalPath(), req.CanonicalQuery())
+		return p.bundle(ctx, fetch, pl.access, req.CanonicalPath(), req.CanonicalQuery(), "")
 	}
 	c, err := p.upstream(ctx, fetch, req.CanonicalPath(), "")
 	if err != nil {
@@ -85,6 +89,10 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 	start := p.now()
 	v, err := pl.access.CheckResource(c.body.Bytes())
 	p.observeStage("response", start)
+	if isForbiddenLabel(err) {
+		p.forbiddenLabelFound()
+		return result{}, forbiddenLabelNotFound()
+	}
 	if err != nil {
 		return result{}, p.badUpstream("invalid_upstream_body", err)
 	}
@@ -102,15 +110,22 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 	return result{status: http.StatusOK, body: c.body.Bytes(), header: h, out: outcome{returned: 1}}, nil
 }
 
-// bundle fetches a Bundle and filters it entry by entry.
-func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Access, path, query string) (result, error) {
+// bundle fetches a Bundle and filters it entry by entry. narrowedType is
+// the type of a search whose query carried the policy's narrowing ("" for
+// history and operations): its match entries may pass rules whose
+// constraints the upstream applied but the check cannot read.
+func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Access, path, query, narrowedType string) (result, error) {
 	c, err := p.upstream(ctx, fetch, path, query)
 	if err != nil {
 		return result{}, err
 	}
 	start := p.now()
-	out, stats, err := access.FilterBundle(c.body.Bytes(), enforce.FilterOptions{AnnotateWithheld: p.AnnotateWithheld})
+	out, stats, err := access.FilterBundle(c.body.Bytes(), enforce.FilterOptions{AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType})
 	p.observeStage("response", start)
+	if isForbiddenLabel(err) {
+		p.forbiddenLabelFound()
+		return result{}, denyForbiddenLabel
+	}
 	if err != nil {
 		return result{}, p.badUpstream("invalid_upstream_body", err)
 	}
@@ -184,10 +199,17 @@ func searchPath(req *fhir.Request) string {
 	return "/" + req.ResourceType
 }
 
-// narrowedQuery is the client's own parameters AND the policy's.
-func narrowedQuery(req *fhir.Request, add []policy.SearchParam) (string, error) {
+// narrowedQuery is the client's own parameters AND the policy's AND one
+// _security:not per forbidden label, added always: a client's own
+// _security:not is kept beside them and never replaces them.
+func narrowedQuery(req *fhir.Request, add []policy.SearchParam, forbiddenNot []string) (string, error) {
 	for _, sp := range add {
 		if err := req.AddParam(sp.Name, sp.Value); err != nil {
+			return "", err
+		}
+	}
+	for _, v := range forbiddenNot {
+		if err := req.AddParam("_security:not", v); err != nil {
 			return "", err
 		}
 	}
@@ -266,6 +288,11 @@ func (p *PEP) batch(ctx context.Context, fetch fetchFunc, pl *plan) (result, err
 		}
 		sub := &plan{req: er, decision: policy.Decision{Allow: true, Status: 200, Obligations: obs[i]}, access: access, ids: pl.ids}
 		res, err := p.execute(ctx, fetch, sub)
+		if err != nil && isForbiddenLabel(err) && asDenial(err).status != http.StatusNotFound {
+			// A forbidden label in any entry's answer refuses the whole
+			// batch (a read's is a 404 in place, like a missing resource).
+			return result{}, err
+		}
 		if err != nil {
 			// A denied entry is answered in place; the batch goes on.
 			res = p.answer(asDenial(err))
