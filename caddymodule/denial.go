@@ -86,8 +86,15 @@ var (
 
 func pepCode(code, display string) errorCode { return errorCode{pepErrorSystem, code, display} }
 
-// The denials of the request path. Texts are deliberately generic: the
-// detailed cause goes to logs, metrics and the audit record through reason.
+// The denials of the request path. Each reason has its own text (issue
+// #15: a client should learn what to fix), written about the token, the
+// request or the service, never about the patient's data. The deliberate
+// exceptions, which share one answer: every 404 (one canonical not-found
+// body, so a withheld or forbidden-labelled resource looks missing),
+// ntn_stale (answered as an untrusted certificate), the forbidden-label
+// 400 (generic, see forbidden.go) and the unusable upstream answers (see
+// reasonTexts). The detailed cause goes to logs, metrics and the audit
+// record through reason.
 var (
 	denyOutsideBase = denial{
 		status: http.StatusNotFound, issueType: "not-found", reason: "outside_base_path",
@@ -183,7 +190,7 @@ func invalidToken(reason string) denial {
 	}
 	return denial{
 		status: http.StatusUnauthorized, issueType: "login", code: code,
-		text:        "The access token is invalid, expired or not meant for this data source.",
+		text:        reasonText(reason, "The access token is invalid, expired or not meant for this data source."),
 		bearerError: "invalid_token", reason: reason,
 	}
 }
@@ -194,7 +201,7 @@ func invalidToken(reason string) denial {
 func denyBadRequest(reason string) denial {
 	return denial{
 		status: http.StatusBadRequest, issueType: "invalid", code: codeInvalidRequest,
-		text: "The request is not a valid FHIR request for this server.", reason: reason,
+		text: reasonText(reason, "The request is not a valid FHIR request for this server."), reason: reason,
 	}
 }
 
@@ -203,13 +210,13 @@ func denyBadRequest(reason string) denial {
 func policyDenial(status int, reason string) denial {
 	d := denial{
 		status: status, issueType: "forbidden", code: codeAuthNotCovered,
-		text: "The request is outside the consented access.", reason: reason,
+		text: reasonText(reason, "The request is outside the consented access."), reason: reason,
 	}
 	switch {
 	case status == http.StatusNotFound:
 		d.issueType, d.text = "not-found", ""
 	case status == http.StatusBadRequest:
-		d.issueType, d.text = "invalid", "The request is not permitted in this form."
+		d.issueType, d.text = "invalid", reasonText(reason, "The request is not permitted in this form.")
 	case status >= 500:
 		d.issueType, d.text, d.code = "exception", "The request could not be authorized.", codePolicyError
 	}
@@ -229,7 +236,7 @@ func notFound(reason string) denial {
 func denyBadUpstream(reason string) denial {
 	return denial{
 		status: http.StatusBadGateway, issueType: "exception", code: codeFHIRUnavailable,
-		text: "The FHIR server's answer could not be used.", reason: reason,
+		text: reasonText(reason, "The FHIR server's answer could not be used."), reason: reason,
 	}
 }
 
@@ -237,4 +244,88 @@ func denyBadUpstream(reason string) denial {
 // 410) with its OperationOutcome reduced to severities and issue types.
 func upstreamRejected(status int, sanitized []byte) denial {
 	return denial{status: status, reason: "upstream_rejected", outcome: sanitized}
+}
+
+// reasonTexts are the client texts of the reasons that share a constructor
+// (invalidToken, policyDenial, denyBadRequest, denyBadUpstream). A reason
+// not listed (a custom policy's, or a new one) gets its family's generic
+// text. No text may depend on what the upstream holds for the patient.
+//
+// Deliberately absent, so they share their family's text: the upstream
+// answers that could not be used (invalid_upstream_body,
+// upstream_not_json, upstream_encoded_body, upstream_unexpected_status,
+// upstream_not_capabilities). The client can do nothing different about
+// any of them, and invalid_upstream_body can come from a resource the PEP
+// could not check, so telling them apart would describe the patient's data.
+var reasonTexts = map[string]string{
+	// Token checks (introspection.Validate, introspection.ClaimError).
+	"inactive":                    "The access token is not active.",
+	"expired":                     "The access token has expired.",
+	"not_yet_valid":               "The access token is not valid yet.",
+	"issued_in_future":            "The access token's issue time is in the future.",
+	"issuer_mismatch":             "The access token was not issued by the expected authorization server.",
+	"audience_mismatch":           "The access token is not meant for this data source.",
+	"certificate_mismatch":        "The token is bound to another client certificate.",
+	"unbound_token":               "The access token is not bound to a client certificate.",
+	"patient_system_not_accepted": "The token's patient identifier system is not accepted by this data source.",
+	"no_consent":                  "The access token carries no consent reference.",
+	"incomplete_claims":           "The access token lacks claims this data source requires.",
+	"invalid_patient":             "The token's patient claim is not a valid patient identifier.",
+	"invalid_baskets":             "The token's baskets claim is malformed.",
+	"invalid_consent":             "The token's consent reference is malformed.",
+	"invalid_cnf":                 "The token's certificate binding (cnf) is malformed.",
+	"invalid_nbf":                 "The token's not-before time (nbf) is malformed.",
+	"invalid_claim":               "A claim of the access token is malformed.",
+
+	// Policy denials (policies/fhir/pep). Statuses come from the policy.
+	"scope_missing":               "The token's consent does not include this resource type and interaction.",
+	"scope_context_not_allowed":   "Only patient-context scopes are honoured by this data source.",
+	"bucket_missing":              "The token's consent does not include an information bucket of this resource type.",
+	"bucket_not_granted":          "The _security parameter names an information bucket the token does not grant.",
+	"patient_missing":             "The access token names no patient.",
+	"other_patient":               "The request names a patient other than the token's.",
+	"type_not_supported":          "This resource type cannot be served within a patient's consent.",
+	"type_not_in_compartment":     "This resource type is not in the patient compartment.",
+	"compartment_not_supported":   "Only the Patient compartment is served.",
+	"interaction_not_allowed":     "This interaction is not permitted by this data source.",
+	"interaction_unknown":         "The interaction is not recognised.",
+	"operation_not_allowed":       "This operation is not permitted by this data source.",
+	"nested_batch_not_allowed":    "A batch or transaction may not contain another one.",
+	"batch_entry_denied":          "An entry of the batch is not permitted.",
+	"batch_empty":                 "The batch has no entries.",
+	"batch_too_large":             "The batch has too many entries.",
+	"format_not_supported":        "Only FHIR JSON is served (_format or Accept).",
+	"type_missing":                "The request names no resource type.",
+	"id_missing":                  "The request names no resource id.",
+	"has_param_not_allowed":       "Reverse chaining (_has) is not permitted.",
+	"chained_param_not_allowed":   "Chained search parameters are not permitted.",
+	"param_not_allowed":           "A search parameter of the request is not permitted.",
+	"ambiguous_scope_constraints": "The token's scope constraints cannot be applied to this request unambiguously.",
+
+	// FHIR request parser (fhir.Error) and body checks.
+	"non_canonical_path":     "The request path is not in canonical form.",
+	"unknown_resource_type":  "The resource type is not a FHIR R4 resource type.",
+	"invalid_id":             "The resource id is not a valid FHIR id.",
+	"invalid_operation":      "The operation name is not valid.",
+	"unsupported_request":    "This kind of request is not supported.",
+	"invalid_query":          "The query string is malformed.",
+	"invalid_param_name":     "A search parameter name is malformed.",
+	"unsupported_media_type": "The request body's media type is not supported.",
+	"invalid_body":           "The request body is malformed.",
+	"unreadable_body":        "The request body could not be read.",
+	"body_not_allowed":       "A GET or HEAD request may not carry a body.",
+
+	// Upstream failures that say nothing about the answer's content.
+	"upstream_unreachable":        "The FHIR server could not be reached.",
+	"upstream_error":              "The FHIR server failed to answer.",
+	"upstream_response_too_large": "The FHIR server's answer is larger than this data source serves.",
+}
+
+// reasonText is the client text of reason, or fallback for a reason
+// without one of its own.
+func reasonText(reason, fallback string) string {
+	if t, ok := reasonTexts[reason]; ok {
+		return t
+	}
+	return fallback
 }
