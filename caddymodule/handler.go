@@ -56,6 +56,9 @@ type exchange struct {
 	// captures are the buffered upstream answers, released to their
 	// pool once the answer (which may alias them) is written.
 	captures []*capture
+	// httpErr is checkHTTP's verdict on the request as the client sent
+	// it, before begin adds headers of its own (X-Correlation-ID).
+	httpErr error
 }
 
 // ServeHTTP runs the whole PEP, top to bottom: the token gate
@@ -76,7 +79,7 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 }
 
 func (p *PEP) begin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) *exchange {
-	x := &exchange{w: w, r: r, next: next, start: p.now(), decisionID: newDecisionID()}
+	x := &exchange{w: w, r: r, next: next, start: p.now(), decisionID: newDecisionID(), httpErr: checkHTTP(r)}
 	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if x.repl == nil {
 		x.repl = caddy.NewReplacer()
@@ -91,6 +94,12 @@ func (p *PEP) begin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handl
 // serve is the request path. It returns the answer the PEP decided, or
 // the denial that ended the path.
 func (p *PEP) serve(x *exchange) (result, error) {
+	if x.httpErr != nil {
+		return result{}, x.httpErr
+	}
+	if res, ok := p.discovery(x.r); ok {
+		return res, nil
+	}
 	if err := p.authenticate(x); err != nil {
 		return result{}, err
 	}
@@ -101,7 +110,10 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	fetch := x.tracked(p.fetcher(x.r, x.next))
 
 	start := p.now()
-	req, entries, err := p.parseFHIR(x.r)
+	req, entries, err := p.parseFHIR(asGet(x.r))
+	if err == nil {
+		err = checkFormat(x.r.Header, req)
+	}
 	if err != nil {
 		p.observeStage("policy", start)
 		return result{}, err

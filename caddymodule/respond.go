@@ -70,7 +70,10 @@ func respond(w http.ResponseWriter, res result) {
 	for k, v := range res.header {
 		h[k] = v
 	}
-	h.Set("Content-Type", "application/fhir+json; charset=utf-8")
+	if res.header.Get("Content-Type") == "" {
+		// Every answer is FHIR JSON but the SMART discovery document.
+		h.Set("Content-Type", "application/fhir+json; charset=utf-8")
+	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(res.body)))
