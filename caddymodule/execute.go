@@ -54,7 +54,7 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 	if ob.EmptyResult {
 		return result{}, notFound("patient_not_found")
 	}
-	if ob.ReadAsSearch {
+	if ob.ReadAsSearch && !plainRead(pl) {
 		probe := &fhir.Request{}
 		if err := probe.AddParam("_id", req.ID); err != nil {
 			return result{}, notFound("invalid_id")

@@ -92,7 +92,7 @@ func TestPipeline(t *testing.T) {
 			forbidden: []string{"obs-lab-other"},
 		},
 		{
-			name: "read of own resource becomes a narrowed search", token: "lab", target: "/R4/Observation/obs-lab", status: 200,
+			name: "read of own resource goes upstream as a plain read (the check verifies the scope)", token: "lab", target: "/R4/Observation/obs-lab", status: 200,
 			body: func(t *testing.T, body []byte) {
 				var r map[string]any
 				if err := json.Unmarshal(body, &r); err != nil || r["resourceType"] != "Observation" || r["id"] != "obs-lab" {
@@ -101,8 +101,8 @@ func TestPipeline(t *testing.T) {
 			},
 			upstream: func(t *testing.T, calls []string) {
 				last := calls[len(calls)-1]
-				if !strings.HasPrefix(last, "GET /R4/Observation?") || !strings.Contains(last, "_id=obs-lab") {
-					t.Fatalf("read not turned into a search: %s", last)
+				if last != "GET /R4/Observation/obs-lab" {
+					t.Fatalf("read not sent as a plain read: %s", last)
 				}
 			},
 		},
