@@ -48,8 +48,14 @@ func unregisterLive(p *PEP) {
 
 // Health is an HTTP handler that answers with the PEP's health, for load
 // balancers and operators: NTN manifest freshness, PCM reachability (the
-// PEP can obtain its own PCM token) and the loaded policy. It answers 200
-// when requests can be served and 503 when they would all fail closed.
+// PEP can obtain its own PCM token), the loaded policy and upstream
+// reachability. It answers 200 when requests can be served and 503, with
+// the failing checks in "reason", when they would all fail closed.
+//
+// By the last path segment: GET .../health/live answers 200 whenever the
+// process serves (no dependency is looked at); .../jwks.json answers the
+// upstream assertion keys; any other path, .../health/ready among them,
+// answers the report.
 //
 // Put it on a separate, non-public listener or path, e.g.:
 //
@@ -59,7 +65,7 @@ func unregisterLive(p *PEP) {
 //
 // The report holds no tokens, patient data or certificates.
 type Health struct {
-	// Timeout bounds the PCM probe. Default: 3s.
+	// Timeout bounds the PCM and upstream probes. Default: 3s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	ntn    ntnStats
