@@ -36,6 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_response_bytes <size>
 //	    max_json_depth  <n>
 //	    annotate_withheld
+//	    forbidden_labels <system|code>...
 //	    patient_cache_ttl <duration>
 //	    patient_resolver fhir|national {
 //	        url                 <url>
@@ -125,6 +126,7 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"max_response_bytes": caddyblock.Size(&p.MaxResponseBytes),
 		"max_json_depth":     caddyblock.PositiveInt(&p.MaxJSONDepth),
 		"annotate_withheld":  caddyblock.Flag(&p.AnnotateWithheld),
+		"forbidden_labels":   caddyblock.Strings(&p.ForbiddenLabels),
 		"patient_cache_ttl":  caddyblock.Duration(&p.PatientCacheTTL),
 		"patient_resolver": nested("patient_resolver", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 			p.PatientResolver = new(PatientResolverConfig)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/hdp-il/fhir-pep/enforce"
 )
 
 // configError is one mistake in the handler's configuration. It names the
@@ -68,6 +70,11 @@ func (p *PEP) checkConfig() *configError {
 	} {
 		if n.v < 0 {
 			return invalid("", n.option, "must be positive")
+		}
+	}
+	for _, l := range p.ForbiddenLabels {
+		if _, err := enforce.ParseLabel(l); err != nil {
+			return invalid("", "forbidden_labels", "%q must be system|code", l)
 		}
 	}
 	if p.Policy != nil && p.Policy.DecisionCache < -1 {

@@ -120,6 +120,14 @@ type PEP struct {
 	// MaxJSONDepth bounds the nesting of upstream JSON. Default: 64.
 	MaxJSONDepth int `json:"max_json_depth,omitempty"`
 
+	// ForbiddenLabels are security labels ("system|code") that no resource
+	// of an answer may carry: every upstream search excludes them with
+	// _security:not, and an answer holding one anyway is refused whole
+	// (400, or for a read the 404 of a missing resource).
+	// http://fhir.health.gov.il/cs/il-core-main-security-label|V is always
+	// one of them, whatever is configured. Default: V only.
+	ForbiddenLabels []string `json:"forbidden_labels,omitempty"`
+
 	// AnnotateWithheld adds an informational OperationOutcome entry
 	// (code "suppressed") to searchsets from which resources were removed.
 	AnnotateWithheld bool `json:"annotate_withheld,omitempty"`
@@ -374,7 +382,16 @@ func (p *PEP) provisionPolicy() error {
 	for typ, e := range fhir.PatientCompartment {
 		compartment[typ] = e.Paths
 	}
+	labels := make([]enforce.Label, 0, len(p.ForbiddenLabels))
+	for _, s := range p.ForbiddenLabels {
+		l, err := enforce.ParseLabel(s)
+		if err != nil {
+			return fmt.Errorf("fhir_pep: forbidden_labels: %q is not system|code", s)
+		}
+		labels = append(labels, l)
+	}
 	p.enforcer, err = enforce.New(enforce.Config{
+		ForbiddenLabels: labels,
 		Compartment:   compartment,
 		SystemAliases: [][]string{p.engine.BucketSystems()},
 		MaxBytes:      int(p.MaxResponseBytes),
