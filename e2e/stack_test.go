@@ -184,7 +184,8 @@ func (s *stack) start(name string, cmd *exec.Cmd, ready *regexp.Regexp) (*proces
 
 // startPEP starts a fhir-pep with examples/demo/Caddyfile, the same file the
 // demo uses, and waits until it serves and trusts the current NTN manifest.
-func (s *stack) startPEP(name string, port, adminPort int, stateDir, logLevel string) (*process, error) {
+// env ("KEY=value") overrides the stack's settings, e.g. FHIR_PORT.
+func (s *stack) startPEP(name string, port, adminPort int, stateDir, logLevel string, env ...string) (*process, error) {
 	cmd := exec.Command(s.bin, "run", "--config", filepath.Join(s.root, "examples", "demo", "Caddyfile"), "--adapter", "caddyfile")
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(),
@@ -203,6 +204,8 @@ func (s *stack) startPEP(name string, port, adminPort int, stateDir, logLevel st
 		"XDG_DATA_HOME="+filepath.Join(s.dir, "caddy-data", name),
 		"XDG_CONFIG_HOME="+filepath.Join(s.dir, "caddy-config", name),
 	)
+	// os/exec uses the last value of a duplicated key.
+	cmd.Env = append(cmd.Env, env...)
 	p, err := s.start(name, cmd, regexp.MustCompile(`"msg":"serving initial configuration"`))
 	if err != nil {
 		return nil, err
