@@ -102,6 +102,9 @@ func TestForbiddenLabels(t *testing.T) {
 			tc.check(t, f.serve(r))
 			calls := f.fhir.received()
 			last := calls[len(calls)-1]
+			if !strings.Contains(last, "?") {
+				return // a plain read: no search to narrow
+			}
 			for _, want := range wantNot {
 				if !strings.Contains(last, want) {
 					t.Fatalf("upstream search without %s: %s", want, last)
