@@ -24,12 +24,17 @@ const DefaultTTL = 10 * time.Minute
 const MaxTTL = 24 * time.Hour
 
 // MaxLinkLen bounds the upstream link (the part after upstream_base) that
-// can be sealed. Continuation tokens of real servers stay well below it.
-const MaxLinkLen = 4096
+// can be sealed. Continuation tokens and HAPI's _getpages ids stay far
+// below it; servers that page by repeating the whole query (_offset) make
+// links as long as the search, and a search sent upstream as POST _search
+// because it was too long for a URL can be tens of KiB. (The link is
+// sealed as it is: compressing it before encryption would let a client
+// learn the upstream link's content from the sealed length.)
+const MaxLinkLen = 64 << 10
 
 // MaxOriginLen bounds the client request a link carries (Seal's origin):
 // a POST _search form can be longer than any URL.
-const MaxOriginLen = 8192
+const MaxOriginLen = 1<<16 - 1 // its length is stored in two bytes
 
 // PagePath is the path, under the public base, of the PEP's page route, and
 // PageParam its one query parameter.
