@@ -5,10 +5,17 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
+
+// testTimeout bounds one Rego test. OPA's default (5 s) is meant for an
+// interactive `opa test`; table tests that evaluate the decision for every
+// resource type take longer than that under the race detector on a loaded
+// 2-core CI machine, and a timeout there says nothing about the policy.
+const testTimeout = 2 * time.Minute
 
 // RunTestsDir is RunTests on os.DirFS(dir), for `fhir-pep policy test <dir>`.
 func RunTestsDir(ctx context.Context, dir string, w io.Writer, verbose bool, opts ...Option) (passed, failed int, err error) {
@@ -49,6 +56,7 @@ func RunTests(ctx context.Context, fsys fs.FS, w io.Writer, verbose bool, opts .
 		SetStore(store).
 		SetModules(set.modules).
 		RaiseBuiltinErrors(true).
+		SetTimeout(testTimeout).
 		RunTests(ctx, nil)
 	if err != nil {
 		return 0, 0, err
