@@ -40,8 +40,8 @@ func TestPolicyExplain(t *testing.T) {
 		{"narrowed search", lab, "GET /Observation?code=718-7", []string{"p1"}, []string{
 			"decision: ALLOW", "POST /Patient/_search identifier=<the token", "GET /Observation?code=718-7&subject=Patient/p1&_security=",
 		}},
-		{"read becomes a search", lab, "GET /Observation/o1", []string{"p1"}, []string{
-			"decision: ALLOW", "GET /Observation?_id=o1&subject=Patient/p1",
+		{"read the check can verify goes upstream as a plain read", lab, "GET /Observation/o1", []string{"p1"}, []string{
+			"decision: ALLOW", "GET /Observation/o1\n",
 		}},
 		{"another patient refused", lab, "GET /Patient/p9", []string{"p1"}, []string{"decision: DENY (status 403"}},
 		{"no data here", lab, "GET /Observation", nil, []string{"decision: ALLOW", "\"empty_result\": true"}},
