@@ -490,7 +490,49 @@ expect 403 hospital-a T18 '/Observation?subject=Patient/hdp-demo-patient-2' \
 expect 404 hospital-a T18 /Observation/p2-home-glucose \
 	"Patient 000000026's glucose test that patient 000000018 performed (she is its performer, not its subject): not hers, not found."
 
-section "7. Tokens"
+section "7. A token in the national PCM's shape, and data that never leaves"
+# mint_national <var> <json>: a token in the shapes the national PCM issues
+# (DESIGN.md section 4b), from pcm-sim's admin API (examples/README.md).
+mint_national() {
+	local var=$1 body=$2 answer
+	answer=$(curl -fsS -X POST "$PCM_ADMIN/admin/tokens" -H 'Content-Type: application/json' -d "$body")
+	printf -v "$var" '%s' "$(printf '%s' "$answer" | "${SUMMARIZE[@]}" field token)"
+	printf '%s' "$answer" | "${SUMMARIZE[@]}" field introspection >"$STATE/claims-$var.json"
+	echo "export $var='${!var}'   # national shape, hospital-a, patient 000000018" >>"$ENV_SH"
+	echo "  \$$var: what PCM answers for it at introspection (${STATE#"$ROOT/"}/claims-$var.json):"
+	for claim in patient consent_id access_type sp_organization_id scope baskets; do
+		echo "    $claim: $("${SUMMARIZE[@]}" field "$claim" <"$STATE/claims-$var.json")"
+	done
+}
+LAB_OR_MEASUREMENTS_SCOPE="patient/Observation.rs?_security=$IG_BUCKETS|LaboratoryTests,$IG_BUCKETS|Measurements"
+mint_national T18N "{\"patient\":\"000000018\",\"patient_bare\":true,\"member\":\"hospital-a\",
+	\"consent_id\":\"PCM-CONSENT-0001\",\"consent_id_claim\":true,\"access_type\":\"continuous\",
+	\"sp_organization_id\":\"org-sp-hospital-a\",\"scope\":\"$LAB_OR_MEASUREMENTS_SCOPE\",
+	\"baskets\":[{\"code\":\"laboratoryTests\",\"system\":\"$IG_BUCKETS\",\"historical_depth\":\"2020-01-01\"}]}"
+expect 200 hospital-a T18N /Observation \
+	"The bare patient means the national id system; the scope grants lab and measurements, the baskets lab only, and nothing before 2020: lab results since 2020 (not p1-glucose-2019)."
+if grep -q '"p1-glucose-2019"' "$BODY"; then
+	echo "  ${RED}p1-glucose-2019 (2019) left despite historical_depth 2020-01-01${RESET}"
+	FAILURES=$((FAILURES + 1))
+fi
+echo
+mint T34 hospital-a 000000034 "$LAB_SCOPE"
+expect 200 hospital-a T34 /Observation \
+	"Patient 000000034's lab results: p3-restricted-lab is a lab result, but it is labelled V (il-core-main-security-label), so it is not among them."
+if grep -q '"p3-restricted-lab"' "$BODY"; then
+	echo "  ${RED}p3-restricted-lab (labelled V) left the data source${RESET}"
+	FAILURES=$((FAILURES + 1))
+fi
+echo "  The PEP asked the upstream to leave V-labelled data out (the self link's query);"
+echo "  an upstream that ignored it would get the whole answer refused with a generic 400:"
+"${SUMMARIZE[@]}" link self <"$BODY" | "${SUMMARIZE[@]}" query | grep -i 'security:not' || {
+	echo "  ${RED}no _security:not in the upstream query${RESET}"
+	FAILURES=$((FAILURES + 1))
+}
+expect 404 hospital-a T34 /Observation/p3-restricted-lab \
+	"A read of the V-labelled result: not found, byte for byte a missing id."
+
+section "8. Tokens"
 expect 401 hospital-a '' /Observation \
 	"No token: 401 with an RFC 6750 challenge."
 expect 401 hospital-a TC /Observation \
@@ -509,7 +551,7 @@ poll 20 "the revoked token to be refused" revoked_refused
 echo "  refused after $((SECONDS - t))s:"
 expect 401 hospital-a T26 /Observation "The revoked token:"
 
-section "8. Trust: the NTN member manifest"
+section "9. Trust: the NTN member manifest"
 expect tls unknown '' /metadata \
 	"A certificate of no NTN member: refused in the TLS handshake."
 expect tls hospital-a-expired '' /metadata \
@@ -538,7 +580,7 @@ t=$SECONDS
 poll 40 "the restored member to be accepted" handshake_ok
 echo "  accepted again after $((SECONDS - t))s."
 
-section "9. PCM outage"
+section "10. PCM outage"
 curl -fsS -X POST "$PCM_ADMIN/admin/outage" -d '{"on":true}' >/dev/null
 echo "  pcm-sim outage ON"
 mint TOUT hospital-a 000000018 "$LAB_SCOPE"
