@@ -97,21 +97,21 @@ func (s *stub) write(w http.ResponseWriter, body []byte) {
 	w.Write(body) //nolint:errcheck // the client may go away
 }
 
-func searchset(resources []any) map[string]any {
+func searchset(resources []any) resource {
 	entries := make([]any, len(resources))
 	for i, r := range resources {
-		m := r.(map[string]any)
+		m := r.(resource)
 		entries[i] = map[string]any{
 			"fullUrl":  "http://upstream.invalid/fhir/R4/" + m["resourceType"].(string) + "/" + m["id"].(string),
 			"resource": r,
 			"search":   map[string]any{"mode": "match"},
 		}
 	}
-	return map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(resources), "entry": entries}
+	return resource{"resourceType": "Bundle", "type": "searchset", "total": len(resources), "entry": entries}
 }
 
-func patientResource() map[string]any {
-	return map[string]any{
+func patientResource() resource {
+	return resource{
 		"resourceType": "Patient",
 		"id":           benchPatientID,
 		"identifier":   []any{map[string]any{"system": nationalIDSystem, "value": benchNationalID}},
@@ -123,8 +123,8 @@ func patientResource() map[string]any {
 
 // observation is a laboratory result of about 1 KB, shaped like the HDP
 // IG's hemoglobin example.
-func observation(n int) map[string]any {
-	return map[string]any{
+func observation(n int) resource {
+	return resource{
 		"resourceType": "Observation",
 		"id":           fmt.Sprintf("obs-%d", n),
 		"meta": map[string]any{
@@ -157,4 +157,33 @@ func observation(n int) map[string]any {
 		}},
 		"note": []any{map[string]any{"text": "Sample drawn at the community clinic; analysed at the central laboratory."}},
 	}
+}
+
+// resource is a FHIR resource that marshals with resourceType first and
+// the other members in encoding/json's (sorted) order. FHIR servers (HAPI,
+// the demo server, the IG examples) write resourceType first; with plain
+// sorted maps it came late and made the PEP's check look for it through
+// most of every resource, a cost real answers do not have.
+type resource map[string]any
+
+func (r resource) MarshalJSON() ([]byte, error) {
+	rest := make(map[string]any, len(r))
+	for k, v := range r {
+		if k != "resourceType" {
+			rest[k] = v
+		}
+	}
+	typ, err := json.Marshal(r["resourceType"])
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(rest)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(`{"resourceType":`), typ...)
+	if len(rest) > 0 {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...), nil
 }
