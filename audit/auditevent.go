@@ -88,7 +88,9 @@ func (p AuditEventProfile) withDefaults() AuditEventProfile {
 //     keyed hash (role Patient), each consent reference (role Security
 //     Resource), the consent_id (what.identifier in ConsentSystem, type
 //     Consent, role Security Resource), and the decision (what.identifier
-//     = the decision id) whose detail holds reason, status, interaction,
+//     = the decision id) whose detail holds reason, stage (of a
+//     refusal), correlation_id (X-Correlation-ID, to follow the request
+//     to the caller and the FHIR server), status, interaction,
 //     resource_type, returned, withheld, policy_version, dry_run,
 //     client_thumbprint, access_type, sp_organization_id and one "basket"
 //     per consented bucket (Basket.String).
@@ -192,6 +194,8 @@ func decisionDetails(r Record) []entityDetail {
 		}
 	}
 	add("reason", r.Reason)
+	add("stage", r.Stage)
+	add("correlation_id", r.CorrelationID)
 	if r.Status != 0 {
 		add("status", strconv.Itoa(r.Status))
 	}

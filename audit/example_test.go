@@ -49,11 +49,12 @@ func ExampleAuditor() {
 		Outcome:     audit.OutcomeDeny,
 		Status:      403,
 		Reason:      "scope_denied",
+		Stage:       audit.StagePolicy,
 		PatientHash: hasher.Hash("http://fhir.health.gov.il/identifier/il-national-id", "000000018"),
 	})
 	fmt.Println("record error:", err)
 	// Output:
-	// {"level":"info","logger":"http.handlers.fhir_pep.audit","msg":"decision","decision_id":"4f1c","correlation_id":"","time":"2026-11-22T10:00:00.000Z","member_id":"org-sp-hospital-a","thumbprint":"","client_id":"","consent_refs":["Consent/123"],"consent_id":"","access_type":"","sp_organization_id":"","baskets":[],"intent":"","interaction":"read","resource_type":"","outcome":"deny","status":403,"reason":"scope_denied","returned":0,"withheld":0,"policy_version":"","patient_hash":"4yFR9UdotPE3wIwG7sNU844lsrta7qfQXfjx-CR1YZ4","dry_run":false}
+	// {"level":"info","logger":"http.handlers.fhir_pep.audit","msg":"decision","decision_id":"4f1c","correlation_id":"","time":"2026-11-22T10:00:00.000Z","member_id":"org-sp-hospital-a","thumbprint":"","client_id":"","consent_refs":["Consent/123"],"consent_id":"","access_type":"","sp_organization_id":"","baskets":[],"intent":"","interaction":"read","resource_type":"","outcome":"deny","status":403,"reason":"scope_denied","stage":"policy","returned":0,"withheld":0,"policy_version":"","patient_hash":"4yFR9UdotPE3wIwG7sNU844lsrta7qfQXfjx-CR1YZ4","dry_run":false}
 	// written: log
 	// record error: <nil>
 }

@@ -47,7 +47,7 @@ func NewLogSink(logger *zap.Logger) *LogSink {
 // Write logs r with the fields decision_id, correlation_id, time, member_id, thumbprint,
 // client_id, consent_refs, consent_id, access_type, sp_organization_id,
 // baskets (Basket.String each), intent, interaction, resource_type,
-// outcome, status, reason, returned, withheld, policy_version,
+// outcome, status, reason, stage, returned, withheld, policy_version,
 // patient_hash and dry_run. Every field is always present, so the schema never changes
 // with the record. time is the record's Time in UTC with milliseconds
 // (the AuditEvent's recorded); the entry's own timestamp is the same
@@ -116,6 +116,7 @@ func logFields(r Record) []zap.Field {
 		zap.String("outcome", r.Outcome),
 		zap.Int("status", r.Status),
 		zap.String("reason", r.Reason),
+		zap.String("stage", r.Stage),
 		zap.Int("returned", r.Returned),
 		zap.Int("withheld", r.Withheld),
 		zap.String("policy_version", r.PolicyVersion),

@@ -43,6 +43,7 @@ func TestLogSinkFields(t *testing.T) {
 			"outcome":        "allow",
 			"status":         int64(200),
 			"reason":         "allowed",
+			"stage":          "",
 			"returned":       int64(7),
 			"withheld":       int64(2),
 			"policy_version": "2026.11.1",
@@ -53,7 +54,7 @@ func TestLogSinkFields(t *testing.T) {
 			"decision_id": "", "correlation_id": "", "time": "2026-11-22T08:00:00.123Z", "member_id": "", "thumbprint": "",
 			"client_id": "", "consent_refs": []any{}, "consent_id": "", "access_type": "", "sp_organization_id": "",
 			"baskets": []any{}, "intent": "", "interaction": "", "resource_type": "",
-			"outcome": "", "status": int64(0), "reason": "", "returned": int64(0), "withheld": int64(0),
+			"outcome": "", "status": int64(0), "reason": "", "stage": "", "returned": int64(0), "withheld": int64(0),
 			"policy_version": "", "patient_hash": "", "dry_run": false,
 		}},
 	}

@@ -9,6 +9,19 @@ const (
 	OutcomeError = "error" // the PEP or a dependency failed; the request was refused
 )
 
+// Stages of the request path, as carried in Record.Stage: where a
+// refusal was decided, so an auditor can tell a caller that was never
+// trusted from one whose consent did not cover the request.
+const (
+	StageRequest  = "request"  // the HTTP or FHIR request itself (malformed, too large, outside the base)
+	StageTrust    = "trust"    // the client certificate against the NTN manifest
+	StageToken    = "token"    // the bearer token and its PCM introspection
+	StagePolicy   = "policy"   // patient resolution and the policy decision
+	StageUpstream = "upstream" // the call to the FHIR server (including a FHIR-search patient lookup)
+	StageResponse = "response" // the check of the upstream's answer
+	StageAudit    = "audit"    // the audit record could not be written (audit required)
+)
+
 // Record is one consent-grade audit record: everything needed to answer
 // "who read what about which patient, under which consent, and why was it
 // allowed", and nothing that must not be stored in an audit trail (no
@@ -57,6 +70,10 @@ type Record struct {
 	Status int
 	// Reason is the low-cardinality reason label (the same as in metrics).
 	Reason string
+	// Stage is, for a refusal (Outcome deny or error) and for a dry-run
+	// denial, the stage of the request path that refused: one of the
+	// Stage* constants. Empty for an allowed request.
+	Stage string
 	// Returned counts the resources returned to the client.
 	Returned int
 	// Withheld counts the resources removed by response enforcement.

@@ -62,6 +62,7 @@ func denyRecord(t testing.TB) Record {
 	r.Outcome = OutcomeDeny
 	r.Status = 403
 	r.Reason = "scope_denied"
+	r.Stage = StagePolicy
 	r.Returned = 0
 	r.Withheld = 0
 	r.DryRun = true
