@@ -160,6 +160,8 @@ func (p *PEP) auditRecord(x *exchange, res result) audit.Record {
 		rec.MemberID, rec.Thumbprint = subj.MemberID, subj.Thumbprint
 		if c := subj.Claims; c != nil {
 			rec.ClientID, rec.Intent = c.ClientID, c.Intent
+			rec.ConsentID, rec.AccessType, rec.SPOrganizationID = c.ConsentID, c.AccessType, c.CallerOrganization()
+			rec.Baskets = auditBaskets(c.Baskets)
 			for _, ctx := range c.FHIRContext {
 				if ref, ok := ctx["reference"].(string); ok && strings.Contains(ref, "/") {
 					rec.ConsentRefs = append(rec.ConsentRefs, ref)

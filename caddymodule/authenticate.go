@@ -68,6 +68,12 @@ func (p *PEP) authenticate(x *exchange) error {
 		// not asked, and the caller is told when to try again.
 		return pcmBudgetDenial(budget.RetryAfter)
 	}
+	if d, ok := claimDenial(err); ok {
+		// PCM answered, but a claim of this token (patient, baskets,
+		// cnf, nbf, consent) cannot be acted on: 401, never 503, and
+		// never a patient lookup.
+		return d
+	}
 	if errors.Is(err, introspection.ErrIncompleteClaims) {
 		// PCM answered, but the token lacks what binding and scoping
 		// need: the token is unusable, retrying will not help.
@@ -82,6 +88,9 @@ func (p *PEP) authenticate(x *exchange) error {
 	if err := p.checkClaims(claims, thumbprint); err != nil {
 		return err
 	}
+	if err := p.checkOrganization(claims, memberID); err != nil {
+		return err
+	}
 	x.subject.Claims = claims
 	return nil
 }
@@ -89,13 +98,13 @@ func (p *PEP) authenticate(x *exchange) error {
 // checkClaims applies the token checks of this data source to an
 // introspection answer: issuer, audience, time, certificate binding.
 func (p *PEP) checkClaims(claims *introspection.Claims, thumbprint string) error {
-	err := introspection.Validate(claims, introspection.Expectations{
+	err := introspection.Validate(claims, p.PCM.claimExpectations(introspection.Expectations{
 		Issuer:     p.issuer,
 		Resource:   p.resource,
 		Thumbprint: thumbprint,
 		Now:        p.now(),
 		Skew:       time.Duration(p.ClockSkew),
-	})
+	}))
 	if err == nil {
 		return nil
 	}

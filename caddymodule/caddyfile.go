@@ -82,6 +82,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        cache_ttl              <duration>
 //	        negative_cache_ttl     <duration>
 //	        cache_max_bytes        <size>
+//	        require_consent        on|off
+//	        cnf_required           on|off
+//	        organization_check     on|off
+//	        patient_systems        <system...>
 //	        introspection_auth     bearer|mtls
 //	        budget {
 //	            member_rate      <calls_per_second>|off
@@ -183,6 +187,10 @@ func (c *PCMConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (*caddyblock.Bloc
 		"cache_ttl":              caddyblock.Duration(&c.CacheTTL),
 		"negative_cache_ttl":     caddyblock.Duration(&c.NegativeCacheTTL),
 		"cache_max_bytes":        caddyblock.Size(&c.CacheMaxBytes),
+		"require_consent":        onOff(&c.RequireConsent),
+		"cnf_required":           onOff(&c.CNFRequired),
+		"organization_check":     onOff(&c.OrganizationCheck),
+		"patient_systems":        caddyblock.Strings(&c.PatientSystems),
 		"introspection_auth":     caddyblock.String(&c.IntrospectionAuth),
 		"budget": func(d *caddyfile.Dispenser) error {
 			c.Budget = new(PCMBudget)

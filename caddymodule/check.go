@@ -135,6 +135,9 @@ func (c *PCMConfig) check() *configError {
 	if c.ClientID == "" && bearer {
 		return missing("pcm", "client_id", "")
 	}
+	if e := c.checkClaimSettings(); e != nil {
+		return e
+	}
 	if c.CA == "" {
 		return missing("pcm", "ca", " (PCM's server certificate is never checked against system roots)")
 	}

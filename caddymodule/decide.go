@@ -52,6 +52,7 @@ func (p *PEP) decide(r *http.Request, fetch fetchFunc, subj *Subject, req *fhir.
 		Scopes:  p.scopes.parse(claims.Scope),
 		Patient: policy.Patient{System: claims.PatientSystem, Value: claims.PatientValue, IDs: ids},
 		Client:  policy.Client{MemberID: subj.MemberID, Thumbprint: subj.Thumbprint},
+		Baskets: policyBaskets(claims.Baskets),
 	}
 	engine := p.engine
 	dec, err := engine.EvalInput(r.Context(), &in)

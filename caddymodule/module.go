@@ -213,6 +213,24 @@ type PCMConfig struct {
 	NegativeCacheTTL caddy.Duration `json:"negative_cache_ttl,omitempty"`
 	// CacheMaxBytes bounds the memory of the introspection cache. Default: 32 MiB.
 	CacheMaxBytes int64 `json:"cache_max_bytes,omitempty"`
+
+	// Checks of the national PCM's claims (tokenclaims.go). Each is on
+	// unless set to false.
+	//
+	// RequireConsent refuses (401) a token without a consent reference
+	// (consent_id, or a Consent in fhirContext).
+	RequireConsent *bool `json:"require_consent,omitempty"`
+	// CNFRequired refuses (401) a token without cnf.x5t#S256; a present
+	// thumbprint must match the client certificate either way.
+	CNFRequired *bool `json:"cnf_required,omitempty"`
+	// OrganizationCheck refuses (403) a token whose sp_organization_id
+	// (else organization_id) is not the NTN member of the client
+	// certificate.
+	OrganizationCheck *bool `json:"organization_check,omitempty"`
+	// PatientSystems are the identifier systems the token's patient may
+	// use. Default: the Israeli national id system alone; list it too when
+	// adding passport systems.
+	PatientSystems []string `json:"patient_systems,omitempty"`
 }
 
 // PolicyConfig selects the Rego policies.

@@ -205,6 +205,10 @@ func checkToken(claims *introspection.Claims, a explainArgs) (reason, checked st
 // what it prints is exactly what the handler would do.
 func explainRequest(ctx context.Context, a explainArgs) (string, error) {
 	claims, err := introspection.DecodeClaims(a.claims)
+	if d, ok := claimDenial(err); ok {
+		// The handler answers such a token 401 with the claim's reason.
+		return fmt.Sprintf("decision: DENY (status 401, reason %s: %v)\n", d.reason, err), nil
+	}
 	if errors.Is(err, introspection.ErrIncompleteClaims) {
 		// The handler answers such a token 401 (incomplete_claims).
 		return fmt.Sprintf("decision: DENY (status 401, reason incomplete_claims: %v)\n", err), nil
