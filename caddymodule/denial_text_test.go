@@ -1,10 +1,15 @@
 package caddymodule
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +196,99 @@ func TestDenialTextsRevealNoData(t *testing.T) {
 	}
 	if denyForbiddenLabel.code != codeInvalidRequest || denyForbiddenLabel.issueType != "invalid" {
 		t.Fatalf("forbidden-label 400 must look like any invalid request: %+v", denyForbiddenLabel)
+	}
+}
+
+// TestDenialLiteralTextsDistinct reads every denial{...} literal of the
+// package's source, so that a denial added in any file (not only those
+// listed in allDenials) with a text of its own cannot reuse another
+// reason's text unnoticed.
+func TestDenialLiteralTextsDistinct(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := map[string]int{}
+	for i, g := range sharedTexts {
+		for _, r := range g {
+			group[r] = i + 1
+		}
+	}
+	byText := map[string]map[string]bool{}
+	add := func(text, reason string) {
+		if byText[text] == nil {
+			byText[text] = map[string]bool{}
+		}
+		byText[text][reason] = true
+	}
+	for reason, text := range reasonTexts {
+		add(text, reason)
+	}
+	literals := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if id, ok := lit.Type.(*ast.Ident); !ok || id.Name != "denial" {
+				return true
+			}
+			var text, reason string
+			for _, e := range lit.Elts {
+				kv, ok := e.(*ast.KeyValueExpr)
+				if !ok {
+					continue
+				}
+				key, _ := kv.Key.(*ast.Ident)
+				val, ok := kv.Value.(*ast.BasicLit)
+				if key == nil || !ok || val.Kind != token.STRING {
+					continue
+				}
+				s, err := strconv.Unquote(val.Value)
+				if err != nil {
+					t.Fatalf("%s: %v", fset.Position(val.Pos()), err)
+				}
+				switch key.Name {
+				case "text":
+					text = s
+				case "reason":
+					reason = s
+				}
+			}
+			if text != "" && reason != "" {
+				literals++
+				add(text, reason)
+			}
+			return true
+		})
+	}
+	if literals < 10 {
+		t.Fatalf("found only %d denial literals with a constant text and reason", literals)
+	}
+	for text, reasons := range byText {
+		if len(reasons) < 2 {
+			continue
+		}
+		var list []string
+		for r := range reasons {
+			list = append(list, r)
+		}
+		sort.Strings(list)
+		g := group[list[0]]
+		for _, r := range list {
+			if g == 0 || group[r] != g {
+				t.Errorf("reasons %v share the text %q but are not a documented shared group", list, text)
+				break
+			}
+		}
 	}
 }
