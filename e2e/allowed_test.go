@@ -131,8 +131,10 @@ func TestPaging(t *testing.T) {
 		}
 		b := decodeBundle(t, s.expectStatus(t, c, token, target, http.StatusOK).body)
 		page := b.resources()
-		if len(page) == 0 || len(page) > 2 {
-			t.Fatalf("page %d has %d entries, want 1 or 2", pages, len(page))
+		// A page may be empty: everything on it can have been withheld
+		// (patient 2's own glucose test names patient 1 as performer).
+		if len(page) > 2 {
+			t.Fatalf("page %d has %d entries, want at most 2", pages, len(page))
 		}
 		got = append(got, page...)
 		for _, l := range b.Link {

@@ -38,8 +38,9 @@ type resource struct {
 	Meta         struct {
 		Security []coding `json:"security"`
 	} `json:"meta"`
-	Subject *reference `json:"subject"`
-	Patient *reference `json:"patient"`
+	Subject   *reference  `json:"subject"`
+	Patient   *reference  `json:"patient"`
+	Performer []reference `json:"performer"`
 }
 
 type bundleLink struct {
@@ -175,14 +176,25 @@ func (s *stack) upstreamSearch(t *testing.T, typ string, q url.Values) []resourc
 }
 
 // upstreamObservations returns all Observations of a patient (every one of
-// its Patient ids), whatever their buckets.
+// its Patient ids), whatever their buckets. An Observation is the patient's
+// only if every Patient it references on its compartment paths (subject,
+// performer) is her: one of hers performed by another patient names that
+// other patient, and the PEP withholds it.
 func (s *stack) upstreamObservations(t *testing.T, nationalID string) []resource {
 	t.Helper()
 	var refs []string
 	for _, id := range s.patientIDs(t, nationalID) {
 		refs = append(refs, "Patient/"+id)
 	}
-	return s.upstreamSearch(t, "Observation", url.Values{"subject": {strings.Join(refs, ",")}})
+	all := s.upstreamSearch(t, "Observation", url.Values{"subject": {strings.Join(refs, ",")}})
+	return slices.DeleteFunc(all, func(r resource) bool {
+		for _, p := range r.Performer {
+			if strings.HasPrefix(p.Reference, "Patient/") && !slices.Contains(refs, p.Reference) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // withBucket keeps the resources carrying the bucket.

@@ -186,7 +186,12 @@ func (s *stack) start(name string, cmd *exec.Cmd, ready *regexp.Regexp) (*proces
 // demo uses, and waits until it serves and trusts the current NTN manifest.
 // env ("KEY=value") overrides the stack's settings, e.g. FHIR_PORT.
 func (s *stack) startPEP(name string, port, adminPort int, stateDir, logLevel string, env ...string) (*process, error) {
-	cmd := exec.Command(s.bin, "run", "--config", filepath.Join(s.root, "examples", "demo", "Caddyfile"), "--adapter", "caddyfile")
+	return s.startPEPWith(filepath.Join(s.root, "examples", "demo", "Caddyfile"), name, port, adminPort, stateDir, logLevel, env...)
+}
+
+// startPEPWith is startPEP with another Caddyfile (a variant of the demo's).
+func (s *stack) startPEPWith(config, name string, port, adminPort int, stateDir, logLevel string, env ...string) (*process, error) {
+	cmd := exec.Command(s.bin, "run", "--config", config, "--adapter", "caddyfile")
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(),
 		"PKI="+filepath.Join(s.dir, "pki"),
