@@ -347,7 +347,11 @@ func newIntrospector(t testing.TB, p *fakePCM, edit func(*Config)) *Introspector
 	t.Helper()
 	cfg := Config{
 		Token:  p.tokenConfig(getPKI(t).clients["p256"]),
-		Client: ClientConfig{Endpoint: p.introspectURL},
+		// A real TLS round trip on a loaded CI machine under -race can
+		// take longer than the production default (3 s); these tests
+		// are about what the PEP does with PCM's answers, not about
+		// timeouts (TestClientTimeout is).
+		Client: ClientConfig{Endpoint: p.introspectURL, Timeout: time.Minute},
 		Cache:  CacheConfig{Now: p.clock.Now},
 	}
 	if edit != nil {
