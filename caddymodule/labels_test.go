@@ -81,6 +81,7 @@ func TestForbiddenLabels(t *testing.T) {
 		{"search with a labelled match", "GET", "/R4/Observation", "", search},
 		{"search with the client's own _security:not", "GET", "/R4/Observation?_security:not=http://example.org/x|y", "", search},
 		{"POST _search", "POST", "/R4/Observation/_search", "code=x", search},
+		{"batch with a search entry", "POST", "/R4", `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Observation?code=x"}}]}`, search},
 		{"read of the labelled resource is a real-looking 404", "GET", "/R4/Observation/obs-v", "", func(t *testing.T, w *httptest.ResponseRecorder) {
 			if w.Code != 404 || w.Body.String() != notFoundBody {
 				t.Fatalf("status %d: %s", w.Code, w.Body)
@@ -115,17 +116,21 @@ func TestForbiddenLabels(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(f.pep.metrics.failClosed.WithLabelValues("forbidden_label")); got != 4 {
-		t.Fatalf("fail_closed_total{reason=forbidden_label} = %v, want 4", got)
+	if got := testutil.ToFloat64(f.pep.metrics.failClosed.WithLabelValues("forbidden_label")); got != 5 {
+		t.Fatalf("fail_closed_total{reason=forbidden_label} = %v, want 5", got)
 	}
 }
 
-// formRequest is a POST _search with a form body, as request builds a GET.
+// formRequest is a POST with a body, as request builds a GET: a form
+// (POST _search), or a batch Bundle when it starts with "{".
 func formRequest(f *gateFixture, target, form, token string) *http.Request {
 	r := f.request("POST", target, f.caller, token)
 	r.Body = io.NopCloser(strings.NewReader(form))
 	r.ContentLength = int64(len(form))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if strings.HasPrefix(form, "{") {
+		r.Header.Set("Content-Type", "application/fhir+json")
+	}
 	return r
 }
 
