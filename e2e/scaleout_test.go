@@ -17,8 +17,9 @@ import (
 // Caddy and a layer-7 one would end the client's TLS, so the client
 // alternates between the two instances itself, as a TCP balancer would
 // spread its connections (README "Deployment: several instances"). Both
-// accept one token (one `resource`), a search is paged through both, and a
-// revoked token is refused by both within pcm cache_ttl.
+// accept one token (one `resource`), a search is paged through both, a
+// member removed from NTN is refused by both within the manifest refresh
+// bound, and a revoked token by both within pcm cache_ttl.
 func TestScaleOut(t *testing.T) {
 	s := stackFor(t)
 	demo, err := os.ReadFile(filepath.Join(s.root, "examples", "demo", "Caddyfile"))
@@ -84,6 +85,40 @@ func TestScaleOut(t *testing.T) {
 		}
 		if !slices.Equal(keys(got), want) {
 			t.Fatalf("pages hold %v, want %v", keys(got), want)
+		}
+	})
+
+	t.Run("a member removed from NTN is refused by both", func(t *testing.T) {
+		cc := s.memberClient(t, "clinic-c")
+		token := s.labToken(t, "clinic-c", "000000026")
+		for i := range instances {
+			s.expectStatus(t, cc, token, on(i, "/Observation"), http.StatusOK)
+		}
+		t.Cleanup(func() {
+			s.ntnMember(t, "org-sp-clinic-c", "restore")
+			for i := range instances {
+				err := poll(removalWait, func() (bool, error) {
+					r, err := s.send(s.memberClient(t, "clinic-c"), token, on(i, "/Observation"))
+					return err == nil && r.status == http.StatusOK, nil
+				})
+				if err != nil {
+					t.Errorf("instance %d does not trust clinic-c again after the restore: %v", i, err)
+				}
+			}
+		})
+		s.ntnMember(t, "org-sp-clinic-c", "remove")
+		removed := time.Now()
+		for i := range instances {
+			// Refused on the open connection (403) or at the handshake of a
+			// new one: either way no answer with data.
+			err := poll(removalWait, func() (bool, error) {
+				r, err := s.send(cc, token, on(i, "/Observation"))
+				return err != nil || r.status == http.StatusForbidden, nil
+			})
+			if err != nil {
+				t.Fatalf("instance %d still serves the removed member %s after the removal (bound %s)", i, time.Since(removed).Round(time.Millisecond), removalWait)
+			}
+			t.Logf("instance %d refuses the removed member %s after the removal", i, time.Since(removed).Round(time.Millisecond))
 		}
 	})
 
