@@ -11,7 +11,9 @@ const (
 
 // Stages of the request path, as carried in Record.Stage: where a
 // refusal was decided, so an auditor can tell a caller that was never
-// trusted from one whose consent did not cover the request.
+// trusted from one whose consent did not cover the request. There is no
+// audit stage: a request refused because its record could not be written
+// has no record to carry it (the failure is counted and logged).
 const (
 	StageRequest  = "request"  // the HTTP or FHIR request itself (malformed, too large, outside the base)
 	StageTrust    = "trust"    // the client certificate against the NTN manifest
@@ -19,7 +21,6 @@ const (
 	StagePolicy   = "policy"   // patient resolution and the policy decision
 	StageUpstream = "upstream" // the call to the FHIR server (including a FHIR-search patient lookup)
 	StageResponse = "response" // the check of the upstream's answer
-	StageAudit    = "audit"    // the audit record could not be written (audit required)
 )
 
 // Record is one consent-grade audit record: everything needed to answer

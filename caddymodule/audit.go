@@ -140,6 +140,7 @@ func (p *PEP) auditRecord(x *exchange, res result) audit.Record {
 		Time:          p.now(),
 		Status:        res.status,
 		Reason:        res.out.reason,
+		Stage:         x.deniedStage,
 		Returned:      res.out.returned,
 		Withheld:      res.out.withheld,
 		PolicyVersion: p.engine.Version(),

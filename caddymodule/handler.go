@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hdp-il/fhir-pep/audit"
 	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/introspection"
 )
@@ -59,6 +60,11 @@ type exchange struct {
 	// httpErr is checkHTTP's verdict on the request as the client sent
 	// it, before begin adds headers of its own (X-Correlation-ID).
 	httpErr error
+	// stage is the audit.Stage* of the stage serve is running: stageOf
+	// reads it to audit where a refusal was decided.
+	stage string
+	// deniedStage is stageOf's verdict, set by finish for auditRecord.
+	deniedStage string
 }
 
 // ServeHTTP runs the whole PEP, top to bottom: the token gate
@@ -100,7 +106,16 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	if res, ok := p.discovery(x.r); ok {
 		return res, nil
 	}
+	x.stage = audit.StageTrust
 	if err := p.authenticate(x); err != nil {
+		switch {
+		case asDenial(err).reason == denyOutsideBase.reason:
+			x.stage = audit.StageRequest
+		case x.subject != nil:
+			// authenticate sets the subject once the certificate is
+			// trusted: what failed after that is the token.
+			x.stage = audit.StageToken
+		}
 		return result{}, err
 	}
 	x.repl.Set("http.fhir_pep.member_id", x.subject.MemberID)
@@ -109,6 +124,7 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	x.r.Header.Set(decisionHeader, x.decisionID)
 	fetch := x.tracked(p.fetcher(x.r, x.next))
 
+	x.stage = audit.StageRequest
 	start := p.now()
 	req, entries, err := p.parseFHIR(asGet(x.r))
 	if err == nil {
@@ -119,6 +135,7 @@ func (p *PEP) serve(x *exchange) (result, error) {
 		return result{}, err
 	}
 	x.req = req
+	x.stage = audit.StagePolicy
 	pl, err := p.decide(x.r, fetch, x.subject, req, entries)
 	p.observeStage("policy", start)
 	if err != nil {
@@ -127,10 +144,13 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	if pl.dryRun {
 		return p.passThrough(x, pl)
 	}
+	x.stage = audit.StageUpstream
 	ctx, err := p.bindAssertion(x, pl)
 	if err != nil {
 		return result{}, err
 	}
+	// Refusals of the upstream's answers are told apart by stageOf.
+	x.stage = audit.StageResponse
 	return p.execute(ctx, fetch, pl)
 }
 
@@ -161,6 +181,7 @@ func (p *PEP) finish(x *exchange, res result, err error) error {
 		}
 		res = p.answer(d)
 	}
+	x.deniedStage = x.stageOf(err, res.status)
 	if err := p.record(x, res); err != nil {
 		p.logger.Error("audit record not written; failing closed", zap.Error(err))
 		res = p.answer(denyAuditFailed)
