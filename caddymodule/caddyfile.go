@@ -38,6 +38,20 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    annotate_withheld
 //	    forbidden_labels <system|code>...
 //	    patient_cache_ttl <duration>
+//	    paging {
+//	        key_file          <file>
+//	        previous_key_file <file>
+//	        ttl               <duration>
+//	    }
+//	    limits {
+//	        max_params           <n>
+//	        max_values_per_param <n>
+//	        max_values           <n>
+//	        max_header_fields    <n>
+//	    }
+//	    search_params {
+//	        <ResourceType|*> <name> <type> [<target_type>...]
+//	    }
 //	    patient_resolver fhir|national {
 //	        url                 <url>
 //	        basic_user          <user>
@@ -132,6 +146,9 @@ func (p *PEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"annotate_withheld":  caddyblock.Flag(&p.AnnotateWithheld),
 		"forbidden_labels":   caddyblock.Strings(&p.ForbiddenLabels),
 		"patient_cache_ttl":  caddyblock.Duration(&p.PatientCacheTTL),
+		"paging":             nested("paging", p.requestChecks.unmarshalPaging),
+		"limits":             nested("limits", p.requestChecks.unmarshalLimits),
+		"search_params":      p.requestChecks.unmarshalSearchParams,
 		"patient_resolver": nested("patient_resolver", func(d *caddyfile.Dispenser) (*caddyblock.Block, error) {
 			p.PatientResolver = new(PatientResolverConfig)
 			return p.PatientResolver.unmarshalCaddyfile(d)

@@ -29,6 +29,9 @@ type Subject struct {
 	Claims     *introspection.Claims
 	MemberID   string
 	Thumbprint string
+	// tokenSHA256 is the SHA-256 of the accepted bearer token: page links
+	// are bound to it (the token itself is kept nowhere).
+	tokenSHA256 [32]byte
 }
 
 // exchange is one request on its way through the PEP. Each stage reads
@@ -85,7 +88,7 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 }
 
 func (p *PEP) begin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) *exchange {
-	x := &exchange{w: w, r: r, next: next, start: p.now(), decisionID: newDecisionID(), httpErr: checkHTTP(r)}
+	x := &exchange{w: w, r: r, next: next, start: p.now(), decisionID: newDecisionID(), httpErr: checkHTTP(r, p.limitsConfig())}
 	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if x.repl == nil {
 		x.repl = caddy.NewReplacer()
@@ -118,17 +121,26 @@ func (p *PEP) serve(x *exchange) (result, error) {
 		}
 		return result{}, err
 	}
+	if err := p.bindToken(x); err != nil {
+		return result{}, err
+	}
 	x.repl.Set("http.fhir_pep.member_id", x.subject.MemberID)
 	x.repl.Set("http.fhir_pep.client_id", x.subject.Claims.ClientID)
 	stripClientCredentials(x.r)
 	x.r.Header.Set(decisionHeader, x.decisionID)
 	fetch := x.tracked(p.fetcher(x.r, x.next))
+	if p.isPageRequest(x.r) {
+		return p.servePage(x, fetch)
+	}
 
 	x.stage = audit.StageRequest
 	start := p.now()
 	req, entries, err := p.parseFHIR(asGet(x.r))
 	if err == nil {
 		err = checkFormat(x.r.Header, req)
+	}
+	if err == nil {
+		err = p.checkParams(req, entries)
 	}
 	if err != nil {
 		p.observeStage("policy", start)
@@ -151,6 +163,9 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	}
 	// Refusals of the upstream's answers are told apart by stageOf.
 	x.stage = audit.StageResponse
+	if fetch, err = p.sealPageLinks(x, pl, fetch); err != nil {
+		return result{}, err
+	}
 	return p.execute(ctx, fetch, pl)
 }
 

@@ -25,12 +25,12 @@ var (
 	}
 )
 
-// checkHTTP refuses more header fields than the limit (431; the default of
-// the limits package) and a GET or HEAD with a body (400): FHIR defines no
+// checkHTTP refuses more header fields than the limit (431; limits
+// max_header_fields, default 100) and a GET or HEAD with a body (400): FHIR defines no
 // body for them, and a server or proxy on the way may read one as the next
 // request.
-func checkHTTP(r *http.Request) error {
-	if err := (limits.Config{}).CheckHeader(r.Header); err != nil {
+func checkHTTP(r *http.Request, lim limits.Config) error {
+	if err := lim.CheckHeader(r.Header); err != nil {
 		return denyTooManyHeaderFields
 	}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && hasBody(r) {

@@ -150,6 +150,10 @@ type PEP struct {
 	// describing each allowed decision on its upstream requests.
 	UpstreamAssertion *UpstreamAssertionConfig `json:"upstream_assertion,omitempty"`
 
+	// requestChecks holds the paging, limits and search_params options
+	// (paging.go); its fields are inlined in the JSON config.
+	requestChecks
+
 	logger        *zap.Logger
 	auditor       *audit.Auditor
 	patientHasher *audit.PatientHasher
@@ -358,6 +362,9 @@ func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp an
 		}
 	}
 	p.scopes = new(scopeCache)
+	if err := p.provisionRequestChecks(); err != nil {
+		return err
+	}
 	if err := p.provisionAudit(); err != nil {
 		return err
 	}

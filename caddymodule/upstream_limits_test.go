@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hdp-il/fhir-pep/limits"
 )
 
 // longCodes is a code parameter value whose narrowed query is far beyond
@@ -43,7 +45,9 @@ func (f *gateFixture) auditReason(decisionID string) (string, bool) {
 // whether the client asked by GET or by POST _search; one that fits stays
 // a GET.
 func TestLongSearchGoesUpstreamAsPostSearch(t *testing.T) {
-	f := newGateFixture(t)
+	// 1200 codes are more than the default limits allow (100 values a
+	// parameter): an operator who needs such searches raises them.
+	f := newGateFixture(t, func(p *PEP) { p.Limits = &limits.Config{MaxValuesPerParam: 2000, MaxValues: 2000} })
 	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
 	long := "code=" + strings.ReplaceAll(longCodes(), "|", "%7C")
 	tests := []struct {

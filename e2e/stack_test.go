@@ -79,6 +79,10 @@ func startStack(root, pepBin string) (s *stack, err error) {
 	if err := writeAuditKey(filepath.Join(dir, "audit-hmac.key")); err != nil {
 		return s, err
 	}
+	// The paging key: every instance the suite starts shares it.
+	if err := writeAuditKey(filepath.Join(dir, "paging.key")); err != nil {
+		return s, err
+	}
 	if s.pki, err = demopki.Ensure(filepath.Join(dir, "pki")); err != nil {
 		return s, err
 	}
@@ -169,7 +173,9 @@ func goBuild(root, out string, pkgs ...string) error {
 func nodeCommand(root string) *exec.Cmd {
 	cmd := exec.Command("node", "src/server.js")
 	cmd.Dir = filepath.Join(root, "examples", "fhir-server")
-	cmd.Env = append(os.Environ(), "PORT=0", "HOST=127.0.0.1")
+	// HAPI-style paging (_getpages links), as the most common real server
+	// pages: the PEP must seal links whose meaning it cannot know.
+	cmd.Env = append(os.Environ(), "PORT=0", "HOST=127.0.0.1", "PAGING=hapi")
 	return cmd
 }
 
@@ -197,6 +203,7 @@ func (s *stack) startPEPWith(config, name string, port, adminPort int, stateDir,
 		"PKI="+filepath.Join(s.dir, "pki"),
 		"STATE_DIR="+stateDir,
 		"AUDIT_KEY="+filepath.Join(s.dir, "audit-hmac.key"),
+		"PAGING_KEY="+filepath.Join(s.dir, "paging.key"),
 		"PEP_PORT="+strconv.Itoa(port),
 		"PEP_ADMIN_PORT="+strconv.Itoa(adminPort),
 		"PCM_PORT="+strconv.Itoa(s.pcmPort),

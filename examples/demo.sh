@@ -205,6 +205,10 @@ mkdir -p "$LOGS"
 if [[ ! -s $STATE/audit-hmac.key ]]; then
 	(umask 077 && head -c 48 /dev/urandom | base64 >"$STATE/audit-hmac.key")
 fi
+# The key that seals paging links.
+if [[ ! -s $STATE/paging.key ]]; then
+	(umask 077 && head -c 32 /dev/urandom | base64 >"$STATE/paging.key")
+fi
 
 # Rollback protection: the PEP refuses a manifest version lower than the one
 # it saw last. ntn-sim keeps its version in ntn-sim.json; without that file
@@ -228,7 +232,7 @@ for member in org-sp-hospital-a org-sp-clinic-c; do
 	curl -fsS -X POST "$NTN_ADMIN/admin/members/$member/restore" >/dev/null
 done
 
-start fhir-pep "$LOGS/fhir-pep.log" env PKI="$PKI" STATE_DIR="$STATE/pep-ntn" AUDIT_KEY="$STATE/audit-hmac.key" \
+start fhir-pep "$LOGS/fhir-pep.log" env PKI="$PKI" STATE_DIR="$STATE/pep-ntn" AUDIT_KEY="$STATE/audit-hmac.key" PAGING_KEY="$STATE/paging.key" \
 	PEP_PORT="$PEP_PORT" PEP_ADMIN_PORT="$PEP_ADMIN_PORT" PCM_PORT="$PCM_PORT" NTN_PORT="$NTN_PORT" \
 	FHIR_PORT="$FHIR_PORT" PEP_LOG_LEVEL="$PEP_LOG_LEVEL" NTN_REFRESH="$NTN_REFRESH" PCM_CACHE_TTL="$PCM_CACHE_TTL" \
 	XDG_DATA_HOME="$STATE/caddy/data" XDG_CONFIG_HOME="$STATE/caddy/config" \
