@@ -47,6 +47,7 @@ type stack struct {
 	pcmAdmin     string
 	ntnAdmin     string
 	pepAdmin     string
+	pepHealth    string // http://127.0.0.1:<port>, the PEP's fhir_pep_health site
 	pepLog       string // captured output of the PEP under test
 
 	procs []*process
@@ -86,10 +87,11 @@ func startStack(root, pepBin string) (s *stack, err error) {
 	if s.pki, err = demopki.Ensure(filepath.Join(dir, "pki")); err != nil {
 		return s, err
 	}
-	ports, err := freePorts(6)
+	ports, err := freePorts(7)
 	if err != nil {
 		return s, err
 	}
+	s.pepHealth = fmt.Sprintf("http://127.0.0.1:%d", ports[6])
 	s.pepPort, s.pepAdminPort, s.pcmPort, s.pcmAdminPort, s.ntnPort, s.ntnAdminPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	s.pepBase = fmt.Sprintf("https://localhost:%d%s", s.pepPort, fhirBase)
 	s.pcmAdmin = fmt.Sprintf("http://127.0.0.1:%d", s.pcmAdminPort)
@@ -134,7 +136,8 @@ func startStack(root, pepBin string) (s *stack, err error) {
 		}
 	}
 
-	pep, err := s.startPEP("fhir-pep", s.pepPort, s.pepAdminPort, filepath.Join(dir, "pep-ntn"), "INFO")
+	pep, err := s.startPEP("fhir-pep", s.pepPort, s.pepAdminPort, filepath.Join(dir, "pep-ntn"), "INFO",
+		"PEP_HEALTH_PORT="+strconv.Itoa(ports[6]))
 	if err != nil {
 		return s, err
 	}
@@ -197,6 +200,12 @@ func (s *stack) startPEP(name string, port, adminPort int, stateDir, logLevel st
 
 // startPEPWith is startPEP with another Caddyfile (a variant of the demo's).
 func (s *stack) startPEPWith(config, name string, port, adminPort int, stateDir, logLevel string, env ...string) (*process, error) {
+	// Every instance gets a health port of its own (the demo Caddyfile's
+	// default would clash between instances); env may name it.
+	health, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(s.bin, "run", "--config", config, "--adapter", "caddyfile")
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(),
@@ -206,6 +215,7 @@ func (s *stack) startPEPWith(config, name string, port, adminPort int, stateDir,
 		"PAGING_KEY="+filepath.Join(s.dir, "paging.key"),
 		"PEP_PORT="+strconv.Itoa(port),
 		"PEP_ADMIN_PORT="+strconv.Itoa(adminPort),
+		"PEP_HEALTH_PORT="+strconv.Itoa(health[0]),
 		"PCM_PORT="+strconv.Itoa(s.pcmPort),
 		"NTN_PORT="+strconv.Itoa(s.ntnPort),
 		"FHIR_PORT="+strconv.Itoa(s.fhirPort),
