@@ -71,10 +71,33 @@ test_basket_in_other_system_grants_nothing if {
 	"bucket_missing" in d.reasons
 }
 
-test_baskets_do_not_replace_a_bucket_constraint if {
-	# require_bucket (the default): a scope naming no bucket grants none,
-	# baskets or not.
+test_baskets_bound_a_scope_without_buckets if {
+	# require_bucket (the default): a scope naming no bucket grants exactly
+	# the consented baskets, and searches are narrowed to them.
 	doc := with_baskets(inp(search("Observation", {}), [scope("Observation", "rs", {})]), [basket(il_buckets, "LaboratoryTests")])
+	d := pep.decision with input as doc
+	d.allow == true
+	d.obligations.response.types == {"Observation": [canonical_lab]}
+	param_value(d, "_security") == [lab_query]
+}
+
+test_national_adapter_token_shape if {
+	# The national reference adapter's example: scope without _security,
+	# baskets as bare codes (Go fills in the seed bucket system).
+	doc := with_baskets(inp(search("Observation", {}), [scope("Observation", "rs", {})]), [basket(seed_buckets, "laboratoryTests")])
+	d := pep.decision with input as doc
+	d.allow == true
+	d.obligations.response.types == {"Observation": [canonical_lab]}
+}
+
+test_without_baskets_a_scope_without_buckets_grants_none if {
+	d := pep.decision with input as inp(search("Observation", {}), [scope("Observation", "rs", {})])
+	d.allow == false
+	"bucket_missing" in d.reasons
+}
+
+test_empty_baskets_bound_a_scope_without_buckets_to_nothing if {
+	doc := with_baskets(inp(search("Observation", {}), [scope("Observation", "rs", {})]), [])
 	d := pep.decision with input as doc
 	d.allow == false
 	"bucket_missing" in d.reasons

@@ -33,7 +33,8 @@ honoured_context(s) if s.context in data.fhir.pep.honoured_contexts
 #                Go precomputes them as input.scopes[_].security_items)
 #   grants       the buckets it grants: "<canonical system>|<lower-case code>"
 #                for every bucket item; {"*"} (any bucket) when it names none
-#                and require_bucket is false; {} otherwise
+#                and any_bucket_allowed (require_bucket false, or a baskets
+#                claim that bounds it); {} otherwise
 #   enforceable  true when every constraint is a bucket, so that the response
 #                check alone can verify it
 # With a baskets claim, consented_fact (baskets.rego) then keeps only the
@@ -57,11 +58,22 @@ letter_scopes := [fact |
 		"type": s.resource_type,
 		"constraints": s.constraints,
 		"items": s.security_items,
-		"grants": (keys | {"*" | count(keys) == 0; not bucket_required}),
+		"grants": (keys | {"*" | count(keys) == 0; any_bucket_allowed}),
 		# Every item is a bucket and no other parameter constrains it.
 		"enforceable": [buckets, others] == [s.security_items, []],
 	})
 ]
+
+# A scope that names no bucket grants any bucket when require_bucket is
+# false, or when the token carries a baskets claim: consented_fact
+# (baskets.rego) then cuts it down to exactly the consented buckets, so the
+# data still stays inside buckets the patient chose. The national PCM issues
+# this shape (scope "patient/Observation.rs" with baskets ["laboratoryTests"],
+# the national reference adapter's example), and a drop-in replacement must
+# accept it.
+any_bucket_allowed if not bucket_required
+
+any_bucket_allowed if baskets_given
 
 # require_bucket: anything but false (even a missing key) means true.
 default bucket_required := true
