@@ -67,6 +67,9 @@ func TestNationalTokenShapes(t *testing.T) {
 		{name: "baskets as objects in the alias system", scope: labOrMeasurementsScope,
 			baskets: []map[string]string{{"code": "MEASUREMENTS", "system": bucketSystemAlias}}, want: measurements},
 		{name: "baskets wider than the scopes", scope: labScope, baskets: []string{"laboratoryTests", "measurements"}, want: lab},
+		// The national reference adapter's own example: the scope names no
+		// bucket, the baskets bound it.
+		{name: "national adapter shape: scope without buckets, baskets as codes", scope: "patient/Observation.rs", baskets: []string{"laboratoryTests"}, want: lab},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
