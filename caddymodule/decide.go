@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"go.uber.org/zap"
@@ -167,8 +168,15 @@ func (p *PEP) accessFor(resp policy.Response, ids []string) (*enforce.Access, er
 // The lookup is a POST _search with the identifier in the form body, not
 // in the URL: URLs end up in access and debug logs (reverse_proxy's among
 // them), and a national id must not.
+//
+// Like every search the PEP sends upstream, it carries one _security:not
+// per forbidden label: a labelled Patient is never resolved.
 func (p *PEP) patientFetcher(fetch fetchFunc) patient.Fetcher {
+	not := url.Values{"_security:not": p.forbiddenNot()}.Encode()
 	return func(ctx context.Context, form string) (int, []byte, error) {
+		if not != "" {
+			form += "&" + not
+		}
 		c, err := fetch(ctx, "/Patient/_search", "", form)
 		if err != nil {
 			return 0, nil, err

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,40 @@ func TestForbiddenLabels(t *testing.T) {
 	}
 }
 
+// TestPatientLookupCarriesForbiddenLabels: the patient lookup is a search
+// sent upstream too, so it carries _security:not for every forbidden label
+// like every other search (a labelled Patient is never resolved).
+func TestPatientLookupCarriesForbiddenLabels(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
+	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "lab")); w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	f.fhir.mu.Lock()
+	forms := slices.Clone(f.fhir.forms)
+	f.fhir.mu.Unlock()
+	var lookups int
+	for _, form := range forms {
+		if !strings.HasPrefix(form, "Patient ") {
+			continue
+		}
+		lookups++
+		q, err := url.ParseQuery(strings.TrimPrefix(form, "Patient "))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q["_security:not"]; !slices.Equal(got, []string{vLabel}) {
+			t.Fatalf("patient lookup %q carries _security:not %q, want [%s]", form, got, vLabel)
+		}
+		if q.Get("identifier") == "" {
+			t.Fatalf("patient lookup without identifier: %q", form)
+		}
+	}
+	if lookups == 0 {
+		t.Fatal("no patient lookup reached the upstream")
+	}
+}
+
 // formRequest is a POST with a body, as request builds a GET: a form
 // (POST _search), or a batch Bundle when it starts with "{".
 func formRequest(f *gateFixture, target, form, token string) *http.Request {
@@ -210,4 +246,3 @@ func TestScopeConstraintsHoldOnTheResponse(t *testing.T) {
 		})
 	}
 }
-

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ func entryIDs(t *testing.T, body []byte) []string {
 	}
 	return ids
 }
+
+// sealedLink matches the opaque part of the PEP's paging links.
+var sealedLink = regexp.MustCompile(`_page\?p=[A-Za-z0-9_-]+`)
 
 func TestPipeline(t *testing.T) {
 	f := newGateFixture(t, func(p *PEP) { p.MaxResponseBytes = 1 << 20 })
@@ -181,8 +185,11 @@ func TestPipeline(t *testing.T) {
 			if tt.upstream != nil {
 				tt.upstream(t, f.fhir.received())
 			}
+			// A sealed paging link is random base64url: it may contain
+			// any short string by chance, and says nothing in clear.
+			clear := sealedLink.ReplaceAllString(w.Body.String(), "_page?p=SEALED")
 			for _, s := range tt.forbidden {
-				if strings.Contains(w.Body.String(), s) {
+				if strings.Contains(clear, s) {
 					t.Fatalf("body contains %q: %s", s, w.Body)
 				}
 			}

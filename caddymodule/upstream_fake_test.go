@@ -30,7 +30,8 @@ type fakeFHIR struct {
 	mu        sync.Mutex
 	resources []map[string]any
 	requests  []string
-	mode      string // "", "500", "html", "huge"
+	forms     []string // bodies of POST _search, in order
+	mode      string   // "", "500", "html", "huge"
 }
 
 func newFakeFHIR(t testing.TB) *fakeFHIR {
@@ -84,6 +85,9 @@ func (f *fakeFHIR) serve(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(400)
 			return
 		}
+		f.mu.Lock()
+		f.forms = append(f.forms, parts[0]+" "+r.PostForm.Encode())
+		f.mu.Unlock()
 		f.search(w, parts[0], r.PostForm)
 		return
 	}
