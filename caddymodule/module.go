@@ -417,12 +417,12 @@ func (p *PEP) provisionPolicy() error {
 	}
 	p.enforcer, err = enforce.New(enforce.Config{
 		ForbiddenLabels: labels,
-		Compartment:   compartment,
-		SystemAliases: [][]string{p.engine.BucketSystems()},
-		MaxBytes:      int(p.MaxResponseBytes),
-		MaxDepth:      p.MaxJSONDepth,
-		UpstreamBase:  p.UpstreamBase,
-		PublicBase:    p.PublicBase,
+		Compartment:     compartment,
+		SystemAliases:   [][]string{p.engine.BucketSystems()},
+		MaxBytes:        int(p.MaxResponseBytes),
+		MaxDepth:        p.MaxJSONDepth,
+		UpstreamBase:    p.UpstreamBase,
+		PublicBase:      p.PublicBase,
 	})
 	if err != nil {
 		return fmt.Errorf("fhir_pep: response enforcement: %w", err)

@@ -346,7 +346,7 @@ func spThumbprint(t testing.TB) string {
 func newIntrospector(t testing.TB, p *fakePCM, edit func(*Config)) *Introspector {
 	t.Helper()
 	cfg := Config{
-		Token:  p.tokenConfig(getPKI(t).clients["p256"]),
+		Token: p.tokenConfig(getPKI(t).clients["p256"]),
 		// A real TLS round trip on a loaded CI machine under -race can
 		// take longer than the production default (3 s); these tests
 		// are about what the PEP does with PCM's answers, not about
