@@ -287,7 +287,7 @@ func (p *PEP) batch(ctx context.Context, fetch fetchFunc, pl *plan) (result, err
 			return result{}, denyPolicyError
 		}
 		sub := &plan{req: er, decision: policy.Decision{Allow: true, Status: 200, Obligations: obs[i]}, access: access, ids: pl.ids}
-		res, err := p.execute(ctx, fetch, sub)
+		res, err := p.execute(ctx, p.entryLinksFetch(fetch, er), sub)
 		if err != nil && isForbiddenLabel(err) && asDenial(err).status != http.StatusNotFound {
 			// A forbidden label in any entry's answer refuses the whole
 			// batch (a read's is a 404 in place, like a missing resource).
@@ -304,9 +304,13 @@ func (p *PEP) batch(ctx context.Context, fetch fetchFunc, pl *plan) (result, err
 		total.returned += res.out.returned
 		total.withheld += res.out.withheld
 	}
-	body, err := json.Marshal(out)
-	if err != nil {
+	// No HTML escaping, as in the entries' own links: "&" stays "&" in
+	// their URLs instead of becoming \u0026.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
 		return result{}, err
 	}
-	return result{status: http.StatusOK, body: body, out: total}, nil
+	return result{status: http.StatusOK, body: bytes.TrimSuffix(buf.Bytes(), []byte("\n")), out: total}, nil
 }

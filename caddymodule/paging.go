@@ -298,8 +298,8 @@ func pagedPath(req *fhir.Request) (path string, ok bool) {
 // Bundle they answer carries the client's own self link and sealed paging
 // links (paging.Sealer.RewriteBundleLinks), before the response check
 // sees it. It must run before execute narrows the request (narrowing
-// appends the PEP's parameters to req.Params). Batches keep the response
-// check's link handling: their entries are requests of their own.
+// appends the PEP's parameters to req.Params). A batch's entries get
+// entryLinksFetch instead, in batch.
 func (p *PEP) sealPageLinks(x *exchange, pl *plan, fetch fetchFunc) (fetchFunc, error) {
 	path, ok := pagedPath(pl.req)
 	if !ok {
@@ -340,13 +340,40 @@ func (p *PEP) binding(x *exchange, pl *plan) (paging.Binding, error) {
 // left as it is too: the response check refuses its duplicate keys, or
 // moves its links to the public base where they open nothing.
 func (p *PEP) sealingFetch(fetch fetchFunc, pc *pageLinks) fetchFunc {
+	return p.linkRewritingFetch(fetch, func(body []byte) ([]byte, error) {
+		return p.sealer.RewriteBundleLinks(body, pc.self, pc.origin, pc.binding)
+	})
+}
+
+// entryLinksFetch is sealingFetch for a search (operation, history)
+// inside a batch or transaction: its Bundle keeps only a self link
+// rebuilt from the entry's own request, and no paging link. A page link
+// is bound to a decision that following it makes again for the origin
+// request alone; an entry was decided as part of its batch, with the
+// batch's obligations for it, so no page link could be bound to that
+// decision and be honoured exactly when it should (README "Paging links").
+// The entry's parameters must be taken before execute narrows the entry.
+func (p *PEP) entryLinksFetch(fetch fetchFunc, entry *fhir.Request) fetchFunc {
+	path, ok := pagedPath(entry)
+	if !ok {
+		return fetch
+	}
+	self := p.sealer.SelfLink(path, entry.Params)
+	return p.linkRewritingFetch(fetch, func(body []byte) ([]byte, error) {
+		return paging.SelfOnlyBundleLinks(body, self)
+	})
+}
+
+// linkRewritingFetch applies rewrite to the body of every 2xx answer of
+// fetch that fits in the capture.
+func (p *PEP) linkRewritingFetch(fetch fetchFunc, rewrite func(body []byte) ([]byte, error)) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
 		c, err := fetch(ctx, relPath, rawQuery, form)
 		if err != nil || c == nil || c.overflow || c.statusCode() < 200 || c.statusCode() >= 300 {
 			return c, err
 		}
 		body := c.body.Bytes()
-		out, err := p.sealer.RewriteBundleLinks(body, pc.self, pc.origin, pc.binding)
+		out, err := rewrite(body)
 		switch {
 		case errors.Is(err, paging.ErrBundle):
 			return c, nil

@@ -1,9 +1,12 @@
 package paging
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"slices"
+
+	"github.com/hdp-il/fhir-pep/fhir"
 )
 
 // ErrBundle: the body given to RewriteBundleLinks is not a JSON object, or
@@ -23,6 +26,41 @@ var ErrBundle = errors.New("paging: upstream Bundle unusable")
 // keeps links under the public base as they are and still sees from the
 // relations whether the Bundle is one page of many.
 func (s *Sealer) RewriteBundleLinks(body []byte, self, origin string, b Binding) ([]byte, error) {
+	return spliceBundleLinks(body, func(raw []byte) ([]byte, error) {
+		return s.RewriteLinkArray(raw, self, origin, b)
+	})
+}
+
+// SelfOnlyBundleLinks replaces the top-level "link" member of an upstream
+// Bundle with one self link (none when self is empty, and then the member
+// is removed): every upstream link goes, paging links included, unsealed.
+// It is for Bundles whose paging links cannot be bound to a decision a
+// page request could make again: the searchsets inside a batch-response,
+// decided as entries of the batch. Like RewriteBundleLinks it leaves any
+// other body as it is and keeps everything else byte for byte.
+func SelfOnlyBundleLinks(body []byte, self string) ([]byte, error) {
+	return spliceBundleLinks(body, func(raw []byte) ([]byte, error) {
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw, &elems); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("null")) {
+			return nil, fhir.ErrInvalidBody
+		}
+		if self == "" {
+			return nil, nil
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode([]Link{{Relation: "self", URL: self}}); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	})
+}
+
+// spliceBundleLinks replaces the top-level link array of a Bundle body
+// with what rewrite makes of it (its raw JSON, "[]" when there is none);
+// a nil result removes the member.
+func spliceBundleLinks(body []byte, rewrite func(raw []byte) ([]byte, error)) ([]byte, error) {
 	// The splice below relies on a lenient scan of the top level; valid
 	// JSON makes it exact (enforce later checks the result strictly).
 	if !json.Valid(body) {
@@ -45,7 +83,7 @@ func (s *Sealer) RewriteBundleLinks(body []byte, self, origin string, b Binding)
 	} else {
 		raw = []byte("[]")
 	}
-	links, err := s.RewriteLinkArray(raw, self, origin, b)
+	links, err := rewrite(raw)
 	if err != nil {
 		return nil, err
 	}
