@@ -155,18 +155,7 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 		return ErrInvalidBundle
 	}
 	b := bundleState{total: -1, entry: -1, linkMember: -1}
-	if err := s.openObject(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		m := memberRec{start: s.keyStart}
+	err := w.eachRecordedMember(func(key []byte) (remove bool, err error) {
 		switch {
 		case keyIs(key, "resourceType"):
 			var st str
@@ -196,11 +185,10 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 		default:
 			err = s.skipValue()
 		}
-		if err != nil {
-			return err
-		}
-		m.end = s.pos
-		w.members = append(w.members, m)
+		return false, err
+	})
+	if err != nil {
+		return err
 	}
 	if !s.atEnd() {
 		return ErrSyntax
@@ -270,28 +258,12 @@ func (w *work) entryArray(b *bundleState) error {
 
 func (w *work) entry(rec *entryRec) error {
 	s := &w.s
-	if err := s.openObject(); err != nil {
-		return err
-	}
 	memberBase := len(w.members)
 	var scratch Stats // entry-level link counts are not reported separately
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		m := memberRec{start: s.keyStart}
+	err := w.eachRecordedMember(func(key []byte) (remove bool, err error) {
 		switch {
 		case keyIs(key, "fullUrl"):
-			var st str
-			var ok bool
-			st, ok, err = s.readStringValue()
-			if ok {
-				w.rewriteURL(st)
-			}
+			err = w.rewriteURLValue()
 		case keyIs(key, "resource"):
 			rec.hasResource = true
 			s.skipWS()
@@ -300,9 +272,7 @@ func (w *work) entry(rec *entryRec) error {
 			info, err = w.resource(nil, false)
 			if err == nil && string(info.typ) == "OperationOutcome" {
 				rec.outcome = true
-				off := w.beginEdit()
-				w.repl = appendSanitizedOutcome(w.repl, s.data[start:s.pos])
-				w.endEdit(start, s.pos, off)
+				w.sanitizeOutcome(start)
 			} else {
 				rec.reason, rec.matchPass = info.reason, info.matchPass
 			}
@@ -311,52 +281,71 @@ func (w *work) entry(rec *entryRec) error {
 		case keyIs(key, "response"):
 			err = w.response()
 		case keyIs(key, "link"):
-			var allRemoved bool
-			allRemoved, _, err = w.linkArray(&scratch)
-			m.remove = allRemoved
+			remove, _, err = w.linkArray(&scratch)
 		default:
 			err = s.skipValue()
 		}
-		if err != nil {
-			return err
-		}
-		m.end = s.pos
-		w.members = append(w.members, m)
+		return remove, err
+	})
+	if err != nil {
+		return err
 	}
 	w.removeSpans(w.members[memberBase:])
 	w.members = w.members[:memberBase]
 	return nil
 }
 
-func (w *work) search(rec *entryRec) error {
+// eachRecordedMember walks the object at s.pos like scanner.eachMember and
+// appends each member's span to w.members, so that it can be removed or
+// its neighbours' commas fixed later; fn reads the value and says whether
+// the member is to be removed. It returns remove rather than taking a
+// *memberRec so that the record does not escape to the heap.
+func (w *work) eachRecordedMember(fn func(key []byte) (remove bool, err error)) error {
 	s := &w.s
-	if s.peek() != '{' {
-		return s.skipValue()
-	}
-	if err := s.openObject(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil || !more {
-			return err
-		}
-		if !keyIs(key, "mode") {
-			if err := s.skipValue(); err != nil {
-				return err
-			}
-			continue
-		}
-		st, ok, err := s.readStringValue()
+	return s.eachMember(func(key []byte) error {
+		start := s.keyStart
+		remove, err := fn(key)
 		if err != nil {
 			return err
 		}
+		w.members = append(w.members, memberRec{start: start, end: s.pos, remove: remove})
+		return nil
+	})
+}
+
+// rewriteURLValue rewrites the value at s.pos with rewriteURL if it is a
+// string, and skips it otherwise.
+func (w *work) rewriteURLValue() error {
+	st, ok, err := w.s.readStringValue()
+	if ok {
+		w.rewriteURL(st)
+	}
+	return err
+}
+
+// sanitizeOutcome replaces the OperationOutcome just read, from start to
+// s.pos, by its sanitised form.
+func (w *work) sanitizeOutcome(start int) {
+	s := &w.s
+	off := w.beginEdit()
+	w.repl = appendSanitizedOutcome(w.repl, s.data[start:s.pos])
+	w.endEdit(start, s.pos, off)
+}
+
+func (w *work) search(rec *entryRec) error {
+	s := &w.s
+	return s.eachMember(func(key []byte) error {
+		if !keyIs(key, "mode") {
+			return s.skipValue()
+		}
+		st, ok, err := s.readStringValue()
 		if ok {
 			mode := s.text(st)
 			rec.include = string(mode) == "include"
 			rec.match = string(mode) == "match"
 		}
-	}
+		return err
+	})
 }
 
 // response rewrites response.location and replaces response.outcome, which
@@ -364,39 +353,21 @@ func (w *work) search(rec *entryRec) error {
 // sanitised form.
 func (w *work) response() error {
 	s := &w.s
-	if s.peek() != '{' {
-		return s.skipValue()
-	}
-	if err := s.openObject(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil || !more {
-			return err
-		}
+	return s.eachMember(func(key []byte) error {
+		var err error
 		switch {
 		case keyIs(key, "location"):
-			var st str
-			var ok bool
-			st, ok, err = s.readStringValue()
-			if ok {
-				w.rewriteURL(st)
-			}
+			err = w.rewriteURLValue()
 		case keyIs(key, "outcome"):
 			start := s.pos
 			if err = s.skipValue(); err == nil {
-				off := w.beginEdit()
-				w.repl = appendSanitizedOutcome(w.repl, s.data[start:s.pos])
-				w.endEdit(start, s.pos, off)
+				w.sanitizeOutcome(start)
 			}
 		default:
 			err = s.skipValue()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // decide settles every entry, total and the links, and adds the Bundle-level

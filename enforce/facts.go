@@ -133,18 +133,7 @@ func (w *work) readAt(wi int, path elemPath, seg int, suf suffixKind) error {
 	s := &w.s
 	kind := w.watches[wi].kind
 	if s.peek() == '[' {
-		if err := s.openArray(); err != nil {
-			return err
-		}
-		for first := true; ; first = false {
-			more, err := s.nextElem(first)
-			if err != nil || !more {
-				return err
-			}
-			if err := w.readAt(wi, path, seg, suf); err != nil {
-				return err
-			}
-		}
+		return s.eachElem(func() error { return w.readAt(wi, path, seg, suf) })
 	}
 	if seg == len(path.names)-1 {
 		if kind == kindDate {
@@ -152,26 +141,12 @@ func (w *work) readAt(wi int, path elemPath, seg int, suf suffixKind) error {
 		}
 		return w.readToken(wi, suf)
 	}
-	if s.peek() != '{' {
-		return s.skipValue()
-	}
-	if err := s.openObject(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil || !more {
-			return err
-		}
+	return s.eachMember(func(key []byte) error {
 		if ok, nextSuf := pathMatch(key, path, seg+1); ok {
-			err = w.readAt(wi, path, seg+1, nextSuf)
-		} else {
-			err = s.skipValue()
+			return w.readAt(wi, path, seg+1, nextSuf)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return s.skipValue()
+	})
 }
 
 // readDate reads one date, dateTime, instant or Period value.
@@ -210,27 +185,14 @@ func (w *work) period() (dateRange, bool, error) {
 	s := &w.s
 	r := dateRange{lo: dayMin, hi: dayMax}
 	bad := false
-	if err := s.openObject(); err != nil {
-		return r, true, err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return r, true, err
-		}
-		if !more {
-			return r, bad, nil
-		}
+	err := s.eachMember(func(key []byte) error {
 		isStart, isEnd := keyIs(key, "start"), keyIs(key, "end")
 		if !isStart && !isEnd {
-			if err := s.skipValue(); err != nil {
-				return r, true, err
-			}
-			continue
+			return s.skipValue()
 		}
 		st, ok, err := s.readStringValue()
 		if err != nil {
-			return r, true, err
+			return err
 		}
 		v, vbad := w.dateOf(st)
 		switch {
@@ -241,7 +203,12 @@ func (w *work) period() (dateRange, bool, error) {
 		default:
 			r.hi = v.hi
 		}
+		return nil
+	})
+	if err != nil {
+		return r, true, err
 	}
+	return r, bad, nil
 }
 
 // readToken reads a code, Coding or CodeableConcept value.
@@ -273,29 +240,19 @@ func (w *work) keep(st str) (int, int) {
 // tokenObject reads a Coding, or the codings of a CodeableConcept.
 func (w *work) tokenObject(wi int) error {
 	s := &w.s
-	if err := s.openObject(); err != nil {
-		return err
-	}
 	f := tokenFact{watch: wi}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	err := s.eachMember(func(key []byte) error {
+		var st str
+		var err error
 		switch {
 		case keyIs(key, "coding"):
 			err = w.codingList(wi)
 		case keyIs(key, "system"):
-			var st str
 			st, f.hasSystem, err = s.readStringValue()
 			if f.hasSystem {
 				f.sysOff, f.sysEnd = w.keep(st)
 			}
 		case keyIs(key, "code"):
-			var st str
 			st, f.hasCode, err = s.readStringValue()
 			if f.hasCode {
 				f.codeOff, f.codeEnd = w.keep(st)
@@ -303,9 +260,10 @@ func (w *work) tokenObject(wi int) error {
 		default:
 			err = s.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if f.hasCode {
 		w.tokens = append(w.tokens, f)
@@ -315,26 +273,12 @@ func (w *work) tokenObject(wi int) error {
 
 func (w *work) codingList(wi int) error {
 	s := &w.s
-	if s.peek() != '[' {
-		return s.skipValue()
-	}
-	if err := s.openArray(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		more, err := s.nextElem(first)
-		if err != nil || !more {
-			return err
-		}
+	return s.eachElem(func() error {
 		if s.peek() == '{' {
-			err = w.tokenObject(wi)
-		} else {
-			err = s.skipValue()
+			return w.tokenObject(wi)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return s.skipValue()
+	})
 }
 
 func (w *work) factText(off, end int) []byte { return w.arena[off:end] }

@@ -99,22 +99,10 @@ func (w *work) linkArray(stats *Stats) (allRemoved, multiPage bool, err error) {
 
 func (w *work) link() (keep, paging bool, err error) {
 	s := &w.s
-	if s.peek() != '{' {
-		return false, false, s.skipValue()
-	}
-	if err := s.openObject(); err != nil {
-		return false, false, err
-	}
 	var url, rel str
 	var hasURL, hasRel bool
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return false, false, err
-		}
-		if !more {
-			break
-		}
+	err = s.eachMember(func(key []byte) error {
+		var err error
 		switch {
 		case keyIs(key, "url"):
 			url, hasURL, err = s.readStringValue()
@@ -123,9 +111,10 @@ func (w *work) link() (keep, paging bool, err error) {
 		default:
 			err = s.skipValue()
 		}
-		if err != nil {
-			return false, false, err
-		}
+		return err
+	})
+	if err != nil {
+		return false, false, err
 	}
 	if hasRel {
 		r := s.text(rel)

@@ -118,69 +118,40 @@ func (w *work) outcome() bool {
 
 func (w *work) issueList() error {
 	s := &w.s
-	if s.peek() != '[' {
-		return s.skipValue()
-	}
-	if err := s.openArray(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		more, err := s.nextElem(first)
-		if err != nil || !more {
-			return err
-		}
+	return s.eachElem(func() error {
 		if s.peek() != '{' {
-			if err := s.skipValue(); err != nil {
-				return err
-			}
-			continue
+			return s.skipValue()
 		}
 		is, err := w.issue()
-		if err != nil {
-			return err
-		}
-		if len(w.issues) < maxIssues {
+		if err == nil && len(w.issues) < maxIssues {
 			w.issues = append(w.issues, is)
 		}
-	}
+		return err
+	})
 }
 
 func (w *work) issue() (issue, error) {
 	s := &w.s
 	is := issue{severity: issueFieldUnset, code: issueFieldUnset}
-	if err := s.openObject(); err != nil {
-		return is, err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return is, err
-		}
-		if !more {
-			break
-		}
+	err := s.eachMember(func(key []byte) error {
+		var field *int
+		var list []string
 		switch {
 		case keyIs(key, "severity"):
-			st, ok, err := s.readStringValue()
-			if err != nil {
-				return is, err
-			}
-			if ok {
-				is.severity = indexOf(issueSeverities, s.text(st))
-			}
+			field, list = &is.severity, issueSeverities
 		case keyIs(key, "code"):
-			st, ok, err := s.readStringValue()
-			if err != nil {
-				return is, err
-			}
-			if ok {
-				is.code = indexOf(issueTypes, s.text(st))
-			}
+			field, list = &is.code, issueTypes
 		default:
-			if err := s.skipValue(); err != nil {
-				return is, err
-			}
+			return s.skipValue()
 		}
+		st, ok, err := s.readStringValue()
+		if ok {
+			*field = indexOf(list, s.text(st))
+		}
+		return err
+	})
+	if err != nil {
+		return is, err
 	}
 	if is.severity == issueFieldUnset {
 		is.severity = severityError

@@ -294,66 +294,29 @@ func (w *work) peekType() ([]byte, error) {
 
 func (w *work) meta() error {
 	s := &w.s
-	if s.peek() != '{' {
-		return s.skipValue()
-	}
-	if err := s.openObject(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil || !more {
-			return err
-		}
+	return s.eachMember(func(key []byte) error {
 		if keyIs(key, "security") {
-			err = w.security()
-		} else {
-			err = s.skipMember(key)
+			return w.security()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return s.skipMember(key)
+	})
 }
 
 func (w *work) security() error {
 	s := &w.s
-	if s.peek() != '[' {
-		return s.skipValue()
-	}
-	if err := s.openArray(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		more, err := s.nextElem(first)
-		if err != nil || !more {
-			return err
-		}
+	return s.eachElem(func() error {
 		if s.peek() == '{' {
-			err = w.coding()
-		} else {
-			err = s.skipValue()
+			return w.coding()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return s.skipValue()
+	})
 }
 
 func (w *work) coding() error {
 	s := &w.s
-	if err := s.openObject(); err != nil {
-		return err
-	}
 	var c coding
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	err := s.eachMember(func(key []byte) error {
+		var err error
 		switch {
 		case keyIs(key, "system"):
 			c.system, c.hasSystem, err = s.readStringValue()
@@ -362,9 +325,10 @@ func (w *work) coding() error {
 		default:
 			err = s.skipMember(key)
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if w.forbiddenCoding(c) {
 		w.forbidden = true
@@ -381,20 +345,13 @@ func (w *work) containedList(parent []byte, nested bool) (bad bool, err error) {
 	if nested || s.peek() != '[' {
 		return true, s.skipValue()
 	}
-	if err := s.openArray(); err != nil {
-		return true, err
-	}
-	for first := true; ; first = false {
-		more, err := s.nextElem(first)
-		if err != nil || !more {
-			return bad, err
-		}
+	err = s.eachElem(func() error {
 		info, err := w.resource(parent, true)
-		if err != nil {
-			return true, err
-		}
 		bad = bad || info.reason != ReasonNone
-	}
+		return err
+	})
+	// On an error the whole body is refused, so bad no longer matters.
+	return bad || err != nil, err
 }
 
 // refs walks a compartment path from the value at the scanner's position.
@@ -404,24 +361,13 @@ func (w *work) refs(n *pathNode, st *refState) error {
 	case '{':
 		return w.refObject(n, st)
 	case '[':
-		if err := s.openArray(); err != nil {
-			return err
-		}
-		for first := true; ; first = false {
-			more, err := s.nextElem(first)
-			if err != nil || !more {
-				return err
-			}
+		return s.eachElem(func() error {
 			if s.peek() == '{' {
-				err = w.refObject(n, st)
-			} else {
-				st.malformed = true
-				err = s.skipValue()
+				return w.refObject(n, st)
 			}
-			if err != nil {
-				return err
-			}
-		}
+			st.malformed = true
+			return s.skipValue()
+		})
 	default:
 		st.malformed = true
 		return s.skipValue()
@@ -432,22 +378,13 @@ func (w *work) refs(n *pathNode, st *refState) error {
 // terminal, and/or the parent of deeper path steps.
 func (w *work) refObject(n *pathNode, st *refState) error {
 	s := &w.s
-	if err := s.openObject(); err != nil {
-		return err
-	}
 	var (
 		ref, typ              str
 		hasRef, hasType       bool
 		badRef, hasIdentifier bool
 	)
-	for first := true; ; first = false {
-		key, more, err := s.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	err := s.eachMember(func(key []byte) error {
+		var err error
 		switch {
 		case n.terminal && keyIs(key, "reference"):
 			var isString bool
@@ -467,9 +404,10 @@ func (w *work) refObject(n *pathNode, st *refState) error {
 				err = s.skipValue()
 			}
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !n.terminal {
 		return nil

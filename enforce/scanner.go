@@ -533,3 +533,46 @@ func (s *scanner) deepReference() error {
 	}
 	return err
 }
+
+// eachElem calls fn with s.pos at each element of the array at s.pos; fn
+// must read or skip the element. Any other value is skipped, as walkers
+// ignore members of an unexpected type. The first error stops the walk.
+func (s *scanner) eachElem(fn func() error) error {
+	if s.peek() != '[' {
+		return s.skipValue()
+	}
+	if err := s.openArray(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		more, err := s.nextElem(first)
+		if err != nil || !more {
+			return err
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+}
+
+// eachMember calls fn with each member's key and s.pos at its value, for
+// the object at s.pos; fn must read or skip the value (the key is valid
+// only until then, see nextKey). Any other value is skipped. The first
+// error stops the walk.
+func (s *scanner) eachMember(fn func(key []byte) error) error {
+	if s.peek() != '{' {
+		return s.skipValue()
+	}
+	if err := s.openObject(); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := s.nextKey(first)
+		if err != nil || !more {
+			return err
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+	}
+}
