@@ -142,22 +142,30 @@ func isAccessToken(name string) bool {
 // modifiers), at most 64 long, and no run of digits long enough to be a
 // national id.
 func keepable(s string) bool {
-	if s == "" || len(s) > maxKeptLen {
-		return false
-	}
+	return s != "" && len(s) <= maxKeptLen && onlyWithoutIDRun(s, idChar)
+}
+
+// safeHost admits host[:port] made of DNS and IP literal characters only,
+// without a digit run long enough to be a national id (a client can name
+// any host in an absolute-form target).
+func safeHost(h string) bool {
+	return len(h) <= 255 && onlyWithoutIDRun(h, hostChar)
+}
+
+// onlyWithoutIDRun reports whether every byte of s is a digit or allowed,
+// with no run of digits long enough to be a national id.
+func onlyWithoutIDRun(s string, allowed func(byte) bool) bool {
 	run := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
+		if c >= '0' && c <= '9' {
 			run++
 			if run >= nationalIDDigits {
 				return false
 			}
 			continue
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z',
-			c == '-', c == '.', c == '_', c == '$', c == ':':
-		default:
+		}
+		if !allowed(c) {
 			return false
 		}
 		run = 0
@@ -165,29 +173,15 @@ func keepable(s string) bool {
 	return true
 }
 
-// safeHost admits host[:port] made of DNS and IP literal characters only,
-// without a digit run long enough to be a national id (a client can name
-// any host in an absolute-form target).
-func safeHost(h string) bool {
-	if len(h) > 255 {
-		return false
-	}
-	run := 0
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case c >= '0' && c <= '9':
-			run++
-			if run >= nationalIDDigits {
-				return false
-			}
-			continue
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z',
-			c == '-', c == '.', c == ':', c == '[', c == ']':
-		default:
-			return false
-		}
-		run = 0
-	}
-	return true
+func letter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// idChar: FHIR id and parameter-name characters, "_" for
+// _history/_search/_count, "$" for operations and ":" for modifiers.
+func idChar(c byte) bool {
+	return letter(c) || c == '-' || c == '.' || c == '_' || c == '$' || c == ':'
+}
+
+// hostChar: DNS names, ports and IP literals.
+func hostChar(c byte) bool {
+	return letter(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']'
 }
