@@ -27,6 +27,7 @@ export const PAGING_MODES = ['offset', 'hapi'];
  * @param {string[]} [options.dirs] - data directories, loaded in order
  * @param {string} [options.baseUrl] - public FHIR base for links; default http://host:port/fhir/R4
  * @param {string} [options.paging] - one of PAGING_MODES (default offset)
+ * @param {(line: string) => void} [options.logRequest] - called with "METHOD URL" of every request
  * @returns {Promise<{server: http.Server, baseUrl: string, resources: number}>}
  */
 export async function startServer({
@@ -35,6 +36,7 @@ export async function startServer({
   dirs = [DEFAULT_DATA_DIR],
   baseUrl,
   paging = 'offset',
+  logRequest,
 } = {}) {
   if (!PAGING_MODES.includes(paging)) {
     throw new Error(`unknown paging mode ${paging} (one of ${PAGING_MODES.join(', ')})`);
@@ -56,6 +58,6 @@ export async function startServer({
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const base = (baseUrl ?? `http://${hostPart}:${address.port}${BASE_PATH}`).replace(/\/+$/, '');
   const capability = capabilityStatement(base, '0.1.0');
-  server.on('request', createHandler({ repo, router, baseUrl: base, basePath: BASE_PATH, capability, paging }));
+  server.on('request', createHandler({ repo, router, baseUrl: base, basePath: BASE_PATH, capability, paging, logRequest }));
   return { server, baseUrl: base, resources };
 }

@@ -28,10 +28,12 @@ const MAX_STORED_SEARCHES = 1000;
  * @param {string} deps.basePath - path prefix served, e.g. /fhir/R4
  * @param {object} deps.capability - the CapabilityStatement
  * @param {string} [deps.paging] - 'offset' (default) or 'hapi'
+ * @param {(line: string) => void} [deps.logRequest] - called with "METHOD URL" of every request
  */
-export function createHandler({ repo, router, baseUrl, basePath, capability, paging = 'offset' }) {
+export function createHandler({ repo, router, baseUrl, basePath, capability, paging = 'offset', logRequest }) {
   const pages = paging === 'hapi' ? new SearchStore(MAX_STORED_SEARCHES) : null;
   return async (req, res) => {
+    logRequest?.(`${req.method} ${req.url}`);
     let result;
     try {
       result = await route(req, { repo, router, baseUrl, basePath, capability, pages });

@@ -23,6 +23,10 @@ try {
     dirs: [process.env.DATA_DIR || DEFAULT_DATA_DIR],
     baseUrl: process.env.BASE_URL || undefined,
     paging: process.env.PAGING || 'offset',
+    // LOG_REQUESTS=1: one "request METHOD URL" line per request, so the demo
+    // can show what the PEP sent upstream (the PEP keeps national ids and
+    // tokens out of URLs; patient lookups are POST _search).
+    logRequest: process.env.LOG_REQUESTS === '1' ? (line) => console.log(`request ${line}`) : undefined,
   });
   console.log(`ready ${baseUrl} resources=${resources}`);
   const stop = () => server.close(() => process.exit(0));

@@ -355,3 +355,39 @@ describe('HAPI-style paging (PAGING=hapi)', () => {
     assert.equal(status, 400);
   });
 });
+
+describe('request log (LOG_REQUESTS=1)', () => {
+  let logged;
+  before(async () => {
+    logged = await startServer({ LOG_REQUESTS: '1' });
+  });
+  after(() => logged?.child.kill('SIGTERM'));
+
+  it('writes one line per request with the method and the URL as sent', async () => {
+    const want = `request GET ${new URL(logged.base).pathname}/Observation?_security:not=`;
+    const seen = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no line starting ${want}`)), 10000);
+      let out = '';
+      logged.child.stdout.on('data', (chunk) => {
+        out += chunk;
+        if (out.split('\n').some((l) => l.startsWith(want))) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const target = '/Observation?_security:not=http://fhir.health.gov.il/cs/il-core-main-security-label|V';
+    const res = await fetch(logged.base + target);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    await seen;
+  });
+
+  it('is off by default', async () => {
+    const lines = [];
+    child.stdout.on('data', (chunk) => lines.push(String(chunk)));
+    const res = await fetch(base + '/Observation');
+    await res.arrayBuffer();
+    assert.deepEqual(lines.filter((l) => l.includes('request ')), []);
+  });
+});
