@@ -8,10 +8,19 @@ import (
 	"testing"
 )
 
+// fixtureBodies are fuzz seeds: the repository's own demo data, and the
+// HDP IG examples too when they are there (igFixturesDir).
 func fixtureBodies(f *testing.F) [][]byte {
-	files, err := filepath.Glob("../../shared/fixtures/hdp-ig-examples/*.json")
-	if err != nil {
-		f.Fatal(err)
+	var files []string
+	for _, pattern := range []string{"../examples/fhir-server/data/*.json", filepath.Join(igFixturesDir(), "*.json")} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			f.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		f.Fatal("no seed files: the demo data in examples/fhir-server/data is missing")
 	}
 	var out [][]byte
 	for _, name := range files {
