@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -423,7 +424,7 @@ func (p *PEP) servePage(x *exchange, fetch fetchFunc) (result, error) {
 	}
 	toPage := func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
 		if relPath == pagePath || relPath == pagePath+"/_search" {
-			return fetch(ctx, upPath, pageQuery, "")
+			return fetch(ctx, upPath, withForbiddenNot(pageQuery, p.forbiddenNot()), "")
 		}
 		return fetch(ctx, relPath, rawQuery, form)
 	}
@@ -500,4 +501,30 @@ func (p *PEP) bindToken(x *exchange) error {
 	}
 	x.subject.tokenSHA256 = paging.TokenDigest(token)
 	return nil
+}
+
+// withForbiddenNot adds to an upstream page query each _security:not of a
+// forbidden label that it does not already carry. Every search the PEP
+// sends upstream carries them, pages too: an upstream that pages by
+// offset echoes the original query, but one that pages through an opaque
+// token (HAPI's _getpages, continuation tokens) may not, and the label
+// must still be asked for. The response check refuses a labelled answer
+// either way.
+func withForbiddenNot(query string, nots []string) string {
+	have, err := url.ParseQuery(query)
+	if err != nil {
+		have = nil // an unparsable query gets every label added
+	}
+	for _, v := range nots {
+		if slices.Contains(have["_security:not"], v) {
+			continue
+		}
+		add := url.Values{"_security:not": {v}}.Encode()
+		if query == "" {
+			query = add
+		} else {
+			query += "&" + add
+		}
+	}
+	return query
 }

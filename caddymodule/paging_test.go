@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,6 +192,25 @@ func TestRequestChecksBeforePolicy(t *testing.T) {
 			}
 			if !strings.Contains(o.Issue[0].Diagnostics, strings.Trim(tc.text, `"`)) {
 				t.Fatalf("diagnostics %q do not name %s", o.Issue[0].Diagnostics, tc.text)
+			}
+		})
+	}
+}
+
+func TestWithForbiddenNot(t *testing.T) {
+	v := "http://fhir.health.gov.il/cs/il-core-main-security-label|V"
+	enc := url.Values{"_security:not": {v}}.Encode()
+	for _, tc := range []struct{ name, query, want string }{
+		{"opaque HAPI page", "_getpages=abc&_getpagesoffset=2&_count=2", "_getpages=abc&_getpagesoffset=2&_count=2&" + enc},
+		{"echoed by the upstream", "subject=Patient/p1&" + enc + "&_offset=20", "subject=Patient/p1&" + enc + "&_offset=20"},
+		{"echoed unencoded", "_security:not=" + v + "&_offset=20", "_security:not=" + v + "&_offset=20"},
+		{"another label only", "_security:not=http://example.org/x|y", "_security:not=http://example.org/x|y&" + enc},
+		{"empty", "", enc},
+		{"unparsable", "a=%zz", "a=%zz&" + enc},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withForbiddenNot(tc.query, []string{v}); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
 	}
