@@ -171,7 +171,11 @@ func (s *Sealer) relative(link string) (string, error) {
 	}
 	for seg := range strings.SplitSeq(rest, "/") {
 		// "%2e" spellings too: some servers decode before normalising.
-		if d, err := url.PathUnescape(seg); err != nil || d == "." || d == ".." {
+		// And no encoded separator or NUL: the page route unescapes the
+		// path before it goes upstream, so "..%2F.." would become two
+		// ".." segments outside the base.
+		if d, err := url.PathUnescape(seg); err != nil || d == "." || d == ".." ||
+			strings.ContainsAny(d, "/\\\x00") {
 			return "", ErrNotUpstream
 		}
 	}

@@ -132,7 +132,13 @@ func scrubQuery(b *strings.Builder, query string) {
 // blanks, so "%61ccess_token", "access%5Ftoken" and "Access_Token " all
 // match: a server that is lenient about the name must not let the token
 // through the log.
+//
+// A modifier or chain suffix ("access_token:exact", "access_token.x") is
+// cut first, as the handler's bearer check does, so not even the name
+// variant is logged.
 func isAccessToken(name string) bool {
+	name, _, _ = strings.Cut(strings.TrimSpace(name), ":")
+	name, _, _ = strings.Cut(name, ".")
 	return strings.EqualFold(strings.TrimSpace(name), "access_token")
 }
 

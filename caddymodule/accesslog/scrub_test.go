@@ -35,6 +35,8 @@ func TestScrubURI(t *testing.T) {
 		{"access_token escaped letter", "/R4/Patient?%61ccess_token=secret", "/R4/Patient?"},
 		{"access_token upper case", "/R4/Patient?ACCESS_TOKEN=secret", "/R4/Patient?"},
 		{"access_token no value", "/R4/Patient?access_token", "/R4/Patient?"},
+		{"access_token with a modifier", "/R4/Patient?access_token:exact=secret&a=1", "/R4/Patient?a="},
+		{"access_token with a chain", "/R4/Patient?access_token.x=secret", "/R4/Patient?"},
 		{"access_token padded", "/R4/Patient?access_token+=secret", "/R4/Patient?"},
 		{"name without value", "/R4/Patient?_summary", "/R4/Patient?_summary="},
 		{"national id as a name", "/R4/Patient?000000026", "/R4/Patient?REDACTED="},
