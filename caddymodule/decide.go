@@ -134,35 +134,6 @@ func fhirReason(err error) string {
 	return "invalid_request"
 }
 
-// accessFor turns the policy's response obligation into the enforcer's
-// per-request scope. Buckets arrive as "<canonical system>|<lower-case code>".
-// When the policy gives rules (one per scope, with its constraints), they
-// decide and types is only their summary: granting types as well would let
-// out, without the constraints, what the rules hold back.
-func (p *PEP) accessFor(resp policy.Response, ids []string) (*enforce.Access, error) {
-	if len(resp.Rules) > 0 || len(resp.Depths) > 0 {
-		return p.ruleAccess(resp, ids)
-	}
-	grants := make(map[string][]enforce.Bucket, len(resp.Types))
-	for typ, buckets := range resp.Types {
-		list := make([]enforce.Bucket, 0, len(buckets))
-		for _, b := range buckets {
-			if b == "*" {
-				// "any bucket" (require_bucket off) has no response-side
-				// meaning yet: refuse rather than guess.
-				return nil, errors.New("wildcard bucket grants are not supported by response enforcement")
-			}
-			system, code, ok := strings.Cut(b, "|")
-			if !ok || system == "" || code == "" {
-				return nil, errors.New("malformed bucket in policy obligations")
-			}
-			list = append(list, enforce.Bucket{System: system, Code: code})
-		}
-		grants[typ] = list
-	}
-	return p.enforcer.Access(enforce.Scope{PatientIDs: ids, Grants: grants})
-}
-
 // patientFetcher resolves patients through the same handler chain as the
 // proxied request, so lookups use the configured upstream, TLS and headers.
 // The lookup is a POST _search with the identifier in the form body, not

@@ -159,16 +159,19 @@ type PEP struct {
 	patientHasher *audit.PatientHasher
 	engine        *policy.Engine
 	enforcer      *enforce.Enforcer
-	resolver      patientResolver
-	asserter      *upstreamAsserter
-	scopes        *scopeCache
-	trust         peerVerifier
-	pcm           *pcmClient
-	pcmKey        string
-	metrics       *handlerMetrics
-	now           func() time.Time
-	issuer        string
-	resource      string
+	// forbiddenNotValues are the _security:not values every upstream
+	// search carries, rendered once from the enforcer's labels.
+	forbiddenNotValues []string
+	resolver           patientResolver
+	asserter           *upstreamAsserter
+	scopes             *scopeCache
+	trust              peerVerifier
+	pcm                *pcmClient
+	pcmKey             string
+	metrics            *handlerMetrics
+	now                func() time.Time
+	issuer             string
+	resource           string
 }
 
 // PCMConfig configures the connection to PCM. The PEP authenticates with
@@ -427,6 +430,7 @@ func (p *PEP) provisionPolicy() error {
 	if err != nil {
 		return fmt.Errorf("fhir_pep: response enforcement: %w", err)
 	}
+	p.forbiddenNotValues = forbiddenNotValues(p.enforcer.ForbiddenLabels())
 	return nil
 }
 
