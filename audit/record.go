@@ -105,13 +105,3 @@ func (b Basket) String() string {
 	}
 	return s
 }
-
-// basketStrings renders baskets with String, never nil, so that a log line
-// always has the same fields.
-func basketStrings(baskets []Basket) []string {
-	out := make([]string, len(baskets))
-	for i, b := range baskets {
-		out[i] = b.String()
-	}
-	return out
-}

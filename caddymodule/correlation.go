@@ -21,7 +21,7 @@ func correlate(w http.ResponseWriter, r *http.Request, fallback string) string {
 	if err != nil {
 		id = fallback
 	}
-	w.Header().Set(correlation.Header, id)
-	r.Header.Set(correlation.Header, id)
+	w.Header()[correlationKey] = []string{id}
+	r.Header[correlationKey] = []string{id}
 	return id
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hdp-il/fhir-pep/internal/testpki"
@@ -82,6 +83,16 @@ func (c *testClock) advance(d time.Duration) {
 
 func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
 	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	f := newGateFixtureOn(t, core, edits...)
+	f.logs = logs
+	return f
+}
+
+// newGateFixtureOn is newGateFixture with the PEP logging (and auditing)
+// to core instead of an in-memory observer; f.logs is nil.
+func newGateFixtureOn(t testing.TB, core zapcore.Core, edits ...func(*PEP)) *gateFixture {
+	t.Helper()
 	ca := testpki.NewCA(t, "test root")
 	pepKey := ca.Client(t, "hmo-b data source")
 	caller := ca.Client(t, "hospital a")
@@ -126,8 +137,6 @@ func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
 	if err := f.pep.checkConfig(); err != nil {
 		t.Fatal(err)
 	}
-	core, logs := observer.New(zap.DebugLevel)
-	f.logs = logs
 	if err := f.pep.provision(zap.New(core), f.reg, f.trust); err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,18 @@ type fetchFunc func(ctx context.Context, relPath, rawQuery, form string) (*captu
 // (conditional headers, Accept-Encoding, Prefer: return=... and the like).
 var forwardedHeaders = []string{"User-Agent", "Traceparent", "Tracestate", "X-Request-Id", "Accept-Language"}
 
+// correlationKey is correlation.Header in its canonical form.
+var correlationKey = http.CanonicalHeaderKey(correlation.Header)
+
 func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
-		up := r.Clone(ctx)
+		// A shallow copy with its own URL and Header: r.Clone would
+		// deep-copy the client's header only for it to be replaced, and
+		// reverse_proxy clones what it changes itself.
+		up := r.WithContext(ctx)
+		u := *r.URL
+		up.URL = &u
+		up.Form, up.PostForm, up.MultipartForm = nil, nil, nil
 		up.Method = http.MethodGet
 		up.URL.Path = p.BasePath + relPath
 		up.URL.RawPath = ""
@@ -49,14 +58,15 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 				up.Header[h] = v
 			}
 		}
-		// The enforcer reads JSON only, uncompressed.
-		up.Header.Set("Accept", "application/fhir+json")
-		up.Header.Set("Accept-Encoding", "identity")
-		up.Header.Set(decisionHeader, r.Header.Get(decisionHeader))
+		// The enforcer reads JSON only, uncompressed. (Canonical keys set
+		// directly: this runs on every request.)
+		up.Header["Accept"] = []string{"application/fhir+json"}
+		up.Header["Accept-Encoding"] = []string{"identity"}
+		up.Header[decisionHeader] = []string{r.Header.Get(decisionHeader)}
 		// The checked (or minted) correlation id, never the client's raw
 		// header: correlate wrote it back into r.
 		if id := r.Header.Get(correlation.Header); id != "" {
-			up.Header.Set(correlation.Header, id)
+			up.Header[correlationKey] = []string{id}
 		}
 		setUpstreamAssertion(ctx, up.Header)
 		c := newCapture(p.MaxResponseBytes)

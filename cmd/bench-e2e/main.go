@@ -10,7 +10,8 @@
 //
 //	make bench-e2e                       # builds bin/fhir-pep, then runs this
 //	go run ./cmd/bench-e2e -bin bin/fhir-pep -rounds 3 -duration 10s
-//	go run ./cmd/bench-e2e -profile /tmp/pep   # CPU profiles of fhir-pep per scenario
+//	go run ./cmd/bench-e2e -profile /tmp/pep   # CPU profiles of fhir-pep per scenario and site
+//	go run ./cmd/bench-e2e -only read          # one scenario (read, search or stampede)
 package main
 
 import (
@@ -45,17 +46,23 @@ func main() {
 		conns    = flag.Int("conns", 16, "keep-alive connections (and concurrent workers)")
 		big      = flag.Int("big", 900, "Observations in the large searchset")
 		burst    = flag.Int("burst", 1000, "concurrent requests with one new token")
-		profile  = flag.String("profile", "", "directory for CPU profiles of fhir-pep, one per scenario (from the admin endpoint)")
+		profile  = flag.String("profile", "", "directory for CPU profiles of fhir-pep taken during the first round, one per scenario and site (from the admin endpoint)")
+		only     = flag.String("only", "", "run one scenario only: read, search or stampede")
 		verbose  = flag.Bool("v", false, "print build output")
 	)
 	flag.Parse()
-	if err := run(*bin, *rounds, *duration, *warmup, *conns, *big, *burst, *profile, *verbose); err != nil {
+	if err := run(*bin, *rounds, *duration, *warmup, *conns, *big, *burst, *profile, *only, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, profileDir string, verbose bool) error {
+func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, profileDir, only string, verbose bool) error {
+	switch only {
+	case "", "read", "search", "stampede":
+	default:
+		return fmt.Errorf("-only %q: want read, search or stampede", only)
+	}
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -98,22 +105,24 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 	fmt.Println("| request | plain req/s | fhir-pep req/s | ratio (median) | target | added p50 | added p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for i, sc := range scenarios {
-		measure := func() (string, error) { return measureScenario(c, st, sc, rounds, d, warm) }
-		var line string
-		if profileDir != "" {
-			secs := int((d+warm).Seconds()*float64(rounds)) + 1
-			err = st.profile(filepath.Join(profileDir, fmt.Sprintf("scenario-%d.pprof", i+1)), secs, func() error {
-				var e error
-				line, e = measure()
-				return e
-			})
-		} else {
-			line, err = measure()
+		if only != "" && only != sc.short() {
+			continue
 		}
+		var prof profiler
+		if profileDir != "" {
+			prof = func(site string, fn func() error) error {
+				secs := int((d + warm).Seconds())
+				return st.profile(filepath.Join(profileDir, fmt.Sprintf("scenario-%d-%s.pprof", i+1, site)), secs, fn)
+			}
+		}
+		line, err := measureScenario(c, st, sc, rounds, d, warm, prof)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
 		fmt.Println(line)
+	}
+	if only != "" && only != "stampede" {
+		return nil
 	}
 	calls, ok, err := stampede(st, burst)
 	if err != nil {
@@ -144,7 +153,17 @@ func checkAnswers(c *client, st *stack, s *stub) error {
 	return nil
 }
 
-func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time.Duration) (string, error) {
+// profiler runs fn while it takes a CPU profile of fhir-pep named after
+// the site (plain or pep).
+type profiler func(site string, fn func() error) error
+
+// short is the scenario's name for -only: the word before the colon.
+func (sc scenario) short() string { return strings.SplitN(sc.name, ":", 2)[0] }
+
+// measureScenario runs the alternating rounds. With prof, the first
+// round of each site runs under a CPU profile of its own, so the plain
+// and the PEP site's profiles can be compared (the process serves both).
+func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time.Duration, prof profiler) (string, error) {
 	var ratios, plainTP, pepTP []float64
 	var addP50, addP99 []time.Duration
 	for r := range rounds {
@@ -154,7 +173,21 @@ func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time
 		}
 		res := map[int]round{}
 		for _, port := range order {
-			rd, err := c.run(fmt.Sprintf("https://localhost:%d%s", port, sc.path), c.conns, warm, d)
+			var rd round
+			run := func() (err error) {
+				rd, err = c.run(fmt.Sprintf("https://localhost:%d%s", port, sc.path), c.conns, warm, d)
+				return err
+			}
+			var err error
+			if prof != nil && r == 0 {
+				site := "pep"
+				if port == st.plainPort {
+					site = "plain"
+				}
+				err = prof(site, run)
+			} else {
+				err = run()
+			}
 			if err != nil {
 				return "", err
 			}
@@ -166,7 +199,7 @@ func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time
 		pepTP = append(pepTP, pep.throughput())
 		addP50 = append(addP50, pep.quantile(0.50)-plain.quantile(0.50))
 		addP99 = append(addP99, pep.quantile(0.99)-plain.quantile(0.99))
-		fmt.Fprintf(os.Stderr, "  round %d %-8s plain %8.0f req/s  fhir-pep %8.0f req/s  ratio %.2f\n", r+1, strings.SplitN(sc.name, ":", 2)[0], plain.throughput(), pep.throughput(), ratios[len(ratios)-1])
+		fmt.Fprintf(os.Stderr, "  round %d %-8s plain %8.0f req/s  fhir-pep %8.0f req/s  ratio %.2f\n", r+1, sc.short(), plain.throughput(), pep.throughput(), ratios[len(ratios)-1])
 	}
 	return fmt.Sprintf("| %s | %.0f | %.0f | **%.2f** (%s) | >= %.2f | %s | %s |", sc.name, median(plainTP), median(pepTP), median(ratios), join(ratios), sc.target,
 		medianDur(addP50).Round(time.Microsecond), medianDur(addP99).Round(time.Microsecond)), nil
