@@ -14,6 +14,11 @@ import (
 // decide and types is only their summary: granting types as well would let
 // out, without the constraints, what the rules hold back.
 func (p *PEP) accessFor(resp policy.Response, ids []string) (*enforce.Access, error) {
+	return p.accesses.get(resp, ids, func() (*enforce.Access, error) { return p.buildAccess(resp, ids) })
+}
+
+// buildAccess is accessFor without the memo.
+func (p *PEP) buildAccess(resp policy.Response, ids []string) (*enforce.Access, error) {
 	if len(resp.Rules) > 0 || len(resp.Depths) > 0 {
 		return p.ruleAccess(resp, ids)
 	}

@@ -159,6 +159,9 @@ type PEP struct {
 	patientHasher *audit.PatientHasher
 	engine        *policy.Engine
 	enforcer      *enforce.Enforcer
+	// accesses memoises the enforcer's Access per obligation and patient
+	// (accessmemo.go); it belongs to this enforcer.
+	accesses *accessMemo
 	// forbiddenNotValues are the _security:not values every upstream
 	// search carries, rendered once from the enforcer's labels.
 	forbiddenNotValues []string
@@ -431,6 +434,7 @@ func (p *PEP) provisionPolicy() error {
 		return fmt.Errorf("fhir_pep: response enforcement: %w", err)
 	}
 	p.forbiddenNotValues = forbiddenNotValues(p.enforcer.ForbiddenLabels())
+	p.accesses = newAccessMemo()
 	return nil
 }
 

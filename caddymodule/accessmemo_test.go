@@ -1,0 +1,167 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/hdp-il/fhir-pep/enforce"
+	"github.com/hdp-il/fhir-pep/policy"
+)
+
+func memoResponse() policy.Response {
+	return policy.Response{
+		Types: map[string][]string{"Observation": {"sys|lab"}, "Patient": {"sys|demo"}},
+		Rules: []policy.ResponseRule{
+			{Type: "Observation", Buckets: []string{"sys|lab"}, Constraints: []policy.SearchParam{{Name: "category", Value: "laboratory"}}, Narrowed: true},
+			{Type: "Patient", Buckets: []string{"sys|demo"}},
+		},
+		Depths: map[string]string{"sys|lab": "2024-01-01"},
+	}
+}
+
+// Every field of the obligation and the ids is part of the memo's key: a
+// change anywhere is a different Access.
+func TestAccessMemoKeysOnEveryField(t *testing.T) {
+	edits := map[string]func(*policy.Response, *[]string){
+		"ids":              func(_ *policy.Response, ids *[]string) { *ids = []string{"p2"} },
+		"extra id":         func(_ *policy.Response, ids *[]string) { *ids = append(*ids, "p2") },
+		"rule type":        func(r *policy.Response, _ *[]string) { r.Rules[1].Type = "Condition" },
+		"rule bucket":      func(r *policy.Response, _ *[]string) { r.Rules[0].Buckets = []string{"sys|imaging"} },
+		"rule constraint":  func(r *policy.Response, _ *[]string) { r.Rules[0].Constraints[0].Value = "vital-signs" },
+		"constraint name":  func(r *policy.Response, _ *[]string) { r.Rules[0].Constraints[0].Name = "code" },
+		"extra constraint": func(r *policy.Response, _ *[]string) { r.Rules[1].Constraints = []policy.SearchParam{{Name: "date", Value: "ge2020"}} },
+		"narrowed":         func(r *policy.Response, _ *[]string) { r.Rules[0].Narrowed = false },
+		"rule order":       func(r *policy.Response, _ *[]string) { r.Rules[0], r.Rules[1] = r.Rules[1], r.Rules[0] },
+		"fewer rules":      func(r *policy.Response, _ *[]string) { r.Rules = r.Rules[:1] },
+		"type buckets":     func(r *policy.Response, _ *[]string) { r.Types["Observation"] = []string{"sys|other"} },
+		"type key":         func(r *policy.Response, _ *[]string) { r.Types["Condition"] = r.Types["Patient"]; delete(r.Types, "Patient") },
+		"depth date":       func(r *policy.Response, _ *[]string) { r.Depths["sys|lab"] = "2025-01-01" },
+		"depth bucket":     func(r *policy.Response, _ *[]string) { r.Depths = map[string]string{"sys|demo": "2024-01-01"} },
+		"no depths":        func(r *policy.Response, _ *[]string) { r.Depths = nil },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			m := newAccessMemo()
+			builds := 0
+			build := func() (*enforce.Access, error) { builds++; return new(enforce.Access), nil }
+			base, ids := memoResponse(), []string{"p1"}
+			a1, _ := m.get(base, ids, build)
+			other, otherIDs := memoResponse(), []string{"p1"}
+			edit(&other, &otherIDs)
+			a2, _ := m.get(other, otherIDs, build)
+			if a1 == a2 || builds != 2 {
+				t.Fatalf("changed %s: same Access (builds %d)", name, builds)
+			}
+			if sameResponse(base, other) && fmt.Sprint(ids) == fmt.Sprint(otherIDs) {
+				t.Fatalf("sameResponse misses the %s change", name)
+			}
+			// The original is still found, and so is the changed one.
+			if a, _ := m.get(memoResponse(), []string{"p1"}, build); a != a1 || builds != 2 {
+				t.Fatalf("original not found again (builds %d)", builds)
+			}
+		})
+	}
+}
+
+// An equal obligation hits, whatever the maps' order and wherever its
+// slices live; the memo keeps its own copy of the key.
+func TestAccessMemoHitsAndCopies(t *testing.T) {
+	m := newAccessMemo()
+	builds := 0
+	build := func() (*enforce.Access, error) { builds++; return new(enforce.Access), nil }
+	resp := memoResponse()
+	a1, _ := m.get(resp, []string{"p1"}, build)
+	resp.Rules[0].Buckets[0] = "sys|imaging" // the caller reuses its value
+	resp.Types["Observation"][0] = "sys|imaging"
+	for range 20 {
+		if a, _ := m.get(memoResponse(), []string{"p1"}, build); a != a1 {
+			t.Fatal("equal obligation missed")
+		}
+	}
+	if builds != 1 {
+		t.Fatalf("builds = %d, want 1", builds)
+	}
+	if a, _ := m.get(resp, []string{"p1"}, build); a == a1 {
+		t.Fatal("the caller's later edit reached the memo's key")
+	}
+}
+
+func TestAccessMemoBoundedAndErrorsNotKept(t *testing.T) {
+	m := newAccessMemo()
+	fail := errors.New("bad bucket")
+	if _, err := m.get(memoResponse(), []string{"p1"}, func() (*enforce.Access, error) { return nil, fail }); !errors.Is(err, fail) {
+		t.Fatalf("err = %v", err)
+	}
+	if m.n != 0 {
+		t.Fatalf("a failed build was memoised")
+	}
+	for i := range accessMemoMax + 10 {
+		if _, err := m.get(memoResponse(), []string{fmt.Sprintf("p%d", i)}, func() (*enforce.Access, error) { return new(enforce.Access), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if m.n > accessMemoMax {
+			t.Fatalf("memo holds %d entries, bound %d", m.n, accessMemoMax)
+		}
+	}
+}
+
+func TestAccessMemoConcurrent(t *testing.T) {
+	m := newAccessMemo()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				ids := []string{fmt.Sprintf("p%d", (g+i)%5)}
+				a, err := m.get(memoResponse(), ids, func() (*enforce.Access, error) { return new(enforce.Access), nil })
+				if err != nil || a == nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// One memoised Access serves concurrent requests: the response check must
+// not write into it (run with -race).
+func TestSharedAccessUnderConcurrentReads(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("lab", activeAnswer(f.caller, f.clock.now(), nil))
+	if w := f.serve(f.request("GET", "/R4/Observation/obs-lab", f.caller, "lab")); w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, target := range []string{"/R4/Observation/obs-lab", "/R4/Observation", "/R4/Observation/obs-imaging"} {
+				w := httptestRecorderServe(f, f.request("GET", target, f.caller, "lab"))
+				if w.Code != 200 && w.Code != 404 {
+					t.Errorf("%s: status %d", target, w.Code)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f.pep.accesses.n == 0 {
+		t.Fatal("no Access was memoised")
+	}
+}
+
+// httptestRecorderServe is f.serve without the fixture's bookkeeping, for
+// concurrent use.
+func httptestRecorderServe(f *gateFixture, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	if err := f.pep.ServeHTTP(w, r, proxyTo(f.fhir.srv.URL)); err != nil {
+		w.Code = -1
+	}
+	return w
+}
