@@ -33,6 +33,9 @@ func forbiddenLabelNotFound() denial {
 // isForbiddenLabel reports whether err is the refusal of an answer that held
 // a forbidden label, from enforce or from bundle.
 func isForbiddenLabel(err error) bool {
+	if err == nil {
+		return false // without the errors.As below, which allocates
+	}
 	if errors.Is(err, enforce.ErrForbiddenLabel) {
 		return true
 	}
