@@ -48,16 +48,17 @@ func main() {
 		burst    = flag.Int("burst", 1000, "concurrent requests with one new token")
 		profile  = flag.String("profile", "", "directory for CPU profiles of fhir-pep taken during the first round, one per scenario and site (from the admin endpoint)")
 		only     = flag.String("only", "", "run one scenario only: read, search or stampede")
+		access   = flag.Bool("access-log", false, "give both sites Caddyfile.example's access log (as production runs), not only the PEP its audit log")
 		verbose  = flag.Bool("v", false, "print build output")
 	)
 	flag.Parse()
-	if err := run(*bin, *rounds, *duration, *warmup, *conns, *big, *burst, *profile, *only, *verbose); err != nil {
+	if err := run(*bin, *rounds, *duration, *warmup, *conns, *big, *burst, *profile, *only, *access, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, profileDir, only string, verbose bool) error {
+func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, profileDir, only string, accessLog, verbose bool) error {
 	switch only {
 	case "", "read", "search", "stampede":
 	default:
@@ -85,7 +86,7 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 		buildLog = os.Stderr
 	}
 	fmt.Printf("starting the stack (ntn-sim, pcm-sim, FHIR stub, fhir-pep)...\n")
-	st, err := startStack(root, bin, s, buildLog)
+	st, err := startStack(root, bin, s, buildLog, accessLog)
 	if err != nil {
 		return err
 	}
@@ -100,8 +101,12 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 	}
 
 	host, _ := os.Hostname()
-	fmt.Printf("\nfhir-pep vs plain reverse_proxy, same binary (%s), TLS 1.3 + client certificate, %d keep-alive connections,\n%d alternating rounds of %s per site (after %s warm-up), host %s, %s\n\n",
-		filepath.Base(bin), conns, rounds, d, warm, host, time.Now().UTC().Format(time.RFC3339))
+	logs := "audit log on the PEP site, no access logs"
+	if accessLog {
+		logs = "audit log on the PEP site, access log on both"
+	}
+	fmt.Printf("\nfhir-pep vs plain reverse_proxy, same binary (%s), TLS 1.3 + client certificate, %d keep-alive connections,\n%d alternating rounds of %s per site (after %s warm-up), %s, host %s, %s\n\n",
+		filepath.Base(bin), conns, rounds, d, warm, logs, host, time.Now().UTC().Format(time.RFC3339))
 	fmt.Println("| request | plain req/s | fhir-pep req/s | ratio (median) | target | added p50 | added p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for i, sc := range scenarios {

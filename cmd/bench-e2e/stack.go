@@ -61,7 +61,7 @@ func freePorts(n int) ([]int, error) {
 	return out, nil
 }
 
-func startStack(root, pepBin string, s *stub, logOut io.Writer) (st *stack, err error) {
+func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog bool) (st *stack, err error) {
 	dir, err := os.MkdirTemp("", "fhir-pep-bench-")
 	if err != nil {
 		return nil, err
@@ -113,13 +113,17 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer) (st *stack, err 
 		return st, err
 	}
 	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile), 0o600); err != nil {
+	site := ""
+	if accessLog {
+		site = accessLogDirective
+	}
+	if err := os.WriteFile(caddyfile, []byte(strings.ReplaceAll(benchCaddyfile, "#ACCESS_LOG#", site)), 0o600); err != nil {
 		return st, err
 	}
 	cmd := exec.Command(pepBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(),
 		"PKI="+st.pki.Dir, "STATE_DIR="+filepath.Join(dir, "pep-state"), "AUDIT_KEY="+keyFile,
-		"AUDIT_LOG="+filepath.Join(dir, "audit.log"),
+		"AUDIT_LOG="+filepath.Join(dir, "audit.log"), "ACCESS_LOG="+filepath.Join(dir, "access.log"),
 		fmt.Sprintf("ADMIN_PORT=%d", st.adminPort), fmt.Sprintf("NTN_PORT=%d", ntnPort),
 		fmt.Sprintf("PCM_PORT=%d", pcmPort), fmt.Sprintf("STUB_PORT=%d", stubPort),
 		fmt.Sprintf("PLAIN_PORT=%d", st.plainPort), fmt.Sprintf("PEP_PORT=%d", st.pepPort),
@@ -294,6 +298,18 @@ func (st *stack) stop() {
 	}
 }
 
+// accessLogDirective is Caddyfile.example's access log, put on both sites
+// by -access-log (#ACCESS_LOG# in benchCaddyfile; a comment otherwise).
+const accessLogDirective = `log {
+		output file {$ACCESS_LOG}
+		format filter {
+			wrap json
+			request>uri fhir_query
+			request>headers fhir_query
+			resp_headers fhir_query
+		}
+	}`
+
 // benchCaddyfile serves both sites from one process. The PEP site is
 // configured as production would be: audit records written to a file,
 // token cache 60 s; the plain site is Caddy's reverse_proxy alone.
@@ -329,6 +345,7 @@ https://localhost:{$PLAIN_PORT} {
 			verifier ntn
 		}
 	}
+	#ACCESS_LOG#
 	reverse_proxy 127.0.0.1:{$STUB_PORT}
 }
 
@@ -358,6 +375,7 @@ https://localhost:{$PEP_PORT} {
 			required
 		}
 	}
+	#ACCESS_LOG#
 	reverse_proxy 127.0.0.1:{$STUB_PORT}
 }
 `
