@@ -23,12 +23,14 @@ const (
 	DefaultFetchTimeout = 3 * time.Second
 )
 
-// Cost model: an entry costs a fixed overhead plus a multiple of its JSON
-// size, an estimate of the decoded map, strings and slices it holds.
+// Cost model: an entry costs a fixed overhead (ristretto's bookkeeping of
+// one item, the entry and the Claims structs, measured by
+// TestCacheCostMatchesHeap) plus the bytes the answer holds of its own
+// (Claims.ownBytes: its strings, unmodelled members, and the shared pieces
+// it added to the intern tables).
 const (
-	entryOverhead       = 512
-	decodedSizeFactor   = 4
-	expectedEntryCost   = 2048
+	entryOverhead       = 400
+	expectedEntryCost   = 512
 	countersPerEntry    = 10
 	minNumCounters      = 1 << 10
 	ristrettoBufferSize = 64
@@ -101,12 +103,19 @@ type Cache struct {
 // entry is one cached answer: claims, or the error of an unusable answer
 // (see remembered).
 type entry struct {
-	sum        [sha256.Size]byte
-	claims     *Claims
-	err        error
-	thumbprint string // cnf.x5t#S256 of an active answer, for revocation
-	expiresAt  time.Time
-	epoch      uint64 // Purge epoch when the PCM call started
+	sum       [sha256.Size]byte
+	claims    *Claims
+	err       error
+	expiresAt int64  // Unix nanoseconds on the injected clock
+	epoch     uint64 // Purge epoch when the PCM call started
+}
+
+// thumbprint is cnf.x5t#S256 of an active answer, for revocation.
+func (e *entry) thumbprint() string {
+	if e.claims == nil || !e.claims.Active {
+		return ""
+	}
+	return e.claims.Confirmation.X5tS256
 }
 
 // NewCache builds a cache in front of upstream. Call Close when done.
@@ -263,7 +272,7 @@ func (c *Cache) lookup(key string, sum [sha256.Size]byte) *entry {
 		return nil
 	}
 	e, ok := c.store.Get(key)
-	if !ok || e.sum != sum || e.epoch != c.epoch.Load() || !c.now().Before(e.expiresAt) {
+	if !ok || e.sum != sum || e.epoch != c.epoch.Load() || c.now().UnixNano() >= e.expiresAt {
 		return nil
 	}
 	return e
@@ -296,14 +305,11 @@ func (c *Cache) fetch(ctx context.Context, member string, sum [sha256.Size]byte,
 	var e *entry
 	switch {
 	case err != nil && remembered(err):
-		e = &entry{sum: sum, err: err, expiresAt: c.now().Add(c.negativeTTL), epoch: epoch}
+		e = &entry{sum: sum, err: err, expiresAt: c.now().Add(c.negativeTTL).UnixNano(), epoch: epoch}
 	case err != nil:
 	default:
 		if ttl := c.ttlFor(claims); ttl > 0 {
-			e = &entry{sum: sum, claims: claims, expiresAt: c.now().Add(ttl), epoch: epoch}
-			if claims.Active {
-				e.thumbprint = claims.Confirmation.X5tS256
-			}
+			e = &entry{sum: sum, claims: claims, expiresAt: c.now().Add(ttl).UnixNano(), epoch: epoch}
 		}
 	}
 	if c.endFetch(gen, e) {
@@ -328,7 +334,7 @@ func (e *entry) cost() int64 {
 	if e.claims == nil {
 		return entryOverhead
 	}
-	return entryOverhead + decodedSizeFactor*int64(e.claims.size)
+	return entryOverhead + int64(e.claims.ownBytes)
 }
 
 // ttlFor is the TTL rule: min(exp - now - skew, CacheTTL) for an active
@@ -338,7 +344,7 @@ func (c *Cache) ttlFor(claims *Claims) time.Duration {
 	if !claims.Active {
 		return c.negativeTTL
 	}
-	return min(claims.ExpiresAt.Sub(c.now())-c.skew, c.cacheTTL)
+	return min(claims.ExpiresAt().Sub(c.now())-c.skew, c.cacheTTL)
 }
 
 // beginFetch registers a PCM call that is about to start and returns its
@@ -361,7 +367,7 @@ func (c *Cache) endFetch(gen uint64, e *entry) bool {
 	defer c.mu.Unlock()
 	stored := false
 	if e != nil {
-		if revokedAt, ok := c.tombstones[e.thumbprint]; !ok || revokedAt < gen {
+		if revokedAt, ok := c.tombstones[e.thumbprint()]; !ok || revokedAt < gen {
 			stored = c.set(e)
 		}
 	}
@@ -380,7 +386,7 @@ func (c *Cache) set(e *entry) bool {
 		return false
 	}
 	// ristretto treats a zero TTL as "forever": never pass one.
-	if ttl := e.expiresAt.Sub(c.now()); ttl > 0 {
+	if ttl := time.Duration(e.expiresAt - c.now().UnixNano()); ttl > 0 {
 		return c.store.SetWithTTL(string(e.sum[:]), e, e.cost(), ttl)
 	}
 	return false
@@ -435,7 +441,7 @@ func (c *Cache) ForgetThumbprints(thumbprints ...string) {
 	c.store.Wait()
 	var victims []string
 	c.store.IterValues(func(e *entry) bool {
-		if _, ok := revoked[e.thumbprint]; ok {
+		if _, ok := revoked[e.thumbprint()]; ok {
 			victims = append(victims, string(e.sum[:]))
 		}
 		return false

@@ -1,0 +1,85 @@
+package policy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/policy"
+)
+
+// TestInputTokenIsWhatPCMSent is the differential test of input.token
+// through the policy input: for every example answer of the national PCM
+// (introspection/testdata/national) and the benchmark's answer, the token
+// the policy gets from introspection.Claims equals ast.InterfaceToValue of
+// the answer decoded with UseNumber, as it was when the decoded map was
+// the input.
+func TestInputTokenIsWhatPCMSent(t *testing.T) {
+	files, err := filepath.Glob("../introspection/testdata/national/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	const thumbprint = `"aU1xZ3dXcFdCdDJzQzlOU0t0N0pVOXhHdWJUcHZJbW8"`
+	// The benchmark's placeholder thumbprint is not one introspection
+	// accepts.
+	answers := map[string][]byte{"bench": bytes.Replace([]byte(benchToken), []byte(`"thumb"`), []byte(thumbprint), 1)}
+	placeholder := regexp.MustCompile(`"<[^"]*>"`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// cnf placeholders become a well-formed thumbprint.
+		answers[filepath.Base(f)] = placeholder.ReplaceAll(b, []byte(thumbprint))
+	}
+	for name, data := range answers {
+		t.Run(name, func(t *testing.T) {
+			claims, err := introspection.DecodeClaims(data)
+			if err != nil {
+				t.Fatalf("DecodeClaims: %v", err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			var raw map[string]any
+			if err := dec.Decode(&raw); err != nil {
+				t.Fatal(err)
+			}
+			want, err := ast.InterfaceToValue(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := &policy.Input{Claims: claims}
+			v, ok := in.Value().(ast.Object)
+			if !ok {
+				t.Fatal("no input")
+			}
+			got := v.Get(ast.StringTerm("token"))
+			// Compare the documents as JSON text too: Compare treats 1 and
+			// 1.0 alike, the policy's json.marshal does not.
+			if got == nil || got.Value.Compare(want) != 0 || jsonText(t, got.Value) != jsonText(t, want) {
+				t.Fatalf("input.token\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// jsonText is the document as JSON with sorted members, numbers as their
+// text.
+func jsonText(t *testing.T, v ast.Value) string {
+	t.Helper()
+	x, err := ast.JSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
