@@ -29,7 +29,7 @@ const (
 // (Claims.ownBytes: its strings, unmodelled members, and the shared pieces
 // it added to the intern tables).
 const (
-	entryOverhead       = 400
+	entryOverhead       = 416
 	expectedEntryCost   = 512
 	countersPerEntry    = 10
 	minNumCounters      = 1 << 10
@@ -101,21 +101,33 @@ type Cache struct {
 }
 
 // entry is one cached answer: claims, or the error of an unusable answer
-// (see remembered).
+// (see remembered). One interface holds either, so that an entry fits the
+// 64-byte allocation class.
 type entry struct {
 	sum       [sha256.Size]byte
-	claims    *Claims
-	err       error
+	answer    any    // *Claims or error
 	expiresAt int64  // Unix nanoseconds on the injected clock
 	epoch     uint64 // Purge epoch when the PCM call started
 }
 
+// result is the answer as Introspect returns it.
+func (e *entry) result() (*Claims, error) {
+	switch a := e.answer.(type) {
+	case *Claims:
+		return a, nil
+	case error:
+		return nil, a
+	}
+	// Never stored; a miss would be as correct, but an answer is owed.
+	return nil, fmt.Errorf("%w: %w: empty cache entry", ErrUnavailable, ErrMalformedResponse)
+}
+
 // thumbprint is cnf.x5t#S256 of an active answer, for revocation.
 func (e *entry) thumbprint() string {
-	if e.claims == nil || !e.claims.Active {
-		return ""
+	if c, ok := e.answer.(*Claims); ok && c.Active {
+		return c.Confirmation.X5tS256
 	}
-	return e.claims.Confirmation.X5tS256
+	return ""
 }
 
 // NewCache builds a cache in front of upstream. Call Close when done.
@@ -165,6 +177,8 @@ func NewCache(upstream Upstream, cfg CacheConfig) (*Cache, error) {
 		MaxCost:     maxCost,
 		BufferItems: ristrettoBufferSize,
 		KeyToHash:   keyToHash,
+		// entryOverhead already counts ristretto's own bookkeeping.
+		IgnoreInternalCost: true,
 		OnEvict: func(*ristretto.Item[*entry]) {
 			if !c.closed.Load() {
 				c.hooks.evict()
@@ -231,7 +245,8 @@ func (c *Cache) IntrospectFor(ctx context.Context, member, token string) (*Claim
 	key := string(sum[:])
 	if e := c.lookup(key, sum); e != nil {
 		c.hooks.cache(true)
-		return e.claims, true, e.err
+		claims, err := e.result()
+		return claims, true, err
 	}
 	c.hooks.cache(false)
 
@@ -241,7 +256,7 @@ func (c *Cache) IntrospectFor(ctx context.Context, member, token string) (*Claim
 		// only once its answer is visible. Without this second look such a
 		// caller would start a second PCM call for the same token.
 		if e := c.lookup(key, sum); e != nil {
-			return e.claims, e.err
+			return e.result()
 		}
 		// Detached: the call serves every caller that joined it, so the
 		// first caller going away must not cancel it for the others.
@@ -305,11 +320,11 @@ func (c *Cache) fetch(ctx context.Context, member string, sum [sha256.Size]byte,
 	var e *entry
 	switch {
 	case err != nil && remembered(err):
-		e = &entry{sum: sum, err: err, expiresAt: c.now().Add(c.negativeTTL).UnixNano(), epoch: epoch}
+		e = &entry{sum: sum, answer: err, expiresAt: c.now().Add(c.negativeTTL).UnixNano(), epoch: epoch}
 	case err != nil:
 	default:
 		if ttl := c.ttlFor(claims); ttl > 0 {
-			e = &entry{sum: sum, claims: claims, expiresAt: c.now().Add(ttl).UnixNano(), epoch: epoch}
+			e = &entry{sum: sum, answer: claims, expiresAt: c.now().Add(ttl).UnixNano(), epoch: epoch}
 		}
 	}
 	if c.endFetch(gen, e) {
@@ -331,10 +346,10 @@ func remembered(err error) bool {
 
 // cost estimates the memory an entry holds.
 func (e *entry) cost() int64 {
-	if e.claims == nil {
-		return entryOverhead
+	if c, ok := e.answer.(*Claims); ok {
+		return entryOverhead + int64(c.ownBytes)
 	}
-	return entryOverhead + int64(e.claims.ownBytes)
+	return entryOverhead
 }
 
 // ttlFor is the TTL rule: min(exp - now - skew, CacheTTL) for an active

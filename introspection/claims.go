@@ -13,8 +13,9 @@ import (
 // members listed in DESIGN.md section 4), in a compact form (tokendoc.go):
 // the members many tokens share (Scope, Scopes, Audience, Issuer,
 // ClientID, OrganizationID, TokenType, Intent, SPOrganizationID,
-// AccessType, Baskets, PatientSystem, FHIRContext) are fields of shared,
-// interned values promoted into Claims; the rest is this token's own.
+// AccessType, Baskets, PatientSystem, and the shape of fhirContext) are
+// fields of shared, interned values promoted into Claims; the rest is this
+// token's own.
 //
 // Claims come from DecodeClaims only (a zero Claims has no shared part and
 // reading a shared field of it panics). Values returned by Introspect are
@@ -40,9 +41,9 @@ type Claims struct {
 	// Confirmation is "cnf": the certificate the token is bound to.
 	Confirmation Confirmation
 
-	// extra is the JSON object of the members not modelled here (unknown
-	// members, an unusual cnf), kept for input.token; usually "".
-	extra string
+	// own packs the fhirContext slot values and the JSON of unmodelled
+	// members (see packOwn); usually "" or shared with other tokens.
+	own string
 
 	// exp, iat and nbf are seconds since the epoch, zero when absent; see
 	// ExpiresAt, IssuedAt, NotBefore.
@@ -259,27 +260,7 @@ func (c *Claims) ConsentRef() string {
 	if c.ConsentID != "" {
 		return c.ConsentID
 	}
-	for _, ctx := range c.FHIRContext {
-		ref, _ := ctx["reference"].(string)
-		typ, _ := ctx["type"].(string)
-		if typ != "Consent" && !strings.HasPrefix(ref, "Consent/") && !strings.Contains(ref, "/Consent/") {
-			continue
-		}
-		if ref != "" {
-			return ref
-		}
-		if id, ok := ctx["identifier"].(map[string]any); ok {
-			switch v := id["value"].(type) {
-			case string:
-				if v != "" {
-					return v
-				}
-			case json.Number:
-				return string(v)
-			}
-		}
-	}
-	return ""
+	return c.consentRef()
 }
 
 // claimsDecoder extracts typed members from the decoded map and keeps the

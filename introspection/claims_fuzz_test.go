@@ -15,6 +15,14 @@ func FuzzDecodeClaims(f *testing.F) {
 	f.Add([]byte(`{"active":false,"active":true}`))
 	f.Add([]byte(`{"active":true,"exp":1.5}`))
 	f.Add([]byte(`{"active":true,"cnf":{"x5t#S256":"x"},"fhirContext":[{"identifier":{}}]}`))
+	f.Add(claimsJSON(f, func(m map[string]any) {
+		m["fhirContext"] = []any{
+			map[string]any{"type": "Consent", "identifier": map[string]any{"value": 12, "system": "s"}},
+			map[string]any{"reference": "Consent/1", "role": "r"},
+			map[string]any{"identifier": map[string]any{"value": nil}},
+		}
+		m["x_unknown"] = []any{1.50, "a"}
+	}))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(``))
 	f.Add(claimsJSON(f, func(m map[string]any) {
@@ -50,7 +58,7 @@ func FuzzDecodeClaims(f *testing.F) {
 		checkTokenDocument(t, data, c)
 		if !c.Active {
 			if c.Scope != "" || c.Issuer != "" || c.Audience != nil || !c.ExpiresAt().IsZero() ||
-				c.Confirmation.X5tS256 != "" || c.Patient() != "" || c.FHIRContext != nil {
+				c.Confirmation.X5tS256 != "" || c.Patient() != "" || c.FHIRContext() != nil {
 				t.Fatalf("inactive claims carry data: %+v", c)
 			}
 			return
@@ -84,7 +92,7 @@ func FuzzDecodeClaims(f *testing.F) {
 			t.Fatalf("invalid national id %q accepted", c.PatientValue)
 		}
 		checkBaskets(t, c.Baskets)
-		for _, ctx := range c.FHIRContext {
+		for _, ctx := range c.FHIRContext() {
 			if ctx == nil {
 				t.Fatal("nil fhirContext element")
 			}

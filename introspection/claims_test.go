@@ -68,7 +68,7 @@ func TestDecodeClaimsComplete(t *testing.T) {
 		Patient: c.Patient(), PatientSystem: c.PatientSystem, PatientValue: c.PatientValue,
 		Issuer: c.Issuer, ClientID: c.ClientID, OrganizationID: c.OrganizationID, TokenType: c.TokenType,
 		JTI: c.JTI, Intent: c.Intent, ExpiresAt: c.ExpiresAt(), IssuedAt: c.IssuedAt(), NotBefore: c.NotBefore(),
-		FHIRContext: c.FHIRContext, Confirmation: c.Confirmation,
+		FHIRContext: c.FHIRContext(), Confirmation: c.Confirmation,
 		ConsentID: c.ConsentID, AccessType: c.AccessType, SPOrganizationID: c.SPOrganizationID, Baskets: c.Baskets,
 	}
 	want := view{
@@ -145,7 +145,7 @@ func TestDecodeClaimsAccepts(t *testing.T) {
 				}
 			}),
 			check: func(t *testing.T, c *Claims) {
-				if !c.IssuedAt().IsZero() || c.FHIRContext != nil || c.JTI != "" {
+				if !c.IssuedAt().IsZero() || c.FHIRContext() != nil || c.JTI != "" {
 					t.Fatalf("%+v", c)
 				}
 			},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -64,19 +65,6 @@ type profile struct {
 	// OPA never mutates a term it was given, so every input shares them.
 	items [][2]*ast.Term
 }
-
-// ctxPiece is the "fhirContext" member, shared like a profile: usually
-// identical for every token of a client.
-type ctxPiece struct {
-	// FHIRContext is "fhirContext" as decoded JSON objects ({reference,
-	// type, role, canonical, identifier}), kept generic for the policy.
-	// Nil when PCM sent none. Read only.
-	FHIRContext []map[string]any
-	term        *ast.Term // nil when absent
-}
-
-// noContext is the ctxPiece of answers without fhirContext.
-var noContext = &ctxPiece{}
 
 // inactiveProfile is the profile of every inactive answer, whose
 // input.token is {"active": false} whatever else PCM sent.
@@ -142,6 +130,7 @@ const maxInterned = 1024
 var (
 	profiles = &internTable[profile]{max: maxInterned}
 	contexts = &internTable[ctxPiece]{max: maxInterned}
+	owns     = &internTable[string]{max: maxInterned}
 )
 
 // Canonical encoding of a decoded JSON value: every value tagged, every
@@ -306,24 +295,21 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	}
 
 	c.ctxPiece = noContext
-	if v, ok := raw["fhirContext"]; ok {
-		e := canonEncoder{buf: make([]byte, 0, 256)}
-		if !e.value(v) {
+	var ctxVals []string
+	if _, ok := raw["fhirContext"]; ok {
+		piece, key, vals, ok := splitContext(d.fhirContext)
+		if !ok {
 			return malformed("unsupported JSON value")
 		}
-		piece, added, err := contexts.intern(e.buf, func() (*ctxPiece, error) {
-			av, err := ast.InterfaceToValue(v)
-			if err != nil {
-				return nil, err
-			}
-			return &ctxPiece{FHIRContext: d.fhirContext, term: ast.NewTerm(av)}, nil
+		piece, added, err := contexts.intern(key, func() (*ctxPiece, error) {
+			return piece, piece.render()
 		})
 		if err != nil {
 			return malformed("unsupported JSON value")
 		}
-		c.ctxPiece = piece
+		c.ctxPiece, ctxVals = piece, vals
 		if added {
-			cost += len(e.buf) * profileCostFactor
+			cost += len(key) * profileCostFactor
 		}
 	}
 
@@ -336,21 +322,32 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 		}
 		extra[k] = v
 	}
+	var extraJSON string
 	if len(extra) > 0 {
 		b, err := json.Marshal(extra)
 		if err != nil {
 			return malformed("unsupported JSON value")
 		}
-		c.extra = string(b)
+		extraJSON = string(b)
+	}
+	if own := packOwn(ctxVals, extraJSON); own != "" {
+		v, added, _ := owns.intern([]byte(own), func() (*string, error) { return &own, nil })
+		c.own = *v
+		if added {
+			// The value and the table's copy of it as key.
+			cost += 2*allocSize(len(own)) + 64
+		}
 	}
 
 	// One allocation for the per-token strings.
-	buf := make([]byte, 0, len(c.JTI)+len(c.PatientValue)+len(c.ConsentID)+len(c.Confirmation.X5tS256))
-	buf = append(buf, c.JTI...)
-	buf = append(buf, c.PatientValue...)
-	buf = append(buf, c.ConsentID...)
-	buf = append(buf, c.Confirmation.X5tS256...)
-	s := string(buf)
+	var sb strings.Builder
+	sb.Grow(len(c.JTI) + len(c.PatientValue) + len(c.ConsentID) + len(c.Confirmation.X5tS256))
+	sb.WriteString(c.JTI)
+	sb.WriteString(c.PatientValue)
+	sb.WriteString(c.ConsentID)
+	sb.WriteString(c.Confirmation.X5tS256)
+	s := sb.String()
+	cost += allocSize(len(s))
 	n := 0
 	take := func(l int) string { v := s[n : n+l]; n += l; return v }
 	c.JTI = take(len(c.JTI))
@@ -361,9 +358,13 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	if c.digest, ok = tokenDigest(raw); !ok {
 		return malformed("unsupported JSON value")
 	}
-	c.ownBytes = int32(min(len(s)+len(c.extra)+cost, 1<<30))
+	c.ownBytes = int32(min(cost, 1<<30))
 	return nil
 }
+
+// allocSize rounds a string's length up to the 16-byte steps in which the
+// heap allocates small objects.
+func allocSize(n int) int { return (n + 15) &^ 15 }
 
 // profileCostFactor estimates the heap a shared piece holds (strings,
 // slices, AST terms, the intern key) per byte of its canonical encoding.
@@ -406,8 +407,8 @@ func (c *Claims) TokenValue() ast.Value {
 	}
 	items := make([][2]*ast.Term, 0, len(c.items)+10)
 	items = append(items, c.items...)
-	if c.ctxPiece != nil && c.term != nil {
-		items = append(items, ast.Item(termFHIRCtx, c.term))
+	if c.ctxPiece != nil && c.present {
+		items = append(items, ast.Item(termFHIRCtx, c.ctxPiece.term(c.ctxVals())))
 	}
 	if c.PatientValue != "" {
 		patient := c.PatientValue
@@ -433,8 +434,8 @@ func (c *Claims) TokenValue() ast.Value {
 	if c.cnfCompact {
 		items = append(items, ast.Item(termCNF, ast.ObjectTerm(ast.Item(termX5t, ast.StringTerm(c.Confirmation.X5tS256)))))
 	}
-	if c.extra != "" {
-		extra, err := decodeStrictObject([]byte(c.extra))
+	if _, extraJSON := splitOwn(c.own); extraJSON != "" {
+		extra, err := decodeStrictObject([]byte(extraJSON))
 		if err != nil {
 			return nil
 		}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -46,6 +49,65 @@ func checkTokenDocument(t testing.TB, data []byte, c *Claims) {
 	if d, ok := tokenDigest(ref); !ok || c.TokenDigest() != d {
 		t.Fatal("digest is not the digest of the rendered document")
 	}
+	if !c.Active {
+		return
+	}
+	// fhirContext through its shape and slots: the same objects, the same
+	// consent reference and references as read from the decoded objects.
+	var list []map[string]any
+	if v, ok := ref["fhirContext"].([]any); ok {
+		list = make([]map[string]any, len(v))
+		for i, e := range v {
+			list[i], _ = e.(map[string]any)
+		}
+	}
+	if got := c.FHIRContext(); !reflect.DeepEqual(got, list) {
+		t.Fatalf("FHIRContext %v, want %v", got, list)
+	}
+	if got, want := c.ConsentRef(), consentRefOfObjects(c.ConsentID, list); got != want {
+		t.Fatalf("ConsentRef %q, want %q", got, want)
+	}
+	var refs, wantRefs []string
+	for r := range c.ContextReferences() {
+		refs = append(refs, r)
+	}
+	for _, obj := range list {
+		if r, ok := obj["reference"].(string); ok {
+			wantRefs = append(wantRefs, r)
+		}
+	}
+	if !slices.Equal(refs, wantRefs) {
+		t.Fatalf("ContextReferences %q, want %q", refs, wantRefs)
+	}
+}
+
+// consentRefOfObjects is ConsentRef as it was written over the decoded
+// fhirContext objects, the reference for the slot-based one.
+func consentRefOfObjects(consentID string, list []map[string]any) string {
+	if consentID != "" {
+		return consentID
+	}
+	for _, ctx := range list {
+		ref, _ := ctx["reference"].(string)
+		typ, _ := ctx["type"].(string)
+		if typ != "Consent" && !strings.HasPrefix(ref, "Consent/") && !strings.Contains(ref, "/Consent/") {
+			continue
+		}
+		if ref != "" {
+			return ref
+		}
+		if id, ok := ctx["identifier"].(map[string]any); ok {
+			switch v := id["value"].(type) {
+			case string:
+				if v != "" {
+					return v
+				}
+			case json.Number:
+				return string(v)
+			}
+		}
+	}
+	return ""
 }
 
 // sameValue is structural equality that, unlike ast.Compare, also
@@ -118,6 +180,20 @@ func tokenShapes(t *testing.T) map[string][]byte {
 		"empty fhirContext": func(m map[string]any) { m["fhirContext"] = []any{} },
 		"fhirContext numbers": func(m map[string]any) {
 			m["fhirContext"] = []any{map[string]any{"type": "HealthcareService", "identifier": map[string]any{"value": 98765, "system": "s"}}}
+		},
+		"fhirContext shapes": func(m map[string]any) {
+			m["fhirContext"] = []any{
+				map[string]any{"type": "HealthcareService", "role": "r", "canonical": "c"},
+				map[string]any{"reference": "", "type": "Consent", "identifier": map[string]any{"value": ""}},
+				map[string]any{"reference": "x/Consent/9"},
+				map[string]any{"identifier": map[string]any{"value": true, "system": "s"}},
+				map[string]any{"identifier": map[string]any{}},
+				map[string]any{"type": "Consent", "identifier": map[string]any{"value": 1.5e3, "system": "s", "type": map[string]any{"text": "t"}}},
+				map[string]any{},
+			}
+		},
+		"consent by identifier": func(m map[string]any) {
+			m["fhirContext"] = []any{map[string]any{"type": "Consent", "identifier": map[string]any{"value": "PCM-1"}}}
 		},
 		"baskets codes": func(m map[string]any) { m["baskets"] = []any{"laboratoryTests"} },
 		"baskets objects": func(m map[string]any) {

@@ -49,7 +49,17 @@ func passport(c *Claims) *Claims {
 }
 
 func noConsent(c *Claims) *Claims {
-	c.ConsentID, c.FHIRContext = "", nil
+	c.ConsentID, c.ctxPiece, c.own = "", noContext, ""
+	return c
+}
+
+// withContext gives hand-built claims a fhirContext of their own.
+func withContext(c *Claims, list []map[string]any) *Claims {
+	piece, _, vals, ok := splitContext(list)
+	if !ok || piece.render() != nil {
+		panic("unusable fhirContext")
+	}
+	c.ctxPiece, c.own = piece, packOwn(vals, "")
 	return c
 }
 
@@ -101,13 +111,11 @@ func TestValidate(t *testing.T) {
 		{name: "no consent, consent optional", claims: noConsent, exp: func(e *Expectations) { e.ConsentOptional = true }},
 		{name: "consent in fhirContext", claims: func(c *Claims) *Claims {
 			c = noConsent(c)
-			c.FHIRContext = []map[string]any{{"type": "Consent", "identifier": map[string]any{"value": "PCM-CONSENT-0001"}}}
-			return c
+			return withContext(c, []map[string]any{{"type": "Consent", "identifier": map[string]any{"value": "PCM-CONSENT-0001"}}})
 		}},
 		{name: "fhirContext without Consent", claims: func(c *Claims) *Claims {
 			c = noConsent(c)
-			c.FHIRContext = []map[string]any{{"type": "HealthcareService", "identifier": map[string]any{"value": json.Number("98765")}}}
-			return c
+			return withContext(c, []map[string]any{{"type": "HealthcareService", "identifier": map[string]any{"value": json.Number("98765")}}})
 		}, want: ErrNoConsent},
 	}
 	for _, tt := range tests {
