@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/hdp-il/fhir-pep/introspection"
+	"github.com/hdp-il/fhir-pep/policies"
 	"github.com/hdp-il/fhir-pep/policy"
 )
 
@@ -82,4 +84,59 @@ func jsonText(t *testing.T, v ast.Value) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// claimsInput is typicalRead with the token as the handler passes it:
+// introspection.Claims, keyed by its digest.
+func claimsInput(tb testing.TB) *policy.Input {
+	tb.Helper()
+	claims, err := introspection.DecodeClaims(bytes.Replace([]byte(benchToken), []byte(`"thumb"`),
+		[]byte(`"aU1xZ3dXcFdCdDJzQzlOU0t0N0pVOXhHdWJUcHZJbW8"`), 1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	in := typicalRead(tb)
+	in.Token, in.Claims = nil, claims
+	return in
+}
+
+// BenchmarkEvalCachedRead is a repeated read through a cached engine with
+// the token as a decoded map (keyed by encoding it on every request) and
+// as introspection.Claims (keyed by its digest): the cost of a cached
+// decision on the request path.
+func BenchmarkEvalCachedRead(b *testing.B) {
+	for name, in := range map[string]*policy.Input{"map": typicalRead(b), "claims": claimsInput(b)} {
+		b.Run(name, func(b *testing.B) {
+			e, err := policy.Load(context.Background(), policies.FS(), policy.WithDecisionCache(1024))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			if d, err := e.EvalInput(ctx, in); err != nil || !d.Allow {
+				b.Fatalf("precondition: %+v %v", d, err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.EvalInput(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInputValueClaims builds the whole input document of a read
+// with the token rendered from introspection.Claims (a decision-cache
+// miss), next to the map token.
+func BenchmarkInputValueClaims(b *testing.B) {
+	for name, in := range map[string]*policy.Input{"map": typicalRead(b), "claims": claimsInput(b)} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if in.Value() == nil {
+					b.Fatal("no input")
+				}
+			}
+		})
+	}
 }
