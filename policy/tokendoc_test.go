@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,5 +139,43 @@ func BenchmarkInputValueClaims(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEvalClaimsConcurrently evaluates, in parallel and without the
+// decision cache, inputs whose tokens share one interned profile and
+// fhirContext shape: the shared terms are read by every evaluation and
+// must never be written (run with -race).
+func TestEvalClaimsConcurrently(t *testing.T) {
+	e, err := policy.Load(context.Background(), policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers = 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			data := bytes.Replace([]byte(benchToken), []byte(`"thumb"`), []byte(`"aU1xZ3dXcFdCdDJzQzlOU0t0N0pVOXhHdWJUcHZJbW8"`), 1)
+			data = bytes.Replace(data, []byte(`"fhirContext": []`), []byte(`"fhirContext": [{"reference": "Consent/c`+string(rune('0'+w))+`", "type": "Consent"}]`), 1)
+			claims, err := introspection.DecodeClaims(data)
+			if err != nil {
+				errs <- err
+				return
+			}
+			in := typicalRead(t)
+			in.Token, in.Claims = nil, claims
+			for range 20 {
+				if d, err := e.EvalInput(context.Background(), in); err != nil || !d.Allow {
+					errs <- fmt.Errorf("decision %+v, %v", d, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
