@@ -368,7 +368,7 @@ func allocSize(n int) int { return (n + 15) &^ 15 }
 
 // profileCostFactor estimates the heap a shared piece holds (strings,
 // slices, AST terms, the intern key) per byte of its canonical encoding.
-const profileCostFactor = 6
+const profileCostFactor = 7
 
 func isSharedMember(name string) bool {
 	for _, s := range sharedMembers {
