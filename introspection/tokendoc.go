@@ -16,12 +16,14 @@ import (
 // 100,000 cached answers). Most of an introspection answer is the same for
 // every token a client holds: scope, iss, aud, client_id, organization ids,
 // access_type, intent, token_type, baskets, the patient's identifier
-// system, usually fhirContext. Those members live in a profile (and
-// fhirContext in a ctxPiece) shared through a bounded intern table; a
-// Claims holds pointers to them plus what is this token's own: jti, the
-// patient value, consent_id, the cnf thumbprint, exp/iat/nbf as seconds,
-// and the raw JSON of any member this package does not model (usually
-// none). The decoded JSON map is not kept: the policy's input.token is
+// system, the shape of fhirContext. Those members live in a profile (and
+// the fhirContext shape in a ctxPiece, fhircontext.go) shared through
+// bounded intern tables; a Claims holds pointers to them plus what is this
+// token's own: jti, the patient value, consent_id, the cnf thumbprint,
+// exp/iat/nbf as seconds, and packed in one string (own) the fhirContext
+// references and identifier values and the JSON of any member this package
+// does not model (usually none). The decoded JSON map is not kept: the
+// policy's input.token is
 // rebuilt from this form when the policy is evaluated (TokenValue), and
 // the decision cache keys on a digest computed once here (TokenDigest).
 
@@ -262,11 +264,12 @@ func compactCNF(raw map[string]any, thumbprint string) bool {
 	return ok && len(obj) == 1 && thumbprint != "" && obj["x5t#S256"] == thumbprint
 }
 
-// compact fills the shared pieces, the per-token strings, the raw JSON of
-// unmodelled members and the digest of c from the decoded answer raw. The
-// typed per-token fields (patient, consent, thumbprint, times) are already
-// set. It returns the cost of the pieces this answer added to the intern
-// tables (shared pieces are charged to the answer that created them).
+// compact fills the shared pieces, the per-token strings, the packed own
+// values and the digest of c from the decoded answer raw; the typed
+// per-token fields (patient, consent, thumbprint, times) are already set.
+// It sets ownBytes: the per-token strings plus the pieces this answer
+// added to the intern tables (a shared piece is charged to the answer that
+// created it; the others hold it for free).
 func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	pkey, ok := profileKey(raw, d.patientSystem, d.patientBare)
 	if !ok {
@@ -367,7 +370,8 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 func allocSize(n int) int { return (n + 15) &^ 15 }
 
 // profileCostFactor estimates the heap a shared piece holds (strings,
-// slices, AST terms, the intern key) per byte of its canonical encoding.
+// slices, AST terms, the intern key) per byte of its canonical encoding;
+// TestCacheCostCoversHeap checks it with answers that share nothing.
 const profileCostFactor = 7
 
 func isSharedMember(name string) bool {
