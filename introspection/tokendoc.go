@@ -117,6 +117,30 @@ func (t *internTable[T]) intern(key []byte, build func() (*T, error)) (*T, bool,
 	return built, true, nil
 }
 
+// lookup returns the value stored under key.
+func (t *internTable[T]) lookup(key string) (*T, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.m[key]
+	return v, ok
+}
+
+// store stores v under key unless a value is there already, and returns
+// the stored value and whether it is v. The table keeps key as it is (no
+// copy).
+func (t *internTable[T]) store(key string, v *T) (*T, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.m[key]; ok {
+		return old, false
+	}
+	if t.m == nil || len(t.m) >= t.max {
+		t.m = make(map[string]*T, min(t.max, 64))
+	}
+	t.m[key] = v
+	return v, true
+}
+
 // len reports how many values the table holds.
 func (t *internTable[T]) len() int {
 	t.mu.Lock()
@@ -333,22 +357,22 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 		}
 		extraJSON = string(b)
 	}
-	if own := packOwn(ctxVals, extraJSON); own != "" {
-		v, added, _ := owns.intern([]byte(own), func() (*string, error) { return &own, nil })
-		c.own = *v
-		if added {
-			// The value and the table's copy of it as key.
-			cost += 2*allocSize(len(own)) + 64
-		}
+	// own is usually shared with other tokens (the same fhirContext
+	// references); when it is not, it goes into this token's string buffer
+	// and the table keeps that copy.
+	own := packOwn(ctxVals, extraJSON)
+	if v, ok := owns.lookup(own); ok && own != "" {
+		c.own, own = *v, ""
 	}
 
 	// One allocation for the per-token strings.
 	var sb strings.Builder
-	sb.Grow(len(c.JTI) + len(c.PatientValue) + len(c.ConsentID) + len(c.Confirmation.X5tS256))
+	sb.Grow(len(c.JTI) + len(c.PatientValue) + len(c.ConsentID) + len(c.Confirmation.X5tS256) + len(own))
 	sb.WriteString(c.JTI)
 	sb.WriteString(c.PatientValue)
 	sb.WriteString(c.ConsentID)
 	sb.WriteString(c.Confirmation.X5tS256)
+	sb.WriteString(own)
 	s := sb.String()
 	cost += allocSize(len(s))
 	n := 0
@@ -357,6 +381,14 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	c.PatientValue = take(len(c.PatientValue))
 	c.ConsentID = take(len(c.ConsentID))
 	c.Confirmation.X5tS256 = take(len(c.Confirmation.X5tS256))
+	if own != "" {
+		local := take(len(own))
+		v, added := owns.store(local, &local)
+		c.own = *v
+		if added {
+			cost += 64 // the table's entry
+		}
+	}
 
 	if c.digest, ok = tokenDigest(raw); !ok {
 		return malformed("unsupported JSON value")

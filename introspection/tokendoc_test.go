@@ -371,6 +371,22 @@ func TestInternTableBounded(t *testing.T) {
 			t.Fatalf("key %q got value %q", want, *v)
 		}
 	}
+	for i := range 100 {
+		key := fmt.Sprint("s", i)
+		if v, added := tab.store(key, &key); !added || *v != key {
+			t.Fatalf("store %q: %q %v", key, *v, added)
+		}
+		other := "other"
+		if v, added := tab.store(key, &other); added || *v != key {
+			t.Fatalf("store replaced %q with %q", key, *v)
+		}
+		if v, ok := tab.lookup(key); !ok || *v != key {
+			t.Fatalf("lookup %q", key)
+		}
+		if n := tab.len(); n > 8 {
+			t.Fatalf("table holds %d values, bound 8", n)
+		}
+	}
 	if _, _, err := tab.intern([]byte("bad"), func() (*string, error) { return nil, os.ErrInvalid }); err == nil {
 		t.Fatal("build error not returned")
 	}
