@@ -55,9 +55,12 @@ func TestUpstreamAsserterBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	claims := &introspection.Claims{
-		ClientID: "sp-client", Scope: "patient/Observation.rs", ConsentID: "PCM-CONSENT-0001",
-		Baskets: []introspection.Basket{{System: "urn:b", Code: "laboratoryTests", HistoricalDepth: "2024-01-01"}},
+	claims, err := introspection.DecodeClaims([]byte(`{"active": true, "client_id": "sp-client",
+		"scope": "patient/Observation.rs", "consent_id": "PCM-CONSENT-0001", "patient": "000000018",
+		"baskets": [{"system": "urn:b", "code": "laboratoryTests", "historical_depth": "2024-01-01"}],
+		"exp": 1900000000, "aud": "https://ds.example/R4", "iss": "https://pcm.example/"}`))
+	if err != nil {
+		t.Fatal(err)
 	}
 	tests := []struct {
 		name       string

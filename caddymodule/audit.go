@@ -163,8 +163,8 @@ func (p *PEP) auditRecord(x *exchange, res result) audit.Record {
 			rec.ClientID, rec.Intent = c.ClientID, c.Intent
 			rec.ConsentID, rec.AccessType, rec.SPOrganizationID = c.ConsentID, c.AccessType, c.CallerOrganization()
 			rec.Baskets = auditBaskets(c.Baskets)
-			for _, ctx := range c.FHIRContext {
-				if ref, ok := ctx["reference"].(string); ok && strings.Contains(ref, "/") {
+			for ref := range c.ContextReferences() {
+				if strings.Contains(ref, "/") {
 					rec.ConsentRefs = append(rec.ConsentRefs, ref)
 				}
 			}

@@ -49,7 +49,7 @@ func (p *PEP) decide(r *http.Request, fetch fetchFunc, subj *Subject, req *fhir.
 	in := policy.Input{
 		Request: req,
 		Entries: entries,
-		Token:   claims.Raw,
+		Claims:  claims,
 		Scopes:  p.scopes.parse(claims.Scope),
 		Patient: policy.Patient{System: claims.PatientSystem, Value: claims.PatientValue, IDs: ids},
 		Client:  policy.Client{MemberID: subj.MemberID, Thumbprint: subj.Thumbprint},

@@ -23,12 +23,14 @@ const (
 	DefaultFetchTimeout = 3 * time.Second
 )
 
-// Cost model: an entry costs a fixed overhead plus a multiple of its JSON
-// size, an estimate of the decoded map, strings and slices it holds.
+// Cost model: an entry costs a fixed overhead (ristretto's bookkeeping of
+// one item, the entry and the Claims structs, measured by
+// TestCacheCostMatchesHeap) plus the bytes the answer holds of its own
+// (Claims.ownBytes: its strings, unmodelled members, and the shared pieces
+// it added to the intern tables).
 const (
-	entryOverhead       = 512
-	decodedSizeFactor   = 4
-	expectedEntryCost   = 2048
+	entryOverhead       = 416
+	expectedEntryCost   = 512
 	countersPerEntry    = 10
 	minNumCounters      = 1 << 10
 	ristrettoBufferSize = 64
@@ -99,14 +101,33 @@ type Cache struct {
 }
 
 // entry is one cached answer: claims, or the error of an unusable answer
-// (see remembered).
+// (see remembered). One interface holds either, so that an entry fits the
+// 64-byte allocation class.
 type entry struct {
-	sum        [sha256.Size]byte
-	claims     *Claims
-	err        error
-	thumbprint string // cnf.x5t#S256 of an active answer, for revocation
-	expiresAt  time.Time
-	epoch      uint64 // Purge epoch when the PCM call started
+	sum       [sha256.Size]byte
+	answer    any    // *Claims or error
+	expiresAt int64  // Unix nanoseconds on the injected clock
+	epoch     uint64 // Purge epoch when the PCM call started
+}
+
+// result is the answer as Introspect returns it.
+func (e *entry) result() (*Claims, error) {
+	switch a := e.answer.(type) {
+	case *Claims:
+		return a, nil
+	case error:
+		return nil, a
+	}
+	// Never stored; a miss would be as correct, but an answer is owed.
+	return nil, fmt.Errorf("%w: %w: empty cache entry", ErrUnavailable, ErrMalformedResponse)
+}
+
+// thumbprint is cnf.x5t#S256 of an active answer, for revocation.
+func (e *entry) thumbprint() string {
+	if c, ok := e.answer.(*Claims); ok && c.Active {
+		return c.Confirmation.X5tS256
+	}
+	return ""
 }
 
 // NewCache builds a cache in front of upstream. Call Close when done.
@@ -156,6 +177,8 @@ func NewCache(upstream Upstream, cfg CacheConfig) (*Cache, error) {
 		MaxCost:     maxCost,
 		BufferItems: ristrettoBufferSize,
 		KeyToHash:   keyToHash,
+		// entryOverhead already counts ristretto's own bookkeeping.
+		IgnoreInternalCost: true,
 		OnEvict: func(*ristretto.Item[*entry]) {
 			if !c.closed.Load() {
 				c.hooks.evict()
@@ -222,7 +245,8 @@ func (c *Cache) IntrospectFor(ctx context.Context, member, token string) (*Claim
 	key := string(sum[:])
 	if e := c.lookup(key, sum); e != nil {
 		c.hooks.cache(true)
-		return e.claims, true, e.err
+		claims, err := e.result()
+		return claims, true, err
 	}
 	c.hooks.cache(false)
 
@@ -232,7 +256,7 @@ func (c *Cache) IntrospectFor(ctx context.Context, member, token string) (*Claim
 		// only once its answer is visible. Without this second look such a
 		// caller would start a second PCM call for the same token.
 		if e := c.lookup(key, sum); e != nil {
-			return e.claims, e.err
+			return e.result()
 		}
 		// Detached: the call serves every caller that joined it, so the
 		// first caller going away must not cancel it for the others.
@@ -263,7 +287,7 @@ func (c *Cache) lookup(key string, sum [sha256.Size]byte) *entry {
 		return nil
 	}
 	e, ok := c.store.Get(key)
-	if !ok || e.sum != sum || e.epoch != c.epoch.Load() || !c.now().Before(e.expiresAt) {
+	if !ok || e.sum != sum || e.epoch != c.epoch.Load() || c.now().UnixNano() >= e.expiresAt {
 		return nil
 	}
 	return e
@@ -296,14 +320,11 @@ func (c *Cache) fetch(ctx context.Context, member string, sum [sha256.Size]byte,
 	var e *entry
 	switch {
 	case err != nil && remembered(err):
-		e = &entry{sum: sum, err: err, expiresAt: c.now().Add(c.negativeTTL), epoch: epoch}
+		e = &entry{sum: sum, answer: err, expiresAt: c.now().Add(c.negativeTTL).UnixNano(), epoch: epoch}
 	case err != nil:
 	default:
 		if ttl := c.ttlFor(claims); ttl > 0 {
-			e = &entry{sum: sum, claims: claims, expiresAt: c.now().Add(ttl), epoch: epoch}
-			if claims.Active {
-				e.thumbprint = claims.Confirmation.X5tS256
-			}
+			e = &entry{sum: sum, answer: claims, expiresAt: c.now().Add(ttl).UnixNano(), epoch: epoch}
 		}
 	}
 	if c.endFetch(gen, e) {
@@ -325,10 +346,10 @@ func remembered(err error) bool {
 
 // cost estimates the memory an entry holds.
 func (e *entry) cost() int64 {
-	if e.claims == nil {
-		return entryOverhead
+	if c, ok := e.answer.(*Claims); ok {
+		return entryOverhead + int64(c.ownBytes)
 	}
-	return entryOverhead + decodedSizeFactor*int64(e.claims.size)
+	return entryOverhead
 }
 
 // ttlFor is the TTL rule: min(exp - now - skew, CacheTTL) for an active
@@ -338,7 +359,7 @@ func (c *Cache) ttlFor(claims *Claims) time.Duration {
 	if !claims.Active {
 		return c.negativeTTL
 	}
-	return min(claims.ExpiresAt.Sub(c.now())-c.skew, c.cacheTTL)
+	return min(claims.ExpiresAt().Sub(c.now())-c.skew, c.cacheTTL)
 }
 
 // beginFetch registers a PCM call that is about to start and returns its
@@ -361,7 +382,7 @@ func (c *Cache) endFetch(gen uint64, e *entry) bool {
 	defer c.mu.Unlock()
 	stored := false
 	if e != nil {
-		if revokedAt, ok := c.tombstones[e.thumbprint]; !ok || revokedAt < gen {
+		if revokedAt, ok := c.tombstones[e.thumbprint()]; !ok || revokedAt < gen {
 			stored = c.set(e)
 		}
 	}
@@ -380,7 +401,7 @@ func (c *Cache) set(e *entry) bool {
 		return false
 	}
 	// ristretto treats a zero TTL as "forever": never pass one.
-	if ttl := e.expiresAt.Sub(c.now()); ttl > 0 {
+	if ttl := time.Duration(e.expiresAt - c.now().UnixNano()); ttl > 0 {
 		return c.store.SetWithTTL(string(e.sum[:]), e, e.cost(), ttl)
 	}
 	return false
@@ -435,7 +456,7 @@ func (c *Cache) ForgetThumbprints(thumbprints ...string) {
 	c.store.Wait()
 	var victims []string
 	c.store.IterValues(func(e *entry) bool {
-		if _, ok := revoked[e.thumbprint]; ok {
+		if _, ok := revoked[e.thumbprint()]; ok {
 			victims = append(victims, string(e.sum[:]))
 		}
 		return false

@@ -10,72 +10,84 @@ import (
 )
 
 // Claims is a decoded PCM introspection response (RFC 7662 plus the PCM
-// members listed in DESIGN.md section 4).
+// members listed in DESIGN.md section 4), in a compact form (tokendoc.go):
+// the members many tokens share (Scope, Scopes, Audience, Issuer,
+// ClientID, OrganizationID, TokenType, Intent, SPOrganizationID,
+// AccessType, Baskets, PatientSystem, and the shape of fhirContext) are
+// fields of shared, interned values promoted into Claims; the rest is this
+// token's own.
 //
-// Values returned by Introspect are shared between concurrent requests and
-// with the cache: treat them, Raw included, as read-only.
+// Claims come from DecodeClaims only (a zero Claims has no shared part and
+// reading a shared field of it panics). Values returned by Introspect are
+// shared between concurrent requests and with the cache: treat them, and
+// every slice and map they hold, as read-only.
 type Claims struct {
-	// Active is the RFC 7662 "active" member. When it is false every other
-	// field is zero and Raw is {"active": false}.
-	Active bool
+	*profile
+	*ctxPiece
 
-	// Scope is the space-separated scope string; Scopes holds its tokens.
-	Scope  string
-	Scopes []string
+	// PatientValue is the value of "patient" ("system|value", or a bare
+	// value, which means NationalIDSystem); PatientSystem is its system.
+	// Both empty when PCM sent none; an active token with a "patient/"
+	// scope always has one. Patient returns the normalised "system|value".
+	PatientValue string
 
-	// Patient is "system|value" (for example
-	// "http://fhir.health.gov.il/identifier/il-national-id|000000018"),
-	// split into PatientSystem and PatientValue. PCM may send a bare value,
-	// which means NationalIDSystem; Patient is then the normalised
-	// "system|value" (Raw keeps what PCM sent). Empty when PCM sent none;
-	// an active token with a "patient/" scope always has one.
-	Patient       string
-	PatientSystem string
-	PatientValue  string
+	JTI string
 
-	// Audience is "aud", normalised to a list (PCM may send a string).
-	Audience []string
-
-	Issuer         string
-	ClientID       string
-	OrganizationID string
-	TokenType      string
-	JTI            string
-	Intent         string
-
-	// SPOrganizationID is "sp_organization_id", the calling organization
-	// as the national PCM names it; see CallerOrganization.
-	SPOrganizationID string
 	// ConsentID is "consent_id", the consent reference the national PCM
 	// sends instead of (or besides) a Consent entry in fhirContext; see
 	// ConsentRef.
 	ConsentID string
-	// AccessType is "access_type" ("continuous" or "one-time"), as sent.
-	AccessType string
-	// Baskets is "baskets": the consented information buckets. Nil when
-	// PCM sent none (the scopes alone decide); non-nil and empty when it
-	// sent an empty list (no bucket is consented).
-	Baskets []Basket
-
-	// ExpiresAt is "exp". IssuedAt is "iat" and NotBefore "nbf", zero when
-	// absent.
-	ExpiresAt time.Time
-	IssuedAt  time.Time
-	NotBefore time.Time
-
-	// FHIRContext is "fhirContext" as decoded JSON objects ({reference,
-	// type, role, canonical, identifier}), kept generic for the policy.
-	FHIRContext []map[string]any
 
 	// Confirmation is "cnf": the certificate the token is bound to.
 	Confirmation Confirmation
 
-	// Raw is the whole decoded response, used as the policy input "token".
-	// Numbers are json.Number.
-	Raw map[string]any
+	// own packs the fhirContext slot values and the JSON of unmodelled
+	// members (see packOwn); usually "" or shared with other tokens.
+	own string
 
-	// size is the length of the JSON response, the basis of the cache cost.
-	size int
+	// exp, iat and nbf are seconds since the epoch, zero when absent; see
+	// ExpiresAt, IssuedAt, NotBefore.
+	exp, iat, nbf int64
+
+	// digest is TokenDigest, computed once by DecodeClaims.
+	digest [32]byte
+
+	// ownBytes is the heap this answer holds beyond its fixed-size
+	// structs: its strings, raw JSON and the shared pieces it created;
+	// the basis of the cache cost.
+	ownBytes int32
+
+	// Active is the RFC 7662 "active" member. When it is false every other
+	// field is zero and TokenValue is {"active": false}.
+	Active bool
+
+	hasJTI     bool // "jti" was sent (possibly empty)
+	cnfCompact bool // cnf is {"x5t#S256": Confirmation.X5tS256}
+}
+
+// ExpiresAt is "exp"; zero when absent (never for an active answer).
+func (c *Claims) ExpiresAt() time.Time { return unixOrZero(c.exp) }
+
+// IssuedAt is "iat"; zero when absent.
+func (c *Claims) IssuedAt() time.Time { return unixOrZero(c.iat) }
+
+// NotBefore is "nbf"; zero when absent.
+func (c *Claims) NotBefore() time.Time { return unixOrZero(c.nbf) }
+
+func unixOrZero(secs int64) time.Time {
+	if secs == 0 {
+		return time.Time{}
+	}
+	return time.Unix(secs, 0)
+}
+
+// Patient is the normalised "system|value" of the patient claim (a bare
+// value gets NationalIDSystem); "" when PCM sent none.
+func (c *Claims) Patient() string {
+	if c.PatientValue == "" {
+		return ""
+	}
+	return c.PatientSystem + "|" + c.PatientValue
 }
 
 // Confirmation is the RFC 8705 "cnf" member.
@@ -114,51 +126,66 @@ func DecodeClaims(data []byte) (*Claims, error) {
 		return nil, wrongType("active")
 	}
 	if !active {
-		return &Claims{Raw: map[string]any{"active": false}, size: len(data)}, nil
+		return &Claims{profile: inactiveProfile, ctxPiece: noContext, digest: inactiveDigest}, nil
 	}
 
-	c := &Claims{Active: true, Raw: raw, size: len(data)}
+	c := &Claims{Active: true}
 	d := claimsDecoder{raw: raw}
-	c.Scope = d.string("scope")
-	c.Issuer = d.string("iss")
-	c.ClientID = d.string("client_id")
-	c.OrganizationID = d.string("organization_id")
-	c.TokenType = d.string("token_type")
+	var sh parsedShared
+	sh.scope = d.string("scope")
+	sh.issuer = d.string("iss")
+	sh.clientID = d.string("client_id")
+	sh.organizationID = d.string("organization_id")
+	sh.tokenType = d.string("token_type")
 	c.JTI = d.string("jti")
-	c.Intent = d.string("intent")
-	c.Audience = d.audience()
-	c.ExpiresAt = d.seconds("exp")
-	c.IssuedAt = d.seconds("iat")
-	c.FHIRContext = d.fhirContext()
+	sh.intent = d.string("intent")
+	sh.audience = d.audience()
+	c.exp = d.seconds("exp")
+	c.iat = d.seconds("iat")
+	sh.fhirContext = d.fhirContext()
 	if d.err != nil {
 		return nil, d.err
 	}
-	if err := c.decodeTokenClaims(raw); err != nil {
+	if err := c.decodeTokenClaims(raw, &sh); err != nil {
 		return nil, err
 	}
 
 	switch {
-	case c.ExpiresAt.IsZero():
+	case c.exp == 0:
 		return nil, missing("exp")
-	case len(c.Audience) == 0:
+	case len(sh.audience) == 0:
 		return nil, missing("aud")
-	case c.Scope == "":
+	case sh.scope == "":
 		return nil, missing("scope")
-	case c.Issuer == "":
+	case sh.issuer == "":
 		return nil, missing("iss")
 	}
-	if c.Scopes, err = splitScope(c.Scope); err != nil {
+	if sh.scopes, err = splitScope(sh.scope); err != nil {
 		return nil, err
 	}
-	if c.Patient == "" && hasPatientScope(c.Scopes) {
+	if c.PatientValue == "" && hasPatientScope(sh.scopes) {
 		return nil, missing("patient")
+	}
+	if err := c.compact(raw, &sh); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
+// parsedShared holds the decoded members that go into the shared profile
+// until compact interns it.
+type parsedShared struct {
+	scope, issuer, clientID, organizationID, tokenType, intent string
+	spOrganizationID, accessType, patientSystem                string
+	patientBare                                                bool
+	scopes, audience                                           []string
+	baskets                                                    []Basket
+	fhirContext                                                []map[string]any
+}
+
 // decodeTokenClaims decodes the claims that only this token can get wrong
 // (see DecodeClaims); every error is a *ClaimError.
-func (c *Claims) decodeTokenClaims(raw map[string]any) error {
+func (c *Claims) decodeTokenClaims(raw map[string]any, sh *parsedShared) error {
 	if v, ok := raw["patient"]; ok {
 		s, isString := v.(string)
 		if !isString {
@@ -168,16 +195,17 @@ func (c *Claims) decodeTokenClaims(raw map[string]any) error {
 		if !valid {
 			return claimError("patient", ReasonInvalidPatient, `is neither "system|value" nor a national id with a valid check digit`)
 		}
-		c.Patient, c.PatientSystem, c.PatientValue = system+"|"+value, system, value
+		sh.patientSystem, c.PatientValue = system, value
+		sh.patientBare = !strings.Contains(s, "|")
 	}
 	var err error
 	if c.ConsentID, err = tokenString(raw, "consent_id", ReasonInvalidConsent); err != nil {
 		return err
 	}
-	if c.AccessType, err = tokenString(raw, "access_type", ReasonInvalidClaim); err != nil {
+	if sh.accessType, err = tokenString(raw, "access_type", ReasonInvalidClaim); err != nil {
 		return err
 	}
-	if c.SPOrganizationID, err = tokenString(raw, "sp_organization_id", ReasonInvalidClaim); err != nil {
+	if sh.spOrganizationID, err = tokenString(raw, "sp_organization_id", ReasonInvalidClaim); err != nil {
 		return err
 	}
 	if v, ok := raw["baskets"]; ok {
@@ -185,7 +213,7 @@ func (c *Claims) decodeTokenClaims(raw map[string]any) error {
 		if !valid {
 			return claimError("baskets", ReasonInvalidBaskets, "is not a list of bucket codes or of {code, system, historical_depth} objects")
 		}
-		c.Baskets = baskets
+		sh.baskets = baskets
 	}
 	if v, ok := raw["nbf"]; ok {
 		n, isNumber := v.(json.Number)
@@ -193,7 +221,7 @@ func (c *Claims) decodeTokenClaims(raw map[string]any) error {
 		if !isNumber || perr != nil || secs <= 0 || secs > maxUnixSeconds {
 			return claimError("nbf", ReasonInvalidNotBefore, "is not a positive integer number of seconds")
 		}
-		c.NotBefore = time.Unix(secs, 0)
+		c.nbf = secs
 	}
 	if c.Confirmation, err = confirmation(raw); err != nil {
 		return err
@@ -232,27 +260,7 @@ func (c *Claims) ConsentRef() string {
 	if c.ConsentID != "" {
 		return c.ConsentID
 	}
-	for _, ctx := range c.FHIRContext {
-		ref, _ := ctx["reference"].(string)
-		typ, _ := ctx["type"].(string)
-		if typ != "Consent" && !strings.HasPrefix(ref, "Consent/") && !strings.Contains(ref, "/Consent/") {
-			continue
-		}
-		if ref != "" {
-			return ref
-		}
-		if id, ok := ctx["identifier"].(map[string]any); ok {
-			switch v := id["value"].(type) {
-			case string:
-				if v != "" {
-					return v
-				}
-			case json.Number:
-				return string(v)
-			}
-		}
-	}
-	return ""
+	return c.consentRef()
 }
 
 // claimsDecoder extracts typed members from the decoded map and keeps the
@@ -310,23 +318,25 @@ func (d *claimsDecoder) audience() []string {
 }
 
 // seconds decodes a NumericDate that must be a positive integer written
-// without fraction or exponent; zero time when absent.
-func (d *claimsDecoder) seconds(name string) time.Time {
+// without fraction or exponent (so that its text is exactly
+// strconv.FormatInt of the value, which TokenValue relies on); zero when
+// absent.
+func (d *claimsDecoder) seconds(name string) int64 {
 	v, ok := d.raw[name]
 	if !ok {
-		return time.Time{}
+		return 0
 	}
 	n, ok := v.(json.Number)
 	if !ok {
 		d.fail(wrongType(name))
-		return time.Time{}
+		return 0
 	}
 	secs, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil || secs <= 0 || secs > maxUnixSeconds {
 		d.fail(malformed(fmt.Sprintf("%q is not a positive integer number of seconds", name)))
-		return time.Time{}
+		return 0
 	}
-	return time.Unix(secs, 0)
+	return secs
 }
 
 // maxUnixSeconds (year 9999) keeps time arithmetic far from overflow.

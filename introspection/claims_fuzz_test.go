@@ -15,6 +15,14 @@ func FuzzDecodeClaims(f *testing.F) {
 	f.Add([]byte(`{"active":false,"active":true}`))
 	f.Add([]byte(`{"active":true,"exp":1.5}`))
 	f.Add([]byte(`{"active":true,"cnf":{"x5t#S256":"x"},"fhirContext":[{"identifier":{}}]}`))
+	f.Add(claimsJSON(f, func(m map[string]any) {
+		m["fhirContext"] = []any{
+			map[string]any{"type": "Consent", "identifier": map[string]any{"value": 12, "system": "s"}},
+			map[string]any{"reference": "Consent/1", "role": "r"},
+			map[string]any{"identifier": map[string]any{"value": nil}},
+		}
+		m["x_unknown"] = []any{1.50, "a"}
+	}))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(``))
 	f.Add(claimsJSON(f, func(m map[string]any) {
@@ -41,20 +49,21 @@ func FuzzDecodeClaims(f *testing.F) {
 			}
 			return
 		}
-		if c == nil || c.Raw == nil {
-			t.Fatal("nil claims or Raw without an error")
+		if c == nil {
+			t.Fatal("nil claims without an error")
 		}
+		// The policy sees what PCM sent (differential against the plain
+		// conversion of the decoded JSON), and the digest is the one of
+		// that document.
+		checkTokenDocument(t, data, c)
 		if !c.Active {
-			if c.Scope != "" || c.Issuer != "" || c.Audience != nil || !c.ExpiresAt.IsZero() ||
-				c.Confirmation.X5tS256 != "" || c.Patient != "" || len(c.Raw) != 1 || c.Raw["active"] != false {
+			if c.Scope != "" || c.Issuer != "" || c.Audience != nil || !c.ExpiresAt().IsZero() ||
+				c.Confirmation.X5tS256 != "" || c.Patient() != "" || c.FHIRContext() != nil {
 				t.Fatalf("inactive claims carry data: %+v", c)
 			}
 			return
 		}
-		if c.Raw["active"] != true {
-			t.Fatal("Raw disagrees on active")
-		}
-		if c.ExpiresAt.IsZero() || c.ExpiresAt.Unix() <= 0 || c.Issuer == "" || len(c.Scopes) == 0 {
+		if c.ExpiresAt().IsZero() || c.ExpiresAt().Unix() <= 0 || c.Issuer == "" || len(c.Scopes) == 0 {
 			t.Fatalf("active claims without exp, iss or scope: %+v", c)
 		}
 		if len(c.Audience) == 0 {
@@ -76,14 +85,14 @@ func FuzzDecodeClaims(f *testing.F) {
 		if hasPatientScope(c.Scopes) && (c.PatientSystem == "" || c.PatientValue == "") {
 			t.Fatal("patient scope without patient")
 		}
-		if c.Patient != "" && c.Patient != c.PatientSystem+"|"+c.PatientValue {
-			t.Fatalf("patient %q split as %q and %q", c.Patient, c.PatientSystem, c.PatientValue)
+		if p := c.Patient(); p != "" && p != c.PatientSystem+"|"+c.PatientValue {
+			t.Fatalf("patient %q split as %q and %q", p, c.PatientSystem, c.PatientValue)
 		}
 		if c.PatientSystem == NationalIDSystem && !ValidNationalID(c.PatientValue) {
 			t.Fatalf("invalid national id %q accepted", c.PatientValue)
 		}
 		checkBaskets(t, c.Baskets)
-		for _, ctx := range c.FHIRContext {
+		for _, ctx := range c.FHIRContext() {
 			if ctx == nil {
 				t.Fatal("nil fhirContext element")
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 const testThumbprint = "aU1xZ3dXcFdCdDJzQzlOU0t0N0pVOXhHdWJUcHZJbW8" // 43 chars, 32 bytes
@@ -48,7 +50,28 @@ func TestDecodeClaimsComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Claims{
+	// The public view of the claims, shared members included.
+	type view struct {
+		Active                                                   bool
+		Scope                                                    string
+		Scopes, Audience                                         []string
+		Patient, PatientSystem, PatientValue                     string
+		Issuer, ClientID, OrganizationID, TokenType, JTI, Intent string
+		ExpiresAt, IssuedAt, NotBefore                           time.Time
+		FHIRContext                                              []map[string]any
+		Confirmation                                             Confirmation
+		ConsentID, AccessType, SPOrganizationID                  string
+		Baskets                                                  []Basket
+	}
+	got := view{
+		Active: c.Active, Scope: c.Scope, Scopes: c.Scopes, Audience: c.Audience,
+		Patient: c.Patient(), PatientSystem: c.PatientSystem, PatientValue: c.PatientValue,
+		Issuer: c.Issuer, ClientID: c.ClientID, OrganizationID: c.OrganizationID, TokenType: c.TokenType,
+		JTI: c.JTI, Intent: c.Intent, ExpiresAt: c.ExpiresAt(), IssuedAt: c.IssuedAt(), NotBefore: c.NotBefore(),
+		FHIRContext: c.FHIRContext(), Confirmation: c.Confirmation,
+		ConsentID: c.ConsentID, AccessType: c.AccessType, SPOrganizationID: c.SPOrganizationID, Baskets: c.Baskets,
+	}
+	want := view{
 		Active:         true,
 		Scope:          "patient/Observation.rs?_security=http://fhir.health.gov.il/cs/il-hdp-information-buckets|LaboratoryTests patient/Patient.r",
 		Scopes:         []string{"patient/Observation.rs?_security=http://fhir.health.gov.il/cs/il-hdp-information-buckets|LaboratoryTests", "patient/Patient.r"},
@@ -70,13 +93,14 @@ func TestDecodeClaimsComplete(t *testing.T) {
 		},
 		Confirmation: Confirmation{X5tS256: testThumbprint},
 	}
-	raw := c.Raw
-	c.Raw, c.size = nil, 0
-	if !reflect.DeepEqual(c, want) {
-		t.Fatalf("got  %+v\nwant %+v", c, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
-	if raw["active"] != true || raw["exp"] != json.Number("1795000000") || raw["iss"] != testIssuer {
-		t.Fatalf("Raw not the decoded response: %v", raw)
+	doc, ok := c.TokenValue().(ast.Object)
+	if !ok || doc.Get(ast.StringTerm("active")).Value.Compare(ast.Boolean(true)) != 0 ||
+		string(doc.Get(ast.StringTerm("exp")).Value.(ast.Number)) != "1795000000" ||
+		doc.Get(ast.StringTerm("iss")).Value.Compare(ast.String(testIssuer)) != 0 {
+		t.Fatalf("TokenValue not the decoded response: %v", doc)
 	}
 }
 
@@ -108,8 +132,8 @@ func TestDecodeClaimsAccepts(t *testing.T) {
 			name: "system scope needs no patient",
 			body: claimsJSON(t, func(m map[string]any) { m["scope"] = "system/Observation.rs"; delete(m, "patient") }),
 			check: func(t *testing.T, c *Claims) {
-				if c.Patient != "" || c.PatientSystem != "" {
-					t.Fatalf("patient %q", c.Patient)
+				if c.Patient() != "" || c.PatientSystem != "" {
+					t.Fatalf("patient %q", c.Patient())
 				}
 			},
 		},
@@ -121,16 +145,16 @@ func TestDecodeClaimsAccepts(t *testing.T) {
 				}
 			}),
 			check: func(t *testing.T, c *Claims) {
-				if !c.IssuedAt.IsZero() || c.FHIRContext != nil || c.JTI != "" {
+				if !c.IssuedAt().IsZero() || c.FHIRContext() != nil || c.JTI != "" {
 					t.Fatalf("%+v", c)
 				}
 			},
 		},
 		{
-			name: "unknown members kept in Raw",
+			name: "unknown members kept for the policy",
 			body: claimsJSON(t, func(m map[string]any) { m["x_ext"] = []any{1.5, nil} }),
 			check: func(t *testing.T, c *Claims) {
-				if _, ok := c.Raw["x_ext"]; !ok {
+				if doc, ok := c.TokenValue().(ast.Object); !ok || doc.Get(ast.StringTerm("x_ext")) == nil {
 					t.Fatal("x_ext dropped")
 				}
 			},
@@ -148,8 +172,8 @@ func TestDecodeClaimsAccepts(t *testing.T) {
 			name: "inactive with nothing else",
 			body: []byte(`{"active":false}`),
 			check: func(t *testing.T, c *Claims) {
-				if !reflect.DeepEqual(c.Raw, map[string]any{"active": false}) {
-					t.Fatalf("Raw %v", c.Raw)
+				if got := c.TokenValue(); got.Compare(ast.MustParseTerm(`{"active": false}`).Value) != 0 {
+					t.Fatalf("TokenValue %v", got)
 				}
 			},
 		},
@@ -157,8 +181,7 @@ func TestDecodeClaimsAccepts(t *testing.T) {
 			name: "inactive ignores other members",
 			body: []byte(`{"active":false,"scope":17,"cnf":"x","patient":"system/user/token"}`),
 			check: func(t *testing.T, c *Claims) {
-				want := &Claims{Raw: map[string]any{"active": false}}
-				c.size = 0
+				want := &Claims{profile: inactiveProfile, ctxPiece: noContext, digest: inactiveDigest}
 				if !reflect.DeepEqual(c, want) {
 					t.Fatalf("%+v", c)
 				}

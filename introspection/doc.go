@@ -116,6 +116,26 @@
 // amplifier against PCM, and one member's flood does not spend the other
 // members' share before its own limit stops it.
 //
-// The package does not import Caddy, OPA or a metrics library; Hooks lets
-// the caller count outcomes, refreshes, hits, evictions and budget refusals.
+// # Memory
+//
+// A cached answer is a Claims in compact form (tokendoc.go): what many
+// tokens share (scope and its parsed scopes, iss, aud, client and
+// organization ids, access_type, intent, token_type, baskets, the patient
+// system, the shape of fhirContext) is interned in bounded tables (1024
+// values each, keyed by their full canonical encoding, emptied when full),
+// and a Claims holds pointers to it and its own values only: jti, patient
+// value, consent_id, cnf thumbprint, exp/iat/nbf as seconds, fhirContext
+// references and identifier values, and the JSON of members it does not
+// model. About 500 bytes per cached answer, ristretto's bookkeeping
+// included (BenchmarkCacheMemoryPerEntry). The decoded JSON map is not
+// kept: TokenValue renders the policy's input.token (the document PCM
+// sent) from the compact form when the policy evaluates, and TokenDigest,
+// computed once at decode, keys the policy's decision cache. An entry's
+// cost is a measured fixed overhead plus its own bytes plus the shared
+// pieces it added to the tables (TestCacheCostCoversHeap), so MaxCost
+// bounds the heap the cache holds; the intern tables add at most a few MB.
+//
+// The package does not import Caddy or a metrics library, and of OPA only
+// its AST, to render input.token; Hooks lets the caller count outcomes,
+// refreshes, hits, evictions and budget refusals.
 package introspection

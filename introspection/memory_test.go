@@ -20,15 +20,72 @@ import (
 //	go test -run '^$' -bench CacheMemoryPerEntry -benchtime 1x ./introspection/
 func BenchmarkCacheMemoryPerEntry(b *testing.B) {
 	const n = 20_000
-	var perEntry float64
+	var perEntry, costPerEntry float64
 	for b.Loop() {
-		perEntry = cacheHeapPerEntry(b, n)
+		perEntry, costPerEntry = cacheHeapPerEntry(b, n, nil)
 	}
 	b.ReportMetric(perEntry, "bytes/entry")
 	b.ReportMetric(perEntry*100_000/(1<<20), "MB/100k")
+	b.ReportMetric(costPerEntry, "cost/entry")
 }
 
-func cacheHeapPerEntry(t testing.TB, n int) float64 {
+// TestCacheCostCoversHeap checks the cost model against the heap: MaxCost
+// bounds memory only if an entry costs at least the heap it holds, and it
+// fills the cache only if it does not cost much more.
+func TestCacheCostCoversHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 5000 cached answers")
+	}
+	for name, own := range map[string]func(token string, m map[string]any){
+		"shared profile": nil,
+		// A Consent reference of its own in every answer: no fhirContext
+		// is shared.
+		"own fhirContext": ownContext,
+		// A scope of its own in every answer (and more than the intern
+		// table holds): no profile is shared.
+		"own profile": func(token string, m map[string]any) {
+			m["scope"] = m["scope"].(string) + " patient/Encounter.rs?date=ge" + token
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			heap, cost := cacheHeapPerEntry(t, 3000, own)
+			t.Logf("heap %.0f bytes/entry, cost %.0f", heap, cost)
+			limit := 1.25
+			if own != nil {
+				// Shared pieces are estimated, not measured.
+				limit = 2
+			}
+			if cost < heap || cost > heap*limit {
+				t.Fatalf("an entry costs %.0f for %.0f bytes of heap; update the cost model", cost, heap)
+			}
+		})
+	}
+}
+
+// BenchmarkCacheMemoryPerEntryOwnContext is BenchmarkCacheMemoryPerEntry
+// with a Consent reference of its own in every answer's fhirContext.
+func BenchmarkCacheMemoryPerEntryOwnContext(b *testing.B) {
+	const n = 20_000
+	var perEntry, costPerEntry float64
+	for b.Loop() {
+		perEntry, costPerEntry = cacheHeapPerEntry(b, n, ownContext)
+	}
+	b.ReportMetric(perEntry, "bytes/entry")
+	b.ReportMetric(perEntry*100_000/(1<<20), "MB/100k")
+	b.ReportMetric(costPerEntry, "cost/entry")
+}
+
+func ownContext(token string, m map[string]any) {
+	m["fhirContext"] = []any{
+		map[string]any{"reference": "Consent/" + token, "type": "Consent"},
+		map[string]any{"reference": "HealthcareService/hs1", "identifier": map[string]any{"value": "x"}},
+	}
+}
+
+// cacheHeapPerEntry caches n answers and returns the heap they hold and
+// the cost the cache accounts for them, per entry. own, when set, edits
+// each answer further.
+func cacheHeapPerEntry(t testing.TB, n int, own func(token string, m map[string]any)) (heap, cost float64) {
 	clock := newFakeClock()
 	exp := clock.Now().Add(time.Hour)
 	u := &fakeUpstream{fn: func(_ context.Context, token string) (*Claims, error) {
@@ -45,6 +102,9 @@ func cacheHeapPerEntry(t testing.TB, n int) float64 {
 			}
 			m["access_type"] = "continuous"
 			m["sp_organization_id"] = "org-sp-hospital-a"
+			if own != nil {
+				own(token, m)
+			}
 		}))
 	}}
 	// Room for every answer, so nothing is evicted; the cost bound also
@@ -74,7 +134,7 @@ func cacheHeapPerEntry(t testing.TB, n int) float64 {
 		t.Fatalf("%d of %d answers not cached; the measurement would undercount", missing, n)
 	}
 	runtime.KeepAlive(tokens)
-	return float64(after-before) / float64(n)
+	return float64(after-before) / float64(n), float64(c.SizeBytes()) / float64(n)
 }
 
 func heapInUse() uint64 {

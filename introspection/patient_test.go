@@ -97,7 +97,7 @@ func TestPatientClaim(t *testing.T) {
 				t.Fatalf("DecodeClaims: %v", err)
 			}
 			e := validExpectations()
-			e.Now = c.IssuedAt
+			e.Now = c.IssuedAt()
 			e.PatientSystems = tt.systems
 			err = Validate(c, e)
 			if tt.wantReason != "" {
@@ -110,8 +110,8 @@ func TestPatientClaim(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			if c.PatientSystem != tt.wantSystem || c.PatientValue != tt.wantValue || c.Patient != tt.wantSystem+"|"+tt.wantValue {
-				t.Fatalf("patient %q split as %q and %q", c.Patient, c.PatientSystem, c.PatientValue)
+			if c.PatientSystem != tt.wantSystem || c.PatientValue != tt.wantValue || c.Patient() != tt.wantSystem+"|"+tt.wantValue {
+				t.Fatalf("patient %q split as %q and %q", c.Patient(), c.PatientSystem, c.PatientValue)
 			}
 		})
 	}

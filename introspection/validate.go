@@ -88,13 +88,13 @@ func Validate(c *Claims, exp Expectations) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if c.ExpiresAt.IsZero() || !c.ExpiresAt.Add(exp.Skew).After(now) {
+	if c.ExpiresAt().IsZero() || !c.ExpiresAt().Add(exp.Skew).After(now) {
 		return ErrExpired
 	}
-	if !c.NotBefore.IsZero() && c.NotBefore.Add(-exp.Skew).After(now) {
+	if !c.NotBefore().IsZero() && c.NotBefore().Add(-exp.Skew).After(now) {
 		return ErrNotYetValid
 	}
-	if !c.IssuedAt.IsZero() && c.IssuedAt.Add(-exp.Skew).After(now) {
+	if !c.IssuedAt().IsZero() && c.IssuedAt().Add(-exp.Skew).After(now) {
 		return ErrIssuedInFuture
 	}
 	if exp.Issuer == "" || c.Issuer != exp.Issuer {

@@ -9,21 +9,25 @@ import (
 	"time"
 )
 
+// validClaims builds claims by hand, with a profile and fhirContext of
+// their own (never interned), so that tests may change them.
 func validClaims() *Claims {
 	now := time.Unix(1_795_000_000, 0)
 	return &Claims{
-		Active:        true,
-		Scope:         "patient/Patient.r",
-		Scopes:        []string{"patient/Patient.r"},
-		Patient:       testPatient,
-		PatientSystem: NationalIDSystem,
-		PatientValue:  "000000018",
-		ConsentID:     "PCM-CONSENT-0001",
-		Audience:      []string{"https://other.example", testAudience},
-		Issuer:        testIssuer,
-		ExpiresAt:     now.Add(30 * time.Second),
-		IssuedAt:      now.Add(-30 * time.Second),
-		Confirmation:  Confirmation{X5tS256: testThumbprint},
+		Active: true,
+		profile: &profile{
+			Scope:         "patient/Patient.r",
+			Scopes:        []string{"patient/Patient.r"},
+			PatientSystem: NationalIDSystem,
+			Audience:      []string{"https://other.example", testAudience},
+			Issuer:        testIssuer,
+		},
+		ctxPiece:     &ctxPiece{},
+		PatientValue: "000000018",
+		ConsentID:    "PCM-CONSENT-0001",
+		exp:          now.Add(30 * time.Second).Unix(),
+		iat:          now.Add(-30 * time.Second).Unix(),
+		Confirmation: Confirmation{X5tS256: testThumbprint},
 	}
 }
 
@@ -41,12 +45,21 @@ const passportSystem = "http://fhir.health.gov.il/identifier/passport"
 
 func passport(c *Claims) *Claims {
 	c.PatientSystem, c.PatientValue = passportSystem, "AB1234567"
-	c.Patient = c.PatientSystem + "|" + c.PatientValue
 	return c
 }
 
 func noConsent(c *Claims) *Claims {
-	c.ConsentID, c.FHIRContext = "", nil
+	c.ConsentID, c.ctxPiece, c.own = "", noContext, ""
+	return c
+}
+
+// withContext gives hand-built claims a fhirContext of their own.
+func withContext(c *Claims, list []map[string]any) *Claims {
+	piece, _, vals, ok := splitContext(list)
+	if !ok || piece.render() != nil {
+		panic("unusable fhirContext")
+	}
+	c.ctxPiece, c.own = piece, packOwn(vals, "")
 	return c
 }
 
@@ -62,13 +75,13 @@ func TestValidate(t *testing.T) {
 		{name: "no client certificate", exp: func(e *Expectations) { e.Thumbprint = "" }, want: ErrNoClientCertificate},
 		{name: "nil claims", claims: func(*Claims) *Claims { return nil }, want: ErrInactive},
 		{name: "inactive", claims: func(c *Claims) *Claims { return &Claims{} }, want: ErrInactive},
-		{name: "expired beyond skew", claims: func(c *Claims) *Claims { c.ExpiresAt = now.Add(-5 * time.Second); return c }, want: ErrExpired},
-		{name: "expired within skew", claims: func(c *Claims) *Claims { c.ExpiresAt = now.Add(-4 * time.Second); return c }},
-		{name: "expired, no skew", claims: func(c *Claims) *Claims { c.ExpiresAt = now; return c }, exp: func(e *Expectations) { e.Skew = 0 }, want: ErrExpired},
-		{name: "no exp", claims: func(c *Claims) *Claims { c.ExpiresAt = time.Time{}; return c }, want: ErrExpired},
-		{name: "iat in the future beyond skew", claims: func(c *Claims) *Claims { c.IssuedAt = now.Add(6 * time.Second); return c }, want: ErrIssuedInFuture},
-		{name: "iat in the future within skew", claims: func(c *Claims) *Claims { c.IssuedAt = now.Add(5 * time.Second); return c }},
-		{name: "iat absent", claims: func(c *Claims) *Claims { c.IssuedAt = time.Time{}; return c }},
+		{name: "expired beyond skew", claims: func(c *Claims) *Claims { c.exp = now.Add(-5 * time.Second).Unix(); return c }, want: ErrExpired},
+		{name: "expired within skew", claims: func(c *Claims) *Claims { c.exp = now.Add(-4 * time.Second).Unix(); return c }},
+		{name: "expired, no skew", claims: func(c *Claims) *Claims { c.exp = now.Unix(); return c }, exp: func(e *Expectations) { e.Skew = 0 }, want: ErrExpired},
+		{name: "no exp", claims: func(c *Claims) *Claims { c.exp = 0; return c }, want: ErrExpired},
+		{name: "iat in the future beyond skew", claims: func(c *Claims) *Claims { c.iat = now.Add(6 * time.Second).Unix(); return c }, want: ErrIssuedInFuture},
+		{name: "iat in the future within skew", claims: func(c *Claims) *Claims { c.iat = now.Add(5 * time.Second).Unix(); return c }},
+		{name: "iat absent", claims: func(c *Claims) *Claims { c.iat = 0; return c }},
 		{name: "issuer mismatch", claims: func(c *Claims) *Claims { c.Issuer = "https://pcm.fhir.health.gov.il"; return c }, want: ErrIssuerMismatch},
 		{name: "issuer not configured", exp: func(e *Expectations) { e.Issuer = "" }, want: ErrIssuerMismatch},
 		{name: "issuer both empty", claims: func(c *Claims) *Claims { c.Issuer = ""; return c }, exp: func(e *Expectations) { e.Issuer = "" }, want: ErrIssuerMismatch},
@@ -80,11 +93,11 @@ func TestValidate(t *testing.T) {
 		{name: "claims without cnf", claims: func(c *Claims) *Claims { c.Confirmation = Confirmation{}; return c }, want: ErrUnboundToken},
 		{name: "claims without cnf, cnf optional", claims: func(c *Claims) *Claims { c.Confirmation = Confirmation{}; return c }, exp: func(e *Expectations) { e.CNFOptional = true }},
 		{name: "cnf optional still binds a present cnf", exp: func(e *Expectations) { e.CNFOptional = true; e.Thumbprint = Thumbprint([]byte("another cert")) }, want: ErrCertificateMismatch},
-		{name: "nbf in the future beyond skew", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(6 * time.Second); return c }, want: ErrNotYetValid},
-		{name: "nbf in the future within skew", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(5 * time.Second); return c }},
-		{name: "nbf in the future, no skew", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(time.Second); return c }, exp: func(e *Expectations) { e.Skew = 0 }, want: ErrNotYetValid},
-		{name: "nbf now", claims: func(c *Claims) *Claims { c.NotBefore = now; return c }, exp: func(e *Expectations) { e.Skew = 0 }},
-		{name: "nbf in the past", claims: func(c *Claims) *Claims { c.NotBefore = now.Add(-time.Hour); return c }},
+		{name: "nbf in the future beyond skew", claims: func(c *Claims) *Claims { c.nbf = now.Add(6 * time.Second).Unix(); return c }, want: ErrNotYetValid},
+		{name: "nbf in the future within skew", claims: func(c *Claims) *Claims { c.nbf = now.Add(5 * time.Second).Unix(); return c }},
+		{name: "nbf in the future, no skew", claims: func(c *Claims) *Claims { c.nbf = now.Add(time.Second).Unix(); return c }, exp: func(e *Expectations) { e.Skew = 0 }, want: ErrNotYetValid},
+		{name: "nbf now", claims: func(c *Claims) *Claims { c.nbf = now.Unix(); return c }, exp: func(e *Expectations) { e.Skew = 0 }},
+		{name: "nbf in the past", claims: func(c *Claims) *Claims { c.nbf = now.Add(-time.Hour).Unix(); return c }},
 		{name: "passport system not configured", claims: passport, want: ErrPatientSystem},
 		{name: "passport system configured", claims: passport, exp: func(e *Expectations) { e.PatientSystems = []string{NationalIDSystem, passportSystem} }},
 		{name: "national id not listed", exp: func(e *Expectations) { e.PatientSystems = []string{passportSystem} }, want: ErrPatientSystem},
@@ -93,18 +106,16 @@ func TestValidate(t *testing.T) {
 			return c
 		}, want: ErrPatientSystem},
 		{name: "national id system with trailing slash", claims: func(c *Claims) *Claims { c.PatientSystem = NationalIDSystem + "/"; return c }, want: ErrPatientSystem},
-		{name: "no patient (system scope)", claims: func(c *Claims) *Claims { c.Patient, c.PatientSystem, c.PatientValue = "", "", ""; return c }},
+		{name: "no patient (system scope)", claims: func(c *Claims) *Claims { c.PatientSystem, c.PatientValue = "", ""; return c }},
 		{name: "no consent", claims: noConsent, want: ErrNoConsent},
 		{name: "no consent, consent optional", claims: noConsent, exp: func(e *Expectations) { e.ConsentOptional = true }},
 		{name: "consent in fhirContext", claims: func(c *Claims) *Claims {
 			c = noConsent(c)
-			c.FHIRContext = []map[string]any{{"type": "Consent", "identifier": map[string]any{"value": "PCM-CONSENT-0001"}}}
-			return c
+			return withContext(c, []map[string]any{{"type": "Consent", "identifier": map[string]any{"value": "PCM-CONSENT-0001"}}})
 		}},
 		{name: "fhirContext without Consent", claims: func(c *Claims) *Claims {
 			c = noConsent(c)
-			c.FHIRContext = []map[string]any{{"type": "HealthcareService", "identifier": map[string]any{"value": json.Number("98765")}}}
-			return c
+			return withContext(c, []map[string]any{{"type": "HealthcareService", "identifier": map[string]any{"value": json.Number("98765")}}})
 		}, want: ErrNoConsent},
 	}
 	for _, tt := range tests {
@@ -154,8 +165,8 @@ func TestValidateZeroNowUsesWallClock(t *testing.T) {
 	if err := Validate(c, e); !errors.Is(err, ErrExpired) {
 		t.Fatalf("claims from 2026 validated against the zero time: %v", err)
 	}
-	c.ExpiresAt = time.Now().Add(time.Minute)
-	c.IssuedAt = time.Time{}
+	c.exp = time.Now().Add(time.Minute).Unix()
+	c.iat = 0
 	if err := Validate(c, e); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}

@@ -26,7 +26,7 @@ func TestCacheKeyCoversTypes(t *testing.T) {
 		{fhir.Compartment{}, []string{"Type", "ID"}},
 		{fhir.Operation{}, []string{"Name", "Level"}},
 		{smart.Scope{}, []string{"Context", "ResourceType", "Permissions", "Constraints", "Version", "Raw"}},
-		{Input{}, []string{"Request", "Entries", "Token", "Scopes", "Patient", "Client", "Baskets"}},
+		{Input{}, []string{"Request", "Entries", "Token", "Claims", "Scopes", "Patient", "Client", "Baskets"}},
 		{Patient{}, []string{"System", "Value", "IDs"}},
 		{Client{}, []string{"MemberID", "Thumbprint"}},
 		{Basket{}, []string{"System", "Code", "HistoricalDepth"}},

@@ -26,7 +26,8 @@ type cacheKey [sha256.Size]byte
 var keyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // newCacheKey returns the key, and false when the token holds a value Value
-// would refuse (such an input is never cached).
+// would refuse (such an input is never cached). Claims is keyed by its
+// digest, which stands for the whole document (TokenDocument).
 func newCacheKey(version string, in *Input) (cacheKey, bool) {
 	bp := keyBuffers.Get().(*[]byte)
 	e := keyEncoder{buf: (*bp)[:0]}
@@ -37,9 +38,18 @@ func newCacheKey(version string, in *Input) (cacheKey, bool) {
 		e.request(r)
 	}
 	ok := true
-	if in.Token == nil {
+	switch {
+	case in.Token != nil && in.Claims != nil:
+		ok = false // Value refuses it
+	case in.Claims != nil:
+		// The digest was computed once, when the token was decoded: a
+		// cached read encodes no token.
+		d := in.Claims.TokenDigest()
+		e.tag(tagDigest)
+		e.buf = append(e.buf, d[:]...)
+	case in.Token == nil:
 		e.tag(tagNil) // null; an empty map is {}
-	} else {
+	default:
 		e.tag(tagPresent)
 		ok = e.json(in.Token, 0)
 	}
@@ -78,6 +88,7 @@ const (
 	tagNumber
 	tagArray
 	tagObject
+	tagDigest // a TokenDocument's digest, fixed length
 )
 
 func (e *keyEncoder) tag(t byte) { e.buf = append(e.buf, t) }

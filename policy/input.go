@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"math"
 	"slices"
@@ -39,9 +40,15 @@ type Input struct {
 	// Entries are the parsed entries of a batch or transaction, in order;
 	// nil otherwise. A nil entry becomes null, which the policy denies.
 	Entries []*fhir.Request
-	// Token is the introspection response (introspection.Claims.Raw), read
-	// only. Numbers may be json.Number.
-	Token   map[string]any
+	// Token is input.token as decoded JSON, read only; numbers may be
+	// json.Number. For tools and tests: the key of a cached decision
+	// encodes it on every request. Set at most one of Token and Claims.
+	Token map[string]any
+	// Claims is input.token in a form prepared once per token
+	// (introspection.Claims): rendered only when the policy is evaluated,
+	// and keyed in the decision cache by its digest. Setting both Token and
+	// Claims is refused (ErrInput).
+	Claims  TokenDocument
 	Scopes  []smart.Scope
 	Patient Patient
 	Client  Client
@@ -51,6 +58,17 @@ type Input struct {
 	Baskets []Basket
 }
 
+// TokenDocument is a token document prepared ahead of the request, such
+// as introspection.Claims.
+type TokenDocument interface {
+	// TokenValue renders the document; nil when it has none (denied).
+	TokenValue() ast.Value
+	// TokenDigest is a collision-resistant digest of an injective encoding
+	// of the document: two documents with the same digest render the same
+	// value.
+	TokenDigest() [sha256.Size]byte
+}
+
 // Value builds the input document directly as AST terms, without a JSON
 // round trip. Besides the documented request, token, scopes, patient and
 // client it adds the facts Go precomputes for the policy
@@ -58,11 +76,21 @@ type Input struct {
 // policies/README.md). Empty strings are null.
 //
 // Value returns nil when Token holds a value that has no JSON form (a
-// function, a channel, a NaN); Eval denies a nil input with ErrInput.
-// Values decoded from JSON always have one.
+// function, a channel, a NaN), when Claims renders nothing, or when both
+// are set; Eval denies a nil input with ErrInput. Values decoded from JSON
+// always have one.
 func (in *Input) Value() ast.Value {
 	token := ast.InternedNullTerm
-	if in.Token != nil {
+	switch {
+	case in.Token != nil && in.Claims != nil:
+		return nil
+	case in.Claims != nil:
+		v := in.Claims.TokenValue()
+		if v == nil {
+			return nil
+		}
+		token = ast.NewTerm(v)
+	case in.Token != nil:
 		if !jsonLike(in.Token, 0) {
 			return nil
 		}
