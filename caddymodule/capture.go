@@ -31,6 +31,10 @@ type capture struct {
 	body     *bytes.Buffer
 	limit    int64
 	overflow bool
+	// links rewrites the top-level Bundle.link of the answer during the
+	// response check (enforce.FilterOptions.Links); nil keeps the
+	// upstream's links under the usual check. Set by linkRewritingFetch.
+	links func(raw []byte) ([]byte, error)
 }
 
 func newCapture(limit int64) *capture {
