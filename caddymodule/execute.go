@@ -121,9 +121,10 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 		return result{}, err
 	}
 	start := p.now()
-	out, stats, err := access.FilterBundle(c.body.Bytes(), enforce.FilterOptions{
+	out, stats, err := access.FilterBundleInto(c.output(), c.body.Bytes(), enforce.FilterOptions{
 		AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType, Links: c.links,
 	})
+	c.keepOutput(out)
 	p.observeStage("response", start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()

@@ -139,6 +139,14 @@ func (a *Access) AppendFilterBundle(dst, body []byte, opts FilterOptions) ([]byt
 	return a.filterBundle(dst, body, opts, false)
 }
 
+// FilterBundleInto is FilterBundle building an edited result in dst
+// (appended), so that a caller can reuse output buffers; like FilterBundle
+// it returns body itself when nothing needs to change. dst must not
+// overlap body. On error dst is returned unchanged.
+func (a *Access) FilterBundleInto(dst, body []byte, opts FilterOptions) ([]byte, Stats, error) {
+	return a.filterBundle(dst, body, opts, true)
+}
+
 func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias bool) ([]byte, Stats, error) {
 	if len(body) > a.e.maxBytes {
 		return dst, Stats{}, ErrTooLarge

@@ -302,3 +302,25 @@ func oldTopLevelLink(body []byte) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// TestFilterBundleInto: FilterBundle's result, built in dst when edited,
+// the input itself when nothing changes.
+func TestFilterBundleInto(t *testing.T) {
+	a := testAccess(t)
+	dst := make([]byte, 0, 1<<20)
+	for _, body := range [][]byte{benchBundle(20, 3), []byte(`{"resourceType":"Bundle","type":"searchset"}`),
+		[]byte(`{"resourceType":"Bundle","type":"searchset","link":[{"relation":"self","url":"` + testPublic + `/x"}]}`)} {
+		want, wst, werr := a.FilterBundle(body, FilterOptions{})
+		got, gst, gerr := a.FilterBundleInto(dst, body, FilterOptions{})
+		if !bytes.Equal(got, want) || gst != wst || (gerr == nil) != (werr == nil) {
+			t.Fatalf("FilterBundleInto differs from FilterBundle: %s / %s", got, want)
+		}
+		edited := !bytes.Equal(want, body)
+		if edited && &got[:1][0] != &dst[:1][0] {
+			t.Fatal("edited result not built in dst")
+		}
+		if !edited && &got[0] != &body[0] {
+			t.Fatal("unchanged result copied")
+		}
+	}
+}
