@@ -296,8 +296,8 @@ func pagedPath(req *fhir.Request) (path string, ok bool) {
 
 // sealPageLinks prepares an allowed plan's upstream calls so that every
 // Bundle they answer carries the client's own self link and sealed paging
-// links (paging.Sealer.RewriteBundleLinks), before the response check
-// sees it. It must run before execute narrows the request (narrowing
+// links (paging.Sealer.RewriteLinkArray, applied by the response check
+// to the link member its walk finds, see sealingFetch). It must run before execute narrows the request (narrowing
 // appends the PEP's parameters to req.Params). A batch's entries get
 // entryLinksFetch instead, in batch.
 func (p *PEP) sealPageLinks(x *exchange, pl *plan, fetch fetchFunc) (fetchFunc, error) {

@@ -111,3 +111,44 @@ func BenchmarkFilterStubSearchset(b *testing.B) {
 	benchFilter(b, stubSearchset(900), FilterOptions{AnnotateWithheld: true, NarrowedType: "Observation",
 		Links: func([]byte) ([]byte, error) { return self, nil }})
 }
+
+// BenchmarkScannerSkip is the floor under BenchmarkFilterStubSearchset:
+// the strict scanner alone (grammar, UTF-8, depth, duplicate keys) over
+// the same body, with no check of what it reads.
+func BenchmarkScannerSkip(b *testing.B) {
+	body := stubSearchset(900)
+	var s scanner
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		s.reset(body, DefaultMaxDepth)
+		if err := s.skipValue(); err != nil || !s.atEnd() {
+			b.Fatal(err)
+		}
+	}
+	if cpu := cpuTime() - start; cpu > 0 {
+		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+	}
+}
+
+// BenchmarkFilterStubSearchsetInto is BenchmarkFilterStubSearchset into a
+// reused buffer, as the PEP runs it (the capture's pooled output).
+func BenchmarkFilterStubSearchsetInto(b *testing.B) {
+	body := stubSearchset(900)
+	a := testAccess(b)
+	self := []byte(`[{"relation":"self","url":"` + testPublic + `/Observation?code=718-7"}]`)
+	opts := FilterOptions{AnnotateWithheld: true, NarrowedType: "Observation", Links: func([]byte) ([]byte, error) { return self, nil }}
+	dst := make([]byte, 0, 2*len(body))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		if _, _, err := a.FilterBundleInto(dst, body, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if cpu := cpuTime() - start; cpu > 0 {
+		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+	}
+}
