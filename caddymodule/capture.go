@@ -17,6 +17,11 @@ const maxPooledCapture = 8 << 20
 // CPU (docs/benchmarks.md).
 var captureBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// outputBuffers recycles the buffers a checked Bundle is rebuilt in
+// (bundle): a fresh 2 MB slice for every big search was cleared and
+// collected again on every request.
+var outputBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
 // capture buffers what the next handler (reverse_proxy) writes, so that the
 // response can be checked whole before a byte of it reaches the client. A
 // body larger than limit is not kept: overflow is set and the caller answers
@@ -31,6 +36,13 @@ type capture struct {
 	body     *bytes.Buffer
 	limit    int64
 	overflow bool
+	// links rewrites the top-level Bundle.link of the answer during the
+	// response check (enforce.FilterOptions.Links); nil keeps the
+	// upstream's links under the usual check. Set by linkRewritingFetch.
+	links func(raw []byte) ([]byte, error)
+	// out is the pooled buffer of the checked answer (output), released
+	// with body.
+	out *[]byte
 }
 
 func newCapture(limit int64) *capture {
@@ -49,6 +61,35 @@ func (c *capture) release() {
 		captureBuffers.Put(c.body)
 	}
 	c.body = nil
+	if c.out != nil {
+		if cap(*c.out) <= maxPooledCapture {
+			outputBuffers.Put(c.out)
+		}
+		c.out = nil
+	}
+}
+
+// output returns an empty pooled buffer for the checked answer, valid
+// until release. Hand what was appended to it to keepOutput.
+func (c *capture) output() []byte {
+	if c.out == nil {
+		c.out = outputBuffers.Get().(*[]byte)
+	}
+	return (*c.out)[:0]
+}
+
+// keepOutput keeps b, appended to output(), as the buffer to pool when
+// it had to grow. A b that is the body itself (a check that changed
+// nothing returns its input) is not kept: the body's buffer goes back to
+// its own pool, and one buffer in two pools would be handed out twice.
+func (c *capture) keepOutput(b []byte) {
+	if c.out == nil || cap(b) <= cap(*c.out) {
+		return
+	}
+	if body := c.body.Bytes(); len(body) > 0 && len(b) > 0 && &b[0] == &body[0] {
+		return
+	}
+	*c.out = b[:0]
 }
 
 func (c *capture) Header() http.Header { return c.header }

@@ -71,3 +71,44 @@ func TestCaptureReuseStartsEmpty(t *testing.T) {
 		c.release() // twice is harmless
 	}
 }
+
+// TestCaptureOutput: the output buffer grows once and is kept for the
+// pool, but never when the "output" is the body itself (a Bundle the
+// check left unchanged), which would put one buffer in two pools.
+func TestCaptureOutput(t *testing.T) {
+	tests := []struct {
+		name     string
+		fill     func(c *capture) []byte
+		wantKept bool
+	}{
+		{"grown output kept", func(c *capture) []byte { return append(c.output(), bytes.Repeat([]byte("y"), 4096)...) }, true},
+		{"body itself not kept", func(c *capture) []byte { return c.body.Bytes() }, false},
+		{"nothing appended", func(c *capture) []byte { return c.output() }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCapture(1 << 20)
+			c.Header().Set("Content-Length", "8192")
+			if _, err := c.Write(bytes.Repeat([]byte("x"), 8192)); err != nil {
+				t.Fatal(err)
+			}
+			before := cap(c.output())
+			out := tt.fill(c)
+			c.keepOutput(out)
+			kept := cap(*c.out) != before
+			if kept != tt.wantKept {
+				t.Fatalf("kept %v (cap %d -> %d), want %v", kept, before, cap(*c.out), tt.wantKept)
+			}
+			if kept && &(*c.out)[:1][0] != &out[0] {
+				t.Fatal("kept buffer is not the output")
+			}
+			if body := c.body.Bytes(); cap(*c.out) > 0 && &(*c.out)[:1][0] == &body[0] {
+				t.Fatal("the body's buffer was kept as the output buffer")
+			}
+			c.release()
+			if c.out != nil || c.body != nil {
+				t.Fatal("buffers not released")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,11 +121,19 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 		return result{}, err
 	}
 	start := p.now()
-	out, stats, err := access.FilterBundle(c.body.Bytes(), enforce.FilterOptions{AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType})
+	out, stats, err := access.FilterBundleInto(c.output(), c.body.Bytes(), enforce.FilterOptions{
+		AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType, Links: c.links,
+	})
+	c.keepOutput(out)
 	p.observeStage("response", start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()
 		return result{}, denyForbiddenLabel
+	}
+	if errors.Is(err, enforce.ErrLinks) {
+		// A paging link too long to seal: refusing the answer beats
+		// cutting the result short without the client knowing.
+		return result{}, p.badUpstream("upstream_links_unusable", err)
 	}
 	if err != nil {
 		return result{}, p.badUpstream("invalid_upstream_body", err)

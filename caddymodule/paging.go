@@ -15,7 +15,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"go.uber.org/zap"
 
 	"github.com/hdp-il/fhir-pep/fhir"
 	"github.com/hdp-il/fhir-pep/fhir/searchparam"
@@ -297,8 +296,8 @@ func pagedPath(req *fhir.Request) (path string, ok bool) {
 
 // sealPageLinks prepares an allowed plan's upstream calls so that every
 // Bundle they answer carries the client's own self link and sealed paging
-// links (paging.Sealer.RewriteBundleLinks), before the response check
-// sees it. It must run before execute narrows the request (narrowing
+// links (paging.Sealer.RewriteLinkArray, applied by the response check
+// to the link member its walk finds, see sealingFetch). It must run before execute narrows the request (narrowing
 // appends the PEP's parameters to req.Params). A batch's entries get
 // entryLinksFetch instead, in batch.
 func (p *PEP) sealPageLinks(x *exchange, pl *plan, fetch fetchFunc) (fetchFunc, error) {
@@ -335,14 +334,14 @@ func (p *PEP) binding(x *exchange, pl *plan) (paging.Binding, error) {
 	}, nil
 }
 
-// sealingFetch rewrites the links of every 2xx Bundle fetch answers.
-// Anything else (errors, other statuses, resources) is left to the
-// caller's checks. A Bundle whose top-level link member is ambiguous is
-// left as it is too: the response check refuses its duplicate keys, or
-// moves its links to the public base where they open nothing.
+// sealingFetch has the response check rewrite the links of every 2xx
+// Bundle fetch answers (enforce.FilterOptions.Links, in bundle): the
+// client's self link and sealed paging links. A Bundle whose top-level
+// keys are escaped or whose resourceType is spelled with escapes keeps
+// its own links, moved to the public base where they open nothing.
 func (p *PEP) sealingFetch(fetch fetchFunc, pc *pageLinks) fetchFunc {
-	return p.linkRewritingFetch(fetch, func(body []byte) ([]byte, error) {
-		return p.sealer.RewriteBundleLinks(body, pc.self, pc.origin, pc.binding)
+	return linkRewritingFetch(fetch, func(raw []byte) ([]byte, error) {
+		return p.sealer.RewriteLinkArray(raw, pc.self, pc.origin, pc.binding)
 	})
 }
 
@@ -360,35 +359,21 @@ func (p *PEP) entryLinksFetch(fetch fetchFunc, entry *fhir.Request) fetchFunc {
 		return fetch
 	}
 	self := p.sealer.SelfLink(path, entry.Params)
-	return p.linkRewritingFetch(fetch, func(body []byte) ([]byte, error) {
-		return paging.SelfOnlyBundleLinks(body, self)
+	return linkRewritingFetch(fetch, func(raw []byte) ([]byte, error) {
+		return paging.SelfOnlyLinkArray(raw, self)
 	})
 }
 
-// linkRewritingFetch applies rewrite to the body of every 2xx answer of
-// fetch that fits in the capture.
-func (p *PEP) linkRewritingFetch(fetch fetchFunc, rewrite func(body []byte) ([]byte, error)) fetchFunc {
+// linkRewritingFetch attaches rewrite to every answer of fetch: bundle
+// hands it to the response check, which finds Bundle.link in its one walk
+// over the body instead of a second scan here.
+func linkRewritingFetch(fetch fetchFunc, rewrite func(raw []byte) ([]byte, error)) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
 		c, err := fetch(ctx, relPath, rawQuery, form)
-		if err != nil || c == nil || c.overflow || c.statusCode() < 200 || c.statusCode() >= 300 {
-			return c, err
+		if c != nil {
+			c.links = rewrite
 		}
-		body := c.body.Bytes()
-		out, err := rewrite(body)
-		switch {
-		case errors.Is(err, paging.ErrBundle):
-			return c, nil
-		case err != nil:
-			// A link too long to seal: refusing the answer beats cutting
-			// the result short without the client knowing.
-			p.logger.Warn("upstream paging link cannot be sealed", zap.Error(err))
-			return c, err
-		}
-		if len(out) != len(body) || (len(out) > 0 && &out[0] != &body[0]) {
-			c.body.Reset()
-			c.body.Write(out)
-		}
-		return c, nil
+		return c, err
 	}
 }
 

@@ -1,6 +1,9 @@
 package enforce
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // FilterOptions tune FilterBundle.
 type FilterOptions struct {
@@ -13,6 +16,20 @@ type FilterOptions struct {
 	// $everything, batch). Its searchset match entries may pass a
 	// Rule.Narrowed rule whose constraints cannot all be verified.
 	NarrowedType string
+	// Links, when set, rewrites the top-level Bundle.link (the PEP's page
+	// link sealer). It gets the upstream's link array as raw JSON ("[]"
+	// when the Bundle has none) and returns the array that replaces it,
+	// or nil for none. Its result is then checked like an upstream link
+	// array (kept only under the public base, paging relations seen for
+	// Bundle.total). The walk over the body finds the member, so the
+	// caller does not scan the body a second time. It is called once,
+	// after the walk, only for a body that passed it, whose resourceType
+	// is the unescaped string "Bundle" and whose top-level keys are all
+	// plain ASCII without escapes (an escaped key could spell "link" in a
+	// way only a lenient reader sees); any other Bundle keeps its own
+	// links under the usual check. Its error is returned wrapped in
+	// ErrLinks.
+	Links func(raw []byte) ([]byte, error)
 }
 
 // Stats describes what FilterBundle did.
@@ -95,6 +112,13 @@ type bundleState struct {
 	entryArr    span
 	linkMember  int // index in members of a link array to remove, -1 when none
 	multiPage   bool
+	// With FilterOptions.Links the link member is only validated during
+	// the walk and settled afterwards (settleLinks).
+	open      int  // offset of the Bundle's "{"
+	link      int  // index in members of the link member, -1 when absent
+	linkValue span // its value
+	oddKey    bool // a top-level key has escapes or non-ASCII bytes
+	plainType bool // resourceType is the unescaped string "Bundle"
 }
 
 // FilterBundle checks every resource of a Bundle (searchset, history,
@@ -113,6 +137,14 @@ func (a *Access) FilterBundle(body []byte, opts FilterOptions) ([]byte, Stats, e
 // returned unchanged.
 func (a *Access) AppendFilterBundle(dst, body []byte, opts FilterOptions) ([]byte, Stats, error) {
 	return a.filterBundle(dst, body, opts, false)
+}
+
+// FilterBundleInto is FilterBundle building an edited result in dst
+// (appended), so that a caller can reuse output buffers; like FilterBundle
+// it returns body itself when nothing needs to change. dst must not
+// overlap body. On error dst is returned unchanged.
+func (a *Access) FilterBundleInto(dst, body []byte, opts FilterOptions) ([]byte, Stats, error) {
+	return a.filterBundle(dst, body, opts, true)
 }
 
 func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias bool) ([]byte, Stats, error) {
@@ -154,14 +186,16 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 		}
 		return ErrInvalidBundle
 	}
-	b := bundleState{total: -1, entry: -1, linkMember: -1}
+	b := bundleState{total: -1, entry: -1, linkMember: -1, open: s.pos, link: -1}
 	err := w.eachRecordedMember(func(key []byte) (remove bool, err error) {
+		b.oddKey = b.oddKey || s.keyFlags != 0
 		switch {
 		case keyIs(key, "resourceType"):
 			var st str
 			var ok bool
 			st, ok, err = s.readStringValue()
 			b.isBundle = ok && string(s.text(st)) == "Bundle"
+			b.plainType = b.isBundle && st.flags == 0
 		case keyIs(key, "type"):
 			var st str
 			var ok bool
@@ -173,6 +207,11 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 			b.total = len(w.members)
 			b.totalValue0 = s.pos
 			b.totalValue, b.totalValid, err = w.count()
+		case keyIs(key, "link") && opts.Links != nil:
+			b.link = len(w.members)
+			b.linkValue.start = s.pos
+			err = s.skipValue()
+			b.linkValue.end = s.pos
 		case keyIs(key, "link"):
 			var allRemoved bool
 			allRemoved, b.multiPage, err = w.linkArray(stats)
@@ -196,8 +235,102 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 	if !b.isBundle || b.typ == bundleUnsupported {
 		return ErrInvalidBundle
 	}
+	if opts.Links != nil && !w.forbidden {
+		if err := w.settleLinks(&b, opts.Links, stats); err != nil {
+			return err
+		}
+	}
 	w.decide(&b, opts, stats)
 	return nil
+}
+
+// settleLinks does for the link member held back by FilterOptions.Links
+// what the walk does for any other: rewrite, check, note paging relations.
+// When the rewrite does not apply (see FilterOptions.Links) the upstream's
+// array is checked where it is; otherwise the rewritten array is checked
+// and replaces the upstream's value, or is inserted as the first member.
+func (w *work) settleLinks(b *bundleState, rewrite func([]byte) ([]byte, error), stats *Stats) error {
+	body := w.s.data
+	if b.oddKey || !b.plainType {
+		if b.link < 0 {
+			return nil
+		}
+		allRemoved, multiPage, _, err := w.linkArrayIn(body, b.linkValue.start, stats)
+		if allRemoved {
+			b.linkMember = b.link
+		}
+		b.multiPage = multiPage
+		return err
+	}
+	raw := []byte("[]")
+	if b.link >= 0 {
+		raw = body[b.linkValue.start:b.linkValue.end]
+	}
+	links, err := rewrite(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLinks, err)
+	}
+	if links == nil {
+		if b.link >= 0 {
+			b.linkMember = b.link
+		}
+		return nil
+	}
+	editBase := len(w.edits)
+	allRemoved, multiPage, end, err := w.linkArrayIn(links, 0, stats)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLinks, err)
+	}
+	if !onlySpace(links[end:]) {
+		return fmt.Errorf("%w: %w", ErrLinks, ErrSyntax)
+	}
+	b.multiPage = multiPage
+	if allRemoved {
+		if b.link >= 0 {
+			b.linkMember = b.link
+		}
+		return nil
+	}
+	// The edits the check made are relative to links: apply them there
+	// and replace the upstream's value with the result as one edit.
+	if sub := w.edits[editBase:]; len(sub) > 0 {
+		if links, err = applyEdits(nil, links, sub, w.repl); err != nil {
+			return err
+		}
+		w.edits = w.edits[:editBase]
+	}
+	if b.link >= 0 {
+		w.addEdit(b.linkValue.start, b.linkValue.end, links)
+		return nil
+	}
+	off := w.beginEdit()
+	w.repl = append(w.repl, `"link":`...)
+	w.repl = append(w.repl, links...)
+	w.repl = append(w.repl, ',')
+	w.endEdit(b.open+1, b.open+1, off)
+	return nil
+}
+
+// linkArrayIn runs linkArray on the array at data[pos:], at the nesting
+// depth of a Bundle's member, and returns where it ended. The scanner is
+// left at the end of the body, as the walk left it.
+func (w *work) linkArrayIn(data []byte, pos int, stats *Stats) (allRemoved, multiPage bool, end int, err error) {
+	s := &w.s
+	body := s.data
+	s.data, s.pos, s.depth = data, pos, 1
+	allRemoved, multiPage, err = w.linkArray(stats)
+	end = s.pos
+	s.data, s.pos, s.depth = body, len(body), 0
+	return allRemoved, multiPage, end, err
+}
+
+func onlySpace(b []byte) bool {
+	for _, c := range b {
+		if !isSpace[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // count reads Bundle.total: valid only as a plain non-negative integer.

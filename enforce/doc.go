@@ -230,6 +230,11 @@
 // back through the PEP, where the followed page is checked again. Only
 // link.url, entry.fullUrl and entry.response.location are rewritten;
 // fullUrl and location values not under UpstreamBase are left as they are.
+// With FilterOptions.Links the caller rewrites the top-level Bundle.link
+// (the PEP seals its paging links) in the same walk: the upstream's array
+// is validated like every other value, replaced by the caller's, and the
+// replacement then goes through the same link check. The body is never
+// scanned a second time for it.
 //
 // The output is the input with byte-range edits applied: untouched parts are
 // copied byte for byte and never re-serialised, and a Bundle that needs no

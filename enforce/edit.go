@@ -62,24 +62,30 @@ func (w *work) removeSpans(spans []span) {
 // apply appends the edited body to dst. It fails closed if edits overlap,
 // which would be a bug in the walkers.
 func (w *work) apply(dst, body []byte) ([]byte, error) {
-	slices.SortFunc(w.edits, func(x, y edit) int {
+	return applyEdits(dst, body, w.edits, w.repl)
+}
+
+// applyEdits appends body with edits (replacement bytes in repl) applied
+// to dst; it sorts edits.
+func applyEdits(dst, body []byte, edits []edit, repl []byte) ([]byte, error) {
+	slices.SortFunc(edits, func(x, y edit) int {
 		if c := cmp.Compare(x.start, y.start); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.end, y.end)
 	})
 	size := len(body)
-	for _, e := range w.edits {
+	for _, e := range edits {
 		size += e.rLen - (e.end - e.start)
 	}
 	out := slices.Grow(dst, size)
 	prev := 0
-	for _, e := range w.edits {
+	for _, e := range edits {
 		if e.start < prev || e.end < e.start {
 			return nil, errEditOverlap
 		}
 		out = append(out, body[prev:e.start]...)
-		out = append(out, w.repl[e.rOff:e.rOff+e.rLen]...)
+		out = append(out, repl[e.rOff:e.rOff+e.rLen]...)
 		prev = e.end
 	}
 	return append(out, body[prev:]...), nil

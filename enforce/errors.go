@@ -23,6 +23,9 @@ var (
 	// handler answers a read with the 404 of a resource that does not exist
 	// and any other answer with a generic 400 that does not say why.
 	ErrForbiddenLabel = errors.New("enforce: upstream body holds a resource with a forbidden label")
+	// ErrLinks wraps the error of FilterOptions.Links, or says that what it
+	// returned is not a JSON array of links.
+	ErrLinks = errors.New("enforce: Bundle.link could not be rewritten")
 	// errEditOverlap is an internal consistency failure; it fails closed.
 	errEditOverlap = errors.New("enforce: internal error building the filtered body")
 )

@@ -17,7 +17,8 @@ type scanner struct {
 	pos      int
 	depth    int
 	maxDepth int
-	keyStart int // offset of the opening quote of the last key read
+	keyStart int   // offset of the opening quote of the last key read
+	keyFlags uint8 // str flags of the last key nextKey read
 	keys     keyTracker
 	// Deep scan (see work.resource): while deep is on, every "reference"
 	// string met by skipObject or skipMember that names another patient
@@ -340,6 +341,7 @@ func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	s.keyFlags = st.flags
 	key, err := s.keys.add(s, st)
 	if err != nil {
 		return nil, false, err

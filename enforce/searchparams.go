@@ -1,5 +1,11 @@
 package enforce
 
+import (
+	"fmt"
+
+	"github.com/hdp-il/fhir-pep/fhir/searchparam"
+)
+
 // The search parameters the response check can verify, with the element
 // paths their R4 SearchParameter expressions read. A scope constraint on a
 // parameter that is not listed here for the resource's type (or that has a
@@ -35,8 +41,10 @@ func elem(names ...string) elemPath { return elemPath{names: names} }
 // choice is a choice element such as effective[x], given by its stem.
 func choiceOf(names ...string) elemPath { return elemPath{names: names, choice: true} }
 
-func tokenParam(paths ...elemPath) *paramDef { return &paramDef{kind: kindToken, paths: paths} }
+func paths(p ...elemPath) []elemPath { return p }
 
+// dateParam is a list of date elements that is not a search parameter
+// (clinicalDates).
 func dateParam(paths ...elemPath) *paramDef { return &paramDef{kind: kindDate, paths: paths} }
 
 // securityParam is _security: verified on meta.security, which the checker
@@ -44,121 +52,177 @@ func dateParam(paths ...elemPath) *paramDef { return &paramDef{kind: kindDate, p
 // codes case-insensitively, as for grants).
 const securityParam = "_security"
 
-// searchParams maps a resource type to its verifiable parameters (R4,
-// expressions of the SearchParameter resources of the same code).
-var searchParams = map[string]map[string]*paramDef{
+// searchParams maps a resource type to its verifiable parameters. Which
+// parameters exist and their search types come from the generated R4
+// registry (package fhir/searchparam), the one source of truth for
+// them; paramPaths adds what the registry does not hold, the element
+// paths (the expressions of the R4 SearchParameter resources).
+var searchParams = deriveParams(paramPaths)
+
+// paramPaths gives the element paths of the token and date parameters
+// the check reads, by type and code.
+var paramPaths = map[string]map[string][]elemPath{
 	"Observation": {
-		"category": tokenParam(elem("category")),
-		"code":     tokenParam(elem("code")),
-		"status":   tokenParam(elem("status")),
-		"date":     dateParam(choiceOf("effective")),
+		"category": paths(elem("category")),
+		"code":     paths(elem("code")),
+		"status":   paths(elem("status")),
+		"date":     paths(choiceOf("effective")),
 	},
 	"Condition": {
-		"category":            tokenParam(elem("category")),
-		"code":                tokenParam(elem("code")),
-		"clinical-status":     tokenParam(elem("clinicalStatus")),
-		"verification-status": tokenParam(elem("verificationStatus")),
-		"severity":            tokenParam(elem("severity")),
-		"onset-date":          dateParam(choiceOf("onset")),
-		"recorded-date":       dateParam(elem("recordedDate")),
-		"abatement-date":      dateParam(choiceOf("abatement")),
+		"category":            paths(elem("category")),
+		"code":                paths(elem("code")),
+		"clinical-status":     paths(elem("clinicalStatus")),
+		"verification-status": paths(elem("verificationStatus")),
+		"severity":            paths(elem("severity")),
+		"onset-date":          paths(choiceOf("onset")),
+		"recorded-date":       paths(elem("recordedDate")),
+		"abatement-date":      paths(choiceOf("abatement")),
 	},
 	"Encounter": {
-		"class":  tokenParam(elem("class")),
-		"type":   tokenParam(elem("type")),
-		"status": tokenParam(elem("status")),
-		"date":   dateParam(elem("period")),
+		"class":  paths(elem("class")),
+		"type":   paths(elem("type")),
+		"status": paths(elem("status")),
+		"date":   paths(elem("period")),
 	},
 	"DiagnosticReport": {
-		"category": tokenParam(elem("category")),
-		"code":     tokenParam(elem("code")),
-		"status":   tokenParam(elem("status")),
-		"date":     dateParam(choiceOf("effective")),
-		"issued":   dateParam(elem("issued")),
+		"category": paths(elem("category")),
+		"code":     paths(elem("code")),
+		"status":   paths(elem("status")),
+		"date":     paths(choiceOf("effective")),
+		"issued":   paths(elem("issued")),
 	},
 	"Procedure": {
-		"category": tokenParam(elem("category")),
-		"code":     tokenParam(elem("code")),
-		"status":   tokenParam(elem("status")),
-		"date":     dateParam(choiceOf("performed")),
+		"category": paths(elem("category")),
+		"code":     paths(elem("code")),
+		"status":   paths(elem("status")),
+		"date":     paths(choiceOf("performed")),
 	},
 	"MedicationRequest": {
-		"category":   tokenParam(elem("category")),
-		"code":       tokenParam(choiceOf("medication")),
-		"status":     tokenParam(elem("status")),
-		"intent":     tokenParam(elem("intent")),
-		"authoredon": dateParam(elem("authoredOn")),
+		"category":   paths(elem("category")),
+		"code":       paths(choiceOf("medication")),
+		"status":     paths(elem("status")),
+		"intent":     paths(elem("intent")),
+		"authoredon": paths(elem("authoredOn")),
 	},
 	"MedicationStatement": {
-		"category":  tokenParam(elem("category")),
-		"code":      tokenParam(choiceOf("medication")),
-		"status":    tokenParam(elem("status")),
-		"effective": dateParam(choiceOf("effective")),
+		"category":  paths(elem("category")),
+		"code":      paths(choiceOf("medication")),
+		"status":    paths(elem("status")),
+		"effective": paths(choiceOf("effective")),
 	},
 	"MedicationAdministration": {
-		"code":           tokenParam(choiceOf("medication")),
-		"status":         tokenParam(elem("status")),
-		"effective-time": dateParam(choiceOf("effective")),
+		"code":           paths(choiceOf("medication")),
+		"status":         paths(elem("status")),
+		"effective-time": paths(choiceOf("effective")),
 	},
 	"MedicationDispense": {
-		"code":           tokenParam(choiceOf("medication")),
-		"status":         tokenParam(elem("status")),
-		"whenhandedover": dateParam(elem("whenHandedOver")),
+		"code":           paths(choiceOf("medication")),
+		"status":         paths(elem("status")),
+		"whenhandedover": paths(elem("whenHandedOver")),
 	},
 	"AllergyIntolerance": {
-		"category":            tokenParam(elem("category")),
-		"clinical-status":     tokenParam(elem("clinicalStatus")),
-		"verification-status": tokenParam(elem("verificationStatus")),
-		"code":                tokenParam(elem("code")),
-		"type":                tokenParam(elem("type")),
-		"criticality":         tokenParam(elem("criticality")),
-		"date":                dateParam(elem("recordedDate")),
+		"category":            paths(elem("category")),
+		"clinical-status":     paths(elem("clinicalStatus")),
+		"verification-status": paths(elem("verificationStatus")),
+		"code":                paths(elem("code")),
+		"type":                paths(elem("type")),
+		"criticality":         paths(elem("criticality")),
+		"date":                paths(elem("recordedDate")),
 	},
 	"Immunization": {
-		"status":       tokenParam(elem("status")),
-		"vaccine-code": tokenParam(elem("vaccineCode")),
-		"date":         dateParam(choiceOf("occurrence")),
+		"status":       paths(elem("status")),
+		"vaccine-code": paths(elem("vaccineCode")),
+		"date":         paths(choiceOf("occurrence")),
 	},
 	"DocumentReference": {
-		"category": tokenParam(elem("category")),
-		"type":     tokenParam(elem("type")),
-		"status":   tokenParam(elem("status")),
-		"date":     dateParam(elem("date")),
-		"period":   dateParam(elem("context", "period")),
+		"category": paths(elem("category")),
+		"type":     paths(elem("type")),
+		"status":   paths(elem("status")),
+		"date":     paths(elem("date")),
+		"period":   paths(elem("context", "period")),
 	},
 	"ServiceRequest": {
-		"category": tokenParam(elem("category")),
-		"code":     tokenParam(elem("code")),
-		"status":   tokenParam(elem("status")),
-		"intent":   tokenParam(elem("intent")),
-		"authored": dateParam(elem("authoredOn")),
+		"category": paths(elem("category")),
+		"code":     paths(elem("code")),
+		"status":   paths(elem("status")),
+		"intent":   paths(elem("intent")),
+		"authored": paths(elem("authoredOn")),
 	},
 	"CarePlan": {
-		"category": tokenParam(elem("category")),
-		"status":   tokenParam(elem("status")),
-		"intent":   tokenParam(elem("intent")),
-		"date":     dateParam(elem("period")),
+		"category": paths(elem("category")),
+		"status":   paths(elem("status")),
+		"intent":   paths(elem("intent")),
+		"date":     paths(elem("period")),
 	},
-	"CareTeam":              {"category": tokenParam(elem("category")), "status": tokenParam(elem("status")), "date": dateParam(elem("period"))},
-	"ClinicalImpression":    {"status": tokenParam(elem("status")), "date": dateParam(elem("date"))},
-	"Composition":           {"category": tokenParam(elem("category")), "type": tokenParam(elem("type")), "status": tokenParam(elem("status")), "date": dateParam(elem("date"))},
-	"Consent":               {"category": tokenParam(elem("category")), "status": tokenParam(elem("status")), "date": dateParam(elem("dateTime"))},
-	"EpisodeOfCare":         {"status": tokenParam(elem("status")), "type": tokenParam(elem("type")), "date": dateParam(elem("period"))},
-	"FamilyMemberHistory":   {"status": tokenParam(elem("status")), "date": dateParam(elem("date"))},
-	"Flag":                  {"category": tokenParam(elem("category")), "date": dateParam(elem("period"))},
-	"List":                  {"code": tokenParam(elem("code")), "status": tokenParam(elem("status")), "date": dateParam(elem("date"))},
-	"RiskAssessment":        {"date": dateParam(choiceOf("occurrence"))},
-	"SupplyRequest":         {"category": tokenParam(elem("category")), "status": tokenParam(elem("status")), "date": dateParam(elem("authoredOn"))},
-	"DeviceRequest":         {"code": tokenParam(choiceOf("code")), "status": tokenParam(elem("status")), "intent": tokenParam(elem("intent")), "authored-on": dateParam(elem("authoredOn"))},
-	"Specimen":              {"type": tokenParam(elem("type")), "status": tokenParam(elem("status")), "collected": dateParam(choiceOf("collection", "collected"))},
-	"ImagingStudy":          {"status": tokenParam(elem("status")), "started": dateParam(elem("started"))},
-	"Communication":         {"category": tokenParam(elem("category")), "status": tokenParam(elem("status")), "sent": dateParam(elem("sent"))},
-	"CommunicationRequest":  {"category": tokenParam(elem("category")), "status": tokenParam(elem("status")), "authored": dateParam(elem("authoredOn"))},
-	"QuestionnaireResponse": {"status": tokenParam(elem("status")), "authored": dateParam(elem("authored"))},
-	"NutritionOrder":        {"status": tokenParam(elem("status")), "datetime": dateParam(elem("dateTime"))},
-	"Appointment":           {"status": tokenParam(elem("status")), "date": dateParam(elem("start"))},
-	"Goal":                  {"category": tokenParam(elem("category")), "start-date": dateParam(choiceOf("start"))},
-	"DetectedIssue":         {"code": tokenParam(elem("code")), "identified": dateParam(choiceOf("identified"))},
+	"CareTeam":              {"category": paths(elem("category")), "status": paths(elem("status")), "date": paths(elem("period"))},
+	"ClinicalImpression":    {"status": paths(elem("status")), "date": paths(elem("date"))},
+	"Composition":           {"category": paths(elem("category")), "type": paths(elem("type")), "status": paths(elem("status")), "date": paths(elem("date"))},
+	"Consent":               {"category": paths(elem("category")), "status": paths(elem("status")), "date": paths(elem("dateTime"))},
+	"EpisodeOfCare":         {"status": paths(elem("status")), "type": paths(elem("type")), "date": paths(elem("period"))},
+	"FamilyMemberHistory":   {"status": paths(elem("status")), "date": paths(elem("date"))},
+	"Flag":                  {"category": paths(elem("category")), "date": paths(elem("period"))},
+	"List":                  {"code": paths(elem("code")), "status": paths(elem("status")), "date": paths(elem("date"))},
+	"RiskAssessment":        {"date": paths(choiceOf("occurrence"))},
+	"SupplyRequest":         {"category": paths(elem("category")), "status": paths(elem("status")), "date": paths(elem("authoredOn"))},
+	"DeviceRequest":         {"code": paths(choiceOf("code")), "status": paths(elem("status")), "intent": paths(elem("intent")), "authored-on": paths(elem("authoredOn"))},
+	"Specimen":              {"type": paths(elem("type")), "status": paths(elem("status")), "collected": paths(choiceOf("collection", "collected"))},
+	"ImagingStudy":          {"status": paths(elem("status")), "started": paths(elem("started"))},
+	"Communication":         {"category": paths(elem("category")), "status": paths(elem("status")), "sent": paths(elem("sent"))},
+	"CommunicationRequest":  {"category": paths(elem("category")), "status": paths(elem("status")), "authored": paths(elem("authoredOn"))},
+	"QuestionnaireResponse": {"status": paths(elem("status")), "authored": paths(elem("authored"))},
+	"NutritionOrder":        {"status": paths(elem("status")), "datetime": paths(elem("dateTime"))},
+	"Appointment":           {"status": paths(elem("status")), "date": paths(elem("start"))},
+	"Goal":                  {"category": paths(elem("category")), "start-date": paths(choiceOf("start"))},
+	"DetectedIssue":         {"code": paths(elem("code")), "identified": paths(choiceOf("identified"))},
+}
+
+// deriveParams joins paramPaths with the R4 registry: a parameter's
+// kind is its registry type. A code the registry does not know for the
+// type, or of another search type, is a programming error caught when
+// the package loads (and by every test of it): a table that drifted from
+// the registry would make the check read a constraint the upstream
+// interprets differently.
+func deriveParams(paths map[string]map[string][]elemPath) map[string]map[string]*paramDef {
+	out := make(map[string]map[string]*paramDef, len(paths))
+	for typ, params := range paths {
+		defs := make(map[string]*paramDef, len(params))
+		for code, ps := range params {
+			kind, ok := beyondR4[typ+"."+code]
+			if !ok {
+				var err error
+				if kind, err = registryKind(typ, code); err != nil {
+					panic(err)
+				}
+			}
+			defs[code] = &paramDef{kind: kind, paths: ps}
+		}
+		out[typ] = defs
+	}
+	return out
+}
+
+// beyondR4 are the parameters of paramPaths that R4 does not define,
+// with their kinds. The check reads their elements, which R4 has, so a
+// scope constraint on them is verified on the response rather than left
+// to an upstream that may not know the parameter. A test keeps each one
+// absent from the registry: once the registry has it, its type comes
+// from there.
+var beyondR4 = map[string]valueKind{
+	"Flag.category": kindToken, // R5's Flag-category; R4 has the element only
+}
+
+// registryKind is the valueKind of an R4 search parameter of a type.
+func registryKind(typ, code string) (valueKind, error) {
+	p, ok := searchparam.Lookup(typ, code)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("enforce: %s has no R4 search parameter %q", typ, code)
+	case p.Type == searchparam.Token:
+		return kindToken, nil
+	case p.Type == searchparam.Date:
+		return kindDate, nil
+	}
+	return 0, fmt.Errorf("enforce: %s.%s is a %s parameter, not token or date", typ, code, p.Type)
 }
 
 // clinicalDates maps a type to the elements that hold its clinical date, for

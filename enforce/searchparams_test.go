@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/hdp-il/fhir-pep/fhir/searchparam"
 )
 
 // TestSearchParamTables checks the tables against each other: element names
@@ -65,4 +67,57 @@ func TestClinicalDateDataMatchesPolicy(t *testing.T) {
 	if !reflect.DeepEqual(data.Params, ClinicalDateParams()) {
 		t.Fatalf("policy data %v\nGo table %v", data.Params, ClinicalDateParams())
 	}
+}
+
+// TestSearchParamsFromRegistry: the parameters the check verifies are R4
+// parameters of the registry (but the listed exceptions, which must stay
+// absent from it), with the registry's search type as their kind.
+func TestSearchParamsFromRegistry(t *testing.T) {
+	for typ, params := range paramPaths {
+		for code := range params {
+			got := searchParams[typ][code]
+			if want, ok := beyondR4[typ+"."+code]; ok {
+				if p, found := searchparam.Lookup(typ, code); found {
+					t.Errorf("%s.%s is in the registry now (%s): drop it from beyondR4", typ, code, p.Type)
+				}
+				if got.kind != want {
+					t.Errorf("%s.%s: kind %d, want %d", typ, code, got.kind, want)
+				}
+				continue
+			}
+			p, found := searchparam.Lookup(typ, code)
+			if !found {
+				t.Errorf("%s.%s: not in the registry", typ, code)
+				continue
+			}
+			if want := map[searchparam.Type]valueKind{searchparam.Token: kindToken, searchparam.Date: kindDate}[p.Type]; got.kind != want || (p.Type != searchparam.Token && p.Type != searchparam.Date) {
+				t.Errorf("%s.%s: kind %d, registry type %s", typ, code, got.kind, p.Type)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		typ, code string
+		kind      valueKind
+		ok        bool
+	}{
+		{"Observation", "code", kindToken, true},
+		{"Observation", "date", kindDate, true},
+		{"Condition", "onset-date", kindDate, true},
+		{"MedicationRequest", "authoredon", kindDate, true},
+		{"Observation", "subject", 0, false},      // reference
+		{"Observation", "value-string", 0, false}, // string
+		{"Observation", "no-such", 0, false},
+		{"Flag", "category", 0, false}, // not R4: only through beyondR4
+	} {
+		kind, err := registryKind(tt.typ, tt.code)
+		if (err == nil) != tt.ok || (tt.ok && kind != tt.kind) {
+			t.Errorf("registryKind(%s, %s) = %d, %v", tt.typ, tt.code, kind, err)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a table with a reference parameter was accepted")
+		}
+	}()
+	deriveParams(map[string]map[string][]elemPath{"Observation": {"subject": paths(elem("subject"))}})
 }

@@ -22,9 +22,11 @@ var ErrBundle = errors.New("paging: upstream Bundle unusable")
 // member with nothing left is removed. Everything else in the body is kept
 // byte for byte; nested links (Bundle.entry.link) are not touched.
 //
-// Run it on the upstream body before the response check (enforce), which
-// keeps links under the public base as they are and still sees from the
-// relations whether the Bundle is one page of many.
+// It validates and scans the whole body. The PEP does not call it: it
+// hands RewriteLinkArray to the response check (enforce.FilterOptions.Links),
+// whose one walk over the body finds the member, and checks the result
+// like any link. This whole-body form is the reference that walk is
+// tested against.
 func (s *Sealer) RewriteBundleLinks(body []byte, self, origin string, b Binding) ([]byte, error) {
 	return spliceBundleLinks(body, func(raw []byte) ([]byte, error) {
 		return s.RewriteLinkArray(raw, self, origin, b)
@@ -40,21 +42,29 @@ func (s *Sealer) RewriteBundleLinks(body []byte, self, origin string, b Binding)
 // other body as it is and keeps everything else byte for byte.
 func SelfOnlyBundleLinks(body []byte, self string) ([]byte, error) {
 	return spliceBundleLinks(body, func(raw []byte) ([]byte, error) {
-		var elems []json.RawMessage
-		if err := json.Unmarshal(raw, &elems); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("null")) {
-			return nil, fhir.ErrInvalidBody
-		}
-		if self == "" {
-			return nil, nil
-		}
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode([]Link{{Relation: "self", URL: self}}); err != nil {
-			return nil, err
-		}
-		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+		return SelfOnlyLinkArray(raw, self)
 	})
+}
+
+// SelfOnlyLinkArray is SelfOnlyBundleLinks over the raw JSON of
+// Bundle.link (an array), as RewriteLinkArray is for RewriteBundleLinks:
+// the array of the one self link, or nil when self is empty. raw that is
+// not a JSON array is fhir.ErrInvalidBody.
+func SelfOnlyLinkArray(raw []byte, self string) ([]byte, error) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, fhir.ErrInvalidBody
+	}
+	if self == "" {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode([]Link{{Relation: "self", URL: self}}); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // spliceBundleLinks replaces the top-level link array of a Bundle body
