@@ -107,6 +107,7 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 	}
 	fmt.Printf("\nfhir-pep vs plain reverse_proxy, same binary (%s), TLS 1.3 + client certificate, %d keep-alive connections,\n%d alternating rounds of %s per site (after %s warm-up), %s, host %s, %s\n\n",
 		filepath.Base(bin), conns, rounds, d, warm, logs, host, time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("Bodies: the read %d bytes, the searchset %d bytes (%d Observations).\n\n", len(s.readBody), len(s.bigSet), big)
 	fmt.Println("| request | plain req/s | fhir-pep req/s | ratio (median) | target | added p50 | added p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for i, sc := range scenarios {

@@ -260,6 +260,9 @@ func (st *stack) introspections() (int64, error) {
 // profile saves a CPU profile of the fhir-pep process from Caddy's admin
 // endpoint while fn runs.
 func (st *stack) profile(path string, seconds int, fn func() error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	go func() {
 		resp, err := http.Get(fmt.Sprintf("http://localhost:%d/debug/pprof/profile?seconds=%d", st.adminPort, seconds))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -34,20 +35,20 @@ type stub struct {
 func newStub(base string, bigCount int) (*stub, error) {
 	s := &stub{base: base, bigCount: bigCount}
 	var err error
-	if s.patient, err = json.Marshal(searchset([]any{patientResource()})); err != nil {
+	if s.patient, err = marshal(searchset([]any{patientResource()})); err != nil {
 		return nil, err
 	}
-	if s.readBody, err = json.Marshal(observation(1)); err != nil {
+	if s.readBody, err = marshal(observation(1)); err != nil {
 		return nil, err
 	}
-	if s.readSet, err = json.Marshal(searchset([]any{observation(1)})); err != nil {
+	if s.readSet, err = marshal(searchset([]any{observation(1)})); err != nil {
 		return nil, err
 	}
 	obs := make([]any, bigCount)
 	for i := range obs {
-		obs[i] = observation(i + 1)
+		obs[i] = withNarrative(observation(i + 1))
 	}
-	if s.bigSet, err = json.Marshal(searchset(obs)); err != nil {
+	if s.bigSet, err = marshal(searchset(obs)); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -73,7 +74,7 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/Patient" || path == "/Patient/_search":
 		s.write(w, s.patient)
 	case path == "/Patient/"+benchPatientID:
-		body, _ := json.Marshal(patientResource())
+		body, _ := marshal(patientResource())
 		s.write(w, body)
 	case strings.HasPrefix(path, "/Observation/"):
 		s.write(w, s.readBody)
@@ -159,6 +160,40 @@ func observation(n int) resource {
 	}
 }
 
+// withNarrative adds the generated narrative (text.div) servers such as
+// HAPI write into stored resources and the IG examples carry: with it the
+// 900 Observations of the search make the 2 MB issue #13 names (about
+// 1.3 MB without).
+func withNarrative(r resource) resource {
+	r["text"] = map[string]any{
+		"status": "generated",
+		"div": `<div xmlns="http://www.w3.org/1999/xhtml"><p><b>Generated Narrative: Observation</b></p>` +
+			`<p><b>status</b>: final</p><p><b>category</b>: Laboratory</p>` +
+			`<p><b>code</b>: Hemoglobin [Mass/volume] in Blood <span>(LOINC#718-7)</span></p>` +
+			`<p><b>subject</b>: <a href="Patient/` + benchPatientID + `">Patient/` + benchPatientID + `</a></p>` +
+			`<p><b>effective</b>: 2025-03-01 09:30:00+0200</p><p><b>issued</b>: 2025-03-01 11:00:00+0200</p>` +
+			`<p><b>performer</b>: <a href="Organization/hmo-b-lab">HMO B central laboratory</a></p>` +
+			`<p><b>value</b>: ` + fmt.Sprint(r["valueQuantity"].(map[string]any)["value"]) + ` g/dL</p>` +
+			`<p><b>interpretation</b>: Normal</p>` +
+			`<h3>ReferenceRanges</h3><table class="grid"><tr><td>-</td><td><b>Low</b></td><td><b>High</b></td><td><b>Text</b></td></tr>` +
+			`<tr><td>*</td><td>12.0 g/dL</td><td>16.0 g/dL</td><td>12.0-16.0 g/dL</td></tr></table>` +
+			`<p><b>note</b>: Sample drawn at the community clinic; analysed at the central laboratory.</p></div>`,
+	}
+	return r
+}
+
+// marshal is json.Marshal without HTML escaping: FHIR servers write a
+// narrative's "<div>" as is, not as "\u003cdiv\u003e".
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // resource is a FHIR resource that marshals with resourceType first and
 // the other members in encoding/json's (sorted) order. FHIR servers (HAPI,
 // the demo server, the IG examples) write resourceType first; with plain
@@ -173,11 +208,11 @@ func (r resource) MarshalJSON() ([]byte, error) {
 			rest[k] = v
 		}
 	}
-	typ, err := json.Marshal(r["resourceType"])
+	typ, err := marshal(r["resourceType"])
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(rest)
+	body, err := marshal(rest)
 	if err != nil {
 		return nil, err
 	}
