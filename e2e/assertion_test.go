@@ -361,7 +361,9 @@ func TestUpstreamAssertion(t *testing.T) {
 	}{
 		{"signed with the PEP's key (control)", func(t *testing.T) string { return "Bearer " + sign(t, keyPEM, time.Now(), upstreamBase) }, http.StatusOK},
 		{"without an assertion", func(*testing.T) string { return "" }, http.StatusUnauthorized},
-		{"with an expired assertion", func(t *testing.T) string { return "Bearer " + sign(t, keyPEM, time.Now().Add(-2*time.Minute), upstreamBase) }, http.StatusUnauthorized},
+		{"with an expired assertion", func(t *testing.T) string {
+			return "Bearer " + sign(t, keyPEM, time.Now().Add(-2*time.Minute), upstreamBase)
+		}, http.StatusUnauthorized},
 		{"signed by another key", func(t *testing.T) string { return "Bearer " + sign(t, otherPEM, time.Now(), upstreamBase) }, http.StatusUnauthorized},
 		{"signed by another key under the PEP's kid", func(t *testing.T) string {
 			ours, theirs := strings.Split(sign(t, keyPEM, time.Now(), upstreamBase), "."), strings.Split(sign(t, otherPEM, time.Now(), upstreamBase), ".")
