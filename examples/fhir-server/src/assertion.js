@@ -61,6 +61,10 @@ export function createAssertionVerifier({
   if (!jwksUrl || !issuer || !audience) {
     throw new Error('assertion verifier: jwksUrl, issuer and audience are required');
   }
+  // A mistyped URL fails at start, not as a 503 on every request.
+  if (!URL.canParse(jwksUrl) || !['http:', 'https:'].includes(new URL(jwksUrl).protocol)) {
+    throw new Error(`assertion verifier: JWKS URL ${jwksUrl} is not an http(s) URL`);
+  }
   const headerName = header.toLowerCase();
   const keys = new JwksCache(jwksUrl, fetchFn, now);
 

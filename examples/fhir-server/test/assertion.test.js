@@ -285,3 +285,11 @@ describe('server with REQUIRE_ASSERTION_JWKS', () => {
     assert.ok(!out.includes(jwt.split('.')[2]), 'the JWT is not logged');
   });
 });
+
+describe('verifier configuration', () => {
+  it('refuses a JWKS URL that is not http(s) at start', () => {
+    for (const jwksUrl of ['jwks.json', 'file:///etc/jwks.json']) {
+      assert.throws(() => createAssertionVerifier({ jwksUrl, issuer: ISS, audience: AUD }), /not an http\(s\) URL/);
+    }
+  });
+});
