@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FhirRouter } from '@medplum/fhir-router';
+import { createAssertionVerifier } from './assertion.js';
 import { capabilityStatement } from './capability.js';
 import { createHandler } from './http.js';
 import { loadDirectory } from './loader.js';
@@ -28,6 +29,9 @@ export const PAGING_MODES = ['offset', 'hapi'];
  * @param {string} [options.baseUrl] - public FHIR base for links; default http://host:port/fhir/R4
  * @param {string} [options.paging] - one of PAGING_MODES (default offset)
  * @param {(line: string) => void} [options.logRequest] - called with "METHOD URL" of every request
+ * @param {object} [options.requireAssertion] - require fhir-pep's upstream assertion (src/assertion.js):
+ *   { jwksUrl, issuer, audience (default: the FHIR base), header (default Authorization) }
+ * @param {(line: string) => void} [options.logAssertion] - called with one JSON line per checked assertion
  * @returns {Promise<{server: http.Server, baseUrl: string, resources: number}>}
  */
 export async function startServer({
@@ -37,6 +41,8 @@ export async function startServer({
   baseUrl,
   paging = 'offset',
   logRequest,
+  requireAssertion,
+  logAssertion,
 } = {}) {
   if (!PAGING_MODES.includes(paging)) {
     throw new Error(`unknown paging mode ${paging} (one of ${PAGING_MODES.join(', ')})`);
@@ -58,6 +64,15 @@ export async function startServer({
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const base = (baseUrl ?? `http://${hostPart}:${address.port}${BASE_PATH}`).replace(/\/+$/, '');
   const capability = capabilityStatement(base, '0.1.0');
-  server.on('request', createHandler({ repo, router, baseUrl: base, basePath: BASE_PATH, capability, paging, logRequest }));
+  let assertion;
+  if (requireAssertion) {
+    try {
+      assertion = createAssertionVerifier({ audience: base, ...requireAssertion });
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
+  server.on('request', createHandler({ repo, router, baseUrl: base, basePath: BASE_PATH, capability, paging, logRequest, assertion, logAssertion }));
   return { server, baseUrl: base, resources };
 }

@@ -10,6 +10,7 @@ import {
   parseSearchRequest,
 } from '@medplum/core';
 import { randomUUID } from 'node:crypto';
+import { AssertionError, exemptRequest, reduceLookup } from './assertion.js';
 import { DEFAULT_COUNT, MAX_COUNT } from './repository.js';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -29,14 +30,17 @@ const MAX_STORED_SEARCHES = 1000;
  * @param {object} deps.capability - the CapabilityStatement
  * @param {string} [deps.paging] - 'offset' (default) or 'hapi'
  * @param {(line: string) => void} [deps.logRequest] - called with "METHOD URL" of every request
+ * @param {ReturnType<import('./assertion.js').createAssertionVerifier>} [deps.assertion] - when set,
+ *   every request but metadata and the PEP's patient lookup must carry a valid fhir-pep assertion
+ * @param {(line: string) => void} [deps.logAssertion] - called with one JSON line per verified or refused assertion
  */
-export function createHandler({ repo, router, baseUrl, basePath, capability, paging = 'offset', logRequest }) {
+export function createHandler({ repo, router, baseUrl, basePath, capability, paging = 'offset', logRequest, assertion, logAssertion }) {
   const pages = paging === 'hapi' ? new SearchStore(MAX_STORED_SEARCHES) : null;
   return async (req, res) => {
     logRequest?.(`${req.method} ${req.url}`);
     let result;
     try {
-      result = await route(req, { repo, router, baseUrl, basePath, capability, pages });
+      result = await route(req, { repo, router, baseUrl, basePath, capability, pages, assertion, logAssertion });
     } catch (err) {
       const outcome = normalizeOperationOutcome(err);
       result = { status: getStatus(outcome), body: outcome };
@@ -46,17 +50,71 @@ export function createHandler({ repo, router, baseUrl, basePath, capability, pag
 }
 
 async function route(req, deps) {
-  const { repo, router, baseUrl, basePath, capability, pages } = deps;
+  const { basePath, assertion, logAssertion } = deps;
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname !== basePath && !url.pathname.startsWith(basePath + '/')) {
     return { status: 404, body: notFound };
   }
   const rel = url.pathname.slice(basePath.length).replace(/\/+$/, '') || '/';
+  const body = await readBody(req);
+  if (!assertion) {
+    return serve(req, url, rel, body, deps);
+  }
+  const exempt = exemptRequest(req.method, rel, body, contentType(req));
+  if (exempt === null) {
+    try {
+      const { header, claims } = await assertion.verifyRequest(req.headers);
+      logAssertion?.(JSON.stringify({ verified: true, method: req.method, url: req.url, ...header, ...claimsForLog(claims) }));
+    } catch (err) {
+      if (!(err instanceof AssertionError)) {
+        throw err;
+      }
+      logAssertion?.(JSON.stringify({ verified: false, method: req.method, url: req.url, reason: err.reason }));
+      return refusal(err);
+    }
+  }
+  const result = await serve(req, url, rel, body, deps);
+  if (exempt === 'lookup' && result.body?.resourceType === 'Bundle') {
+    result.body = reduceLookup(result.body);
+  }
+  return result;
+}
+
+/**
+ * The claims of a verified assertion as logged: all of them but those that
+ * could carry a credential or a national id (none of the PEP's claims do;
+ * anything unknown is left out rather than trusted).
+ */
+function claimsForLog(c) {
+  const keep = ['iss', 'sub', 'aud', 'patient', 'scope', 'consent_id', 'baskets', 'correlation_id', 'iat', 'exp', 'jti'];
+  return Object.fromEntries(keep.filter((k) => c[k] !== undefined).map((k) => [k, c[k]]));
+}
+
+/** 401 (or 503 when the PEP's keys cannot be fetched): the reason is logged, not told. */
+function refusal(err) {
+  if (err.status === 503) {
+    return {
+      status: 503,
+      body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', diagnostics: 'The assertion cannot be verified now.' }] },
+    };
+  }
+  return {
+    status: 401,
+    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'A valid fhir-pep assertion is required.' }] },
+  };
+}
+
+function contentType(req) {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+}
+
+async function serve(req, url, rel, body, deps) {
+  const { repo, router, baseUrl, capability, pages } = deps;
   const method = req.method;
   if (method === 'GET' && rel === '/metadata') {
     return { status: 200, body: capability };
   }
-  const body = await readBody(req);
 
   if (method === 'GET' && rel === '/' && url.searchParams.has('_getpages')) {
     return getPage(url.searchParams, deps);
@@ -265,7 +323,7 @@ async function readBody(req) {
     return undefined;
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const type = contentType(req);
   if (type === 'application/x-www-form-urlencoded') {
     return queryObject(new URLSearchParams(text));
   }

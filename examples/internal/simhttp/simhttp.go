@@ -1,7 +1,7 @@
-// Package simhttp holds what the demo simulators (pcm-sim, ntn-sim) share
-// about serving HTTP: a loopback-only listener for their unauthenticated
-// admin APIs, JSON request and response handling, and running several
-// servers until shutdown.
+// Package simhttp holds what the demo simulators (pcm-sim, ntn-sim,
+// resolve-sim) share about serving HTTP: a loopback-only listener for their
+// unauthenticated admin APIs, JSON request and response handling, and
+// running several servers until shutdown.
 package simhttp
 
 import (
