@@ -466,11 +466,14 @@ func TestGoldenDecisions(t *testing.T) {
 			t.Errorf("golden case %q is no longer generated", name)
 			continue
 		}
-		w := want.Decisions[want.Cases[name]]
-		if !bytes.Equal(g, w) {
+		var w bytes.Buffer
+		if err := json.Compact(&w, want.Decisions[want.Cases[name]]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(g, w.Bytes()) {
 			failures++
 			if failures <= 20 {
-				t.Errorf("%s:\n got %s\nwant %s", name, g, w)
+				t.Errorf("%s:\n got %s\nwant %s", name, g, w.Bytes())
 			}
 		}
 	}

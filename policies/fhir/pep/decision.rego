@@ -39,12 +39,12 @@ obligations := {
 	"search_params": search_params,
 	"read_as_search": read_as_search,
 	"empty_result": empty_result,
-	"response": {"types": response_types, "rules": response_rules, "depths": response_depths},
+	"response": {"types": grant.response_types, "rules": response_rules, "depths": grant.response_depths},
 }
 
 # No else: when narrows holds, undefined parameters must leave search_params
 # (and so the decision) undefined, never empty.
-search_params := array.concat(array.concat(compartment_params, constraint_params), depth_params) if narrows
+search_params := array.concat(array.concat(compartment_params, constraint_params), grant.depth_params) if narrows
 
 search_params := [] if not narrows
 

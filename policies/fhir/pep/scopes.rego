@@ -103,18 +103,18 @@ other_context_grants if {
 
 deny contains "scope_missing" if {
 	data_request
-	count(matching_scopes) == 0
-	not other_context_grants
+	grant.scopes_match == false
+	grant.other_context_grants == false
 }
 
 deny contains "scope_context_not_allowed" if {
 	data_request
-	count(matching_scopes) == 0
-	other_context_grants
+	grant.scopes_match == false
+	grant.other_context_grants == true
 }
 
 deny contains "bucket_missing" if {
 	data_request
-	count(matching_scopes) > 0
-	count(relevant_scopes) == 0
+	grant.scopes_match == true
+	grant.relevant == false
 }

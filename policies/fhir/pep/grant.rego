@@ -1,0 +1,98 @@
+package fhir.pep
+
+# What the token's scopes and baskets grant for this kind of request, in one
+# object. It depends only on input.scopes, input.scope_index, input.baskets
+# and input.request's interaction, resource_type and operation (with data),
+# never on the request's id, parameters or patient: for one token and one
+# kind of request it is always the same. Engine.EvalInput (policy/) relies on
+# that: it evaluates data.fhir.pep.grant once for such an input, keeps the
+# result, and evaluates the decision of later requests of the same kind with
+# `data.fhir.pep.grant` replaced by the kept object, so that the
+# comprehensions over the scopes below are not repeated on every request.
+# The rules outside this file read these facts only through `grant`.
+# Keep it that way when changing a rule: a fact that depends on anything
+# else must not go into grant (Go's tests compare both ways of evaluating on
+# thousands of inputs, policy/golden_test.go).
+
+# METADATA
+# title: FHIR PEP scope grant
+# description: >-
+#   What the scopes and baskets grant for the request's interaction and type
+#   (see the comment above and policies/README.md). An input to the decision
+#   that Go may cache per token and kind of request.
+# entrypoint: true
+grant := {
+	"scopes_match": count(matching_scopes) > 0,
+	"other_context_grants": other_context_grants_bool,
+	"relevant": count(relevant_scopes) > 0,
+	"granted_buckets": granted_buckets,
+	"constraint_sets": constraint_sets,
+	"narrowing": resolved_narrowing,
+	"rule_scopes": rule_scopes,
+	"response_types": response_types,
+	"response_depths": response_depths,
+	"depth_params": depth_params,
+}
+
+other_context_grants_bool if other_context_grants
+
+else := false
+
+# The narrowing when the scopes alone settle it (cases 1 to 4 in
+# narrowing.rego): the parameters, the constraint sets they apply, and the
+# response rules. null when only the client's query can settle it (case 5,
+# pinned_sets), which the decision then works out per request.
+resolved_narrowing := {
+	"params": params,
+	"applied": applied,
+	"response_rules": sort({rule |
+		some r in rule_scopes
+		rule := response_rule(r, applied)
+	}),
+} if {
+	params := resolved_constraint_params
+	applied := resolved_applied_sets
+} else := null
+
+# The usable scopes with the request's letter that grant a bucket, as the
+# response rules need them: the rule without its "narrowed" flag, the
+# scope's constraint set, and whether the upstream query of this request
+# could carry it (a narrowed request of the scope's type, or a wildcard).
+rule_scopes := [r |
+	some f in letter_scopes
+	count(f.grants) > 0
+	r := {
+		"type": f.type,
+		"buckets": sort(f.grants),
+		"constraints": sort({c |
+			some name, values in f.constraints
+			some v in values
+			c := {"name": name, "value": v}
+		}),
+		"set": f.constraints,
+		"narrowable": narrowable_type(f.type),
+	}
+]
+
+narrowable_type(t) if {
+	narrows
+	t in {rtype, "*"}
+}
+
+else := false
+
+# One response rule: narrowed when the query could carry the scope's
+# constraints and the narrowing applied its constraint set.
+response_rule(r, applied) := {
+	"type": r.type,
+	"buckets": r.buckets,
+	"constraints": r.constraints,
+	"narrowed": rule_narrowed(r, applied),
+}
+
+rule_narrowed(r, applied) if {
+	r.narrowable == true
+	r.set in applied
+}
+
+else := false
