@@ -168,3 +168,34 @@ func BenchmarkEvalCached(b *testing.B) {
 		}
 	}
 }
+
+// benchEvalInput is one decision through EvalInput without the decision
+// cache, as the handler makes it on a decision-cache miss: the input built,
+// the grant of the token and kind of request kept from the first call
+// (grant.go), the decision evaluated with it.
+func benchEvalInput(b *testing.B, in *policy.Input, check func(policy.Decision) bool) {
+	e := loadDefaults(b)
+	ctx := context.Background()
+	d, err := e.EvalInput(ctx, in)
+	if err != nil || !check(d) {
+		b.Fatalf("precondition: %+v %v", d, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.EvalInput(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEvalInput(b *testing.B) {
+	benchEvalInput(b, typicalSearch(b), func(d policy.Decision) bool {
+		return d.Allow && len(d.Obligations.SearchParams) == 2
+	})
+}
+
+func BenchmarkEvalInputRead(b *testing.B) {
+	benchEvalInput(b, typicalRead(b), func(d policy.Decision) bool {
+		return d.Allow && d.Obligations.ReadAsSearch
+	})
+}

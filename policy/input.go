@@ -73,12 +73,13 @@ func (in *Input) Value() ast.Value {
 		token = ast.NewTerm(v)
 	}
 	var b builder
-	items := make([][2]*ast.Term, 0, 7)
+	scopes, index := scopeTerms(in.Scopes)
+	items := make([][2]*ast.Term, 0, 8)
 	items = append(items,
 		ast.Item(keyRequest, b.request(in.Request, in.Entries, true)),
 		ast.Item(keyToken, token),
-		ast.Item(keyScopes, b.scopes(in.Scopes)),
-		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyScopes, scopes),
+		ast.Item(keyScopeIndex, index),
 		ast.Item(keyPatient, b.patient(in.Patient)),
 		ast.Item(keyClient, b.object(
 			ast.Item(keyMemberID, b.stringOrNull(in.Client.MemberID)),
@@ -89,6 +90,36 @@ func (in *Input) Value() ast.Value {
 		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
 	}
 	return ast.NewObject(items...)
+}
+
+// scopeTermEntries bounds the scope sets whose terms are kept. A token's
+// scopes repeat on every request it makes, and most tokens of one client
+// carry the same scope string.
+const scopeTermEntries = 4096
+
+// keptScopeTerms holds input.scopes and input.scope_index per scope set, as
+// a two-element array term.
+var keptScopeTerms = newTermCache(scopeTermEntries)
+
+// scopeTerms renders input.scopes and input.scope_index, or returns the
+// terms kept for an equal scope set (every field compared, cachekey.go).
+// Terms are shared between inputs: OPA never mutates a term it was given.
+func scopeTerms(scopes []smart.Scope) (*ast.Term, *ast.Term) {
+	bp := keyBuffers.Get().(*[]byte)
+	e := keyEncoder{buf: (*bp)[:0]}
+	e.count(len(scopes), scopes == nil)
+	for i := range scopes {
+		e.scope(&scopes[i])
+	}
+	defer func() { *bp = e.buf; keyBuffers.Put(bp) }()
+	if t := keptScopeTerms.get(e.buf); t != nil {
+		pair := t.Value.(*ast.Array)
+		return pair.Elem(0), pair.Elem(1)
+	}
+	var b builder
+	scopesTerm, indexTerm := b.scopes(scopes), b.scopeIndex(scopes)
+	keptScopeTerms.put(string(e.buf), ast.ArrayTerm(scopesTerm, indexTerm))
+	return scopesTerm, indexTerm
 }
 
 // baskets renders input.baskets: one {"system", "code",

@@ -5,10 +5,10 @@ package fhir.pep
 # and input.request's interaction, resource_type and operation (with data),
 # never on the request's id, parameters or patient: for one token and one
 # kind of request it is always the same. Engine.EvalInput (policy/) relies on
-# that: it evaluates data.fhir.pep.grant once for such an input, keeps the
-# result, and evaluates the decision of later requests of the same kind with
-# `data.fhir.pep.grant` replaced by the kept object, so that the
-# comprehensions over the scopes below are not repeated on every request.
+# that: it evaluates data.fhir.pep.scope_grant once for such an input, keeps
+# the result, and sends it as input.grant with later requests of the same
+# kind, so that the comprehensions over the scopes below are not repeated on
+# every request.
 # The rules outside this file read these facts only through `grant`.
 # Keep it that way when changing a rule: a fact that depends on anything
 # else must not go into grant (Go's tests compare both ways of evaluating on
@@ -18,10 +18,17 @@ package fhir.pep
 # title: FHIR PEP scope grant
 # description: >-
 #   What the scopes and baskets grant for the request's interaction and type
-#   (see the comment above and policies/README.md). An input to the decision
-#   that Go may cache per token and kind of request.
+#   (see the comment above and policies/README.md). Go may keep it per token
+#   and kind of request and hand it back as input.grant.
 # entrypoint: true
-grant := {
+grant := input.grant if {
+	is_object(input.grant)
+} else := scope_grant
+
+# The grant computed from the scopes. input.grant, when Go sends it, is
+# this object as evaluated earlier for the same scopes, baskets and kind of
+# request (policies/README.md).
+scope_grant := {
 	"scopes_match": count(matching_scopes) > 0,
 	"other_context_grants": other_context_grants_bool,
 	"relevant": count(relevant_scopes) > 0,
