@@ -25,7 +25,7 @@ deny contains "patient_missing" if {
 
 # A compartment type without a narrowing parameter cannot be served safely
 # (by default Group: a Group lists other patients too).
-deny contains "type_not_supported" if {
+kind_deny contains "type_not_supported" if {
 	data_request
 	in_compartment(rtype)
 	not data.fhir.pep.compartment.narrowing[rtype]
@@ -71,7 +71,7 @@ deny contains "other_patient" if {
 	not own_compartment
 }
 
-deny contains "type_not_in_compartment" if {
+kind_deny contains "type_not_in_compartment" if {
 	input.request.interaction == "search-compartment"
 	concrete_type
 	not in_compartment(rtype)

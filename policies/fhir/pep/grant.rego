@@ -29,8 +29,7 @@ grant := input.grant if {
 # this object as evaluated earlier for the same scopes, baskets and kind of
 # request (policies/README.md).
 scope_grant := {
-	"scopes_match": count(matching_scopes) > 0,
-	"other_context_grants": other_context_grants_bool,
+	"kind_deny": kind_deny,
 	"relevant": count(relevant_scopes) > 0,
 	"granted_buckets": granted_buckets,
 	"constraint_sets": constraint_sets,
@@ -41,9 +40,10 @@ scope_grant := {
 	"depth_params": depth_params,
 }
 
-other_context_grants_bool if other_context_grants
-
-else := false
+# Reasons to deny that depend only on what grant depends on: the kind of
+# request and the scopes (request.rego, scopes.rego, compartment.rego). The
+# decision denies with each of them.
+deny contains reason if some reason in grant.kind_deny
 
 # The narrowing when the scopes alone settle it (cases 1 to 4 in
 # narrowing.rego): the parameters, the constraint sets they apply, and the
