@@ -30,7 +30,6 @@ func grantTestInput(t *testing.T, target, scopes string, baskets []Basket) *Inpu
 	}
 }
 
-
 const grantLab = "patient/Observation.rs?_security=http://fhir.health.gov.il/cs/il-hdp-information-buckets|LaboratoryTests"
 
 // TestGrantKept checks that one grant serves every request of one kind with
