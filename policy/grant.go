@@ -12,11 +12,11 @@ import (
 	"github.com/hdp-il/fhir-pep/fhir"
 )
 
-// GrantQuery is what the token's scopes and baskets grant for one kind of
-// request (policies/fhir/pep/grant.rego). It reads only input.scopes,
-// input.scope_index, input.baskets and input.request's interaction,
-// resource_type and operation, so one result serves every request of that
-// kind with that token.
+// GrantQuery is what the token's scopes, baskets and patient grant for one
+// kind of request (policies/fhir/pep/grant.rego). It reads only
+// input.scopes, input.scope_index, input.baskets, input.patient and
+// input.request's interaction, resource_type and operation, so one result
+// serves every request of that kind with that token.
 const GrantQuery = "data.fhir.pep.scope_grant"
 
 // grantEntries bounds the grants an Engine keeps. A grant is a few KB; one
@@ -128,6 +128,9 @@ func grantKey(e *keyEncoder, in *Input) {
 		e.str(b.Code)
 		e.str(b.HistoricalDepth)
 	}
+	e.str(in.Patient.System)
+	e.str(in.Patient.Value)
+	e.strs(in.Patient.IDs)
 }
 
 // grantInput is the part of the input document GrantQuery may read, and
@@ -145,7 +148,7 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
 		)
 	}
-	items := make([][2]*ast.Term, 0, 4)
+	items := make([][2]*ast.Term, 0, 5)
 	items = append(items,
 		ast.Item(keyRequest, b.object(
 			ast.Item(keyInteraction, b.stringOrNull(string(r.Interaction))),
@@ -154,6 +157,7 @@ func grantInput(in *Input) ast.Value {
 		)),
 		ast.Item(keyScopes, scopes),
 		ast.Item(keyScopeIndex, index),
+		ast.Item(keyPatient, b.patient(in.Patient)),
 	)
 	if in.Baskets != nil {
 		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))

@@ -61,6 +61,18 @@ func TestGrantKept(t *testing.T) {
 		{"$everything", "/Patient/pat-1/$everything", grantLab, nil, 9},
 		{"$everything again", "/Patient/pat-2/$everything", grantLab, nil, 9},
 	}
+	patients := []struct {
+		name    string
+		patient Patient
+		want    int
+	}{
+		{"same patient", Patient{System: "s", Value: "v", IDs: []string{"pat-1"}}, 9},
+		{"other ids", Patient{System: "s", Value: "v", IDs: []string{"pat-1", "pat-2"}}, 10},
+		{"no data", Patient{System: "s", Value: "v", IDs: []string{}}, 11},
+		{"unresolved", Patient{System: "s", Value: "v"}, 12},
+		{"other value", Patient{System: "s", Value: "w"}, 13},
+		{"other system", Patient{System: "t", Value: "w"}, 14},
+	}
 	for _, s := range steps {
 		in := grantTestInput(t, s.target, s.scopes, s.baskets)
 		want, err := e.Eval(context.Background(), in.Value())
@@ -78,6 +90,24 @@ func TestGrantKept(t *testing.T) {
 			t.Errorf("%s: %d grants kept, want %d", s.name, n, s.want)
 		}
 	}
+	for _, p := range patients {
+		in := grantTestInput(t, "/Patient/pat-1/$everything", grantLab, nil)
+		in.Patient = p.patient
+		want, err := e.Eval(context.Background(), in.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.EvalInput(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: with grant %+v, without %+v", p.name, got, want)
+		}
+		if n := e.grants.cache.len(); n != p.want {
+			t.Errorf("%s: %d grants kept, want %d", p.name, n, p.want)
+		}
+	}
 }
 
 // TestGrantInputFields pins what the grant query may read: a rule of
@@ -90,7 +120,7 @@ func TestGrantInputFields(t *testing.T) {
 		keys = append(keys, string(k.Value.(ast.String)))
 	}
 	slices.Sort(keys)
-	if want := []string{"baskets", "request", "scope_index", "scopes"}; !slices.Equal(keys, want) {
+	if want := []string{"baskets", "patient", "request", "scope_index", "scopes"}; !slices.Equal(keys, want) {
 		t.Errorf("grant input keys %v, want %v", keys, want)
 	}
 	req := obj.Get(keyRequest).Value.(ast.Object)

@@ -18,7 +18,7 @@ no_patient_data if {
 	count(input.patient.ids) == 0
 }
 
-deny contains "patient_missing" if {
+kind_deny contains "patient_missing" if {
 	data_request
 	not has_patient
 }
@@ -32,7 +32,7 @@ kind_deny contains "type_not_supported" if {
 }
 
 # The patient has no data here, so no compartment resource can be theirs.
-deny contains "patient_not_found" if {
+kind_deny contains "patient_not_found" if {
 	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
 	no_patient_data

@@ -30,6 +30,9 @@ grant := input.grant if {
 # request (policies/README.md).
 scope_grant := {
 	"kind_deny": kind_deny,
+	"search_params": grant_search_params,
+	"compartment_params": grant_compartment_params,
+	"empty_result": grant_empty_result_bool,
 	"relevant": count(relevant_scopes) > 0,
 	"granted_buckets": granted_buckets,
 	"constraint_sets": constraint_sets,
@@ -44,6 +47,18 @@ scope_grant := {
 # request and the scopes (request.rego, scopes.rego, compartment.rego). The
 # decision denies with each of them.
 deny contains reason if some reason in grant.kind_deny
+
+# Only with resolved patient ids: without them the decision denies
+# (patient_missing) before it needs the parameters, and patient_refs could
+# not join them.
+grant_compartment_params := params if {
+	is_array(input.patient.ids)
+	params := compartment_params
+} else := null
+
+grant_empty_result_bool if {
+	grant_empty_result
+} else := false
 
 # The narrowing when the scopes alone settle it (cases 1 to 4 in
 # narrowing.rego): the parameters, the constraint sets they apply, and the
