@@ -19,9 +19,10 @@ import (
 // serves every request of that kind with that token.
 const GrantQuery = "data.fhir.pep.scope_grant"
 
-// grantEntries bounds the grants an Engine keeps. A grant is a few KB; one
-// exists per distinct token scope set, baskets claim and kind of request.
-const grantEntries = 4096
+// grantEntries bounds the grants an Engine keeps: one per token (scope set,
+// baskets claim, patient) and kind of request in recent use. A grant of
+// three bucket scopes holds about 11 KB, so the bound is about 11 MB.
+const grantEntries = 1024
 
 // grants evaluates and keeps GrantQuery results.
 type grants struct {

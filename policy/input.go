@@ -92,10 +92,10 @@ func (in *Input) Value() ast.Value {
 	return ast.NewObject(items...)
 }
 
-// scopeTermEntries bounds the scope sets whose terms are kept. A token's
-// scopes repeat on every request it makes, and most tokens of one client
-// carry the same scope string.
-const scopeTermEntries = 4096
+// scopeTermEntries bounds the scope sets whose terms are kept (a few KB
+// each). A token's scopes repeat on every request it makes, and most tokens
+// of one client carry the same scope string.
+const scopeTermEntries = 1024
 
 // keptScopeTerms holds input.scopes and input.scope_index per scope set, as
 // a two-element array term.
