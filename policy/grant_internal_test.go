@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -239,5 +240,45 @@ func TestTermCacheEvicts(t *testing.T) {
 	c.put("a", ast.IntNumberTerm(9))
 	if v := c.get([]byte("a")).Value.Compare(ast.Number("1")); v != 0 {
 		t.Error("a second put replaced a kept term")
+	}
+}
+
+// TestEvalInputConcurrent shares kept grants and scope terms between
+// goroutines (run with -race): every decision must equal the one evaluated
+// without a kept grant.
+func TestEvalInputConcurrent(t *testing.T) {
+	e, err := Load(context.Background(), policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []string{"/Observation/obs-1", "/Observation?code=1", "/Patient/pat-1", "/Patient/pat-1/Observation", "/Condition/c-1"}
+	want := make([]Decision, len(targets))
+	for i, target := range targets {
+		if want[i], err = e.Eval(context.Background(), grantTestInput(t, target, grantLab, nil).Value()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inputs := make([]*Input, len(targets))
+	for i, target := range targets {
+		inputs[i] = grantTestInput(t, target, grantLab, nil)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for n := range 30 {
+				i := (g + n) % len(targets)
+				got, err := e.EvalInput(context.Background(), inputs[i])
+				if err != nil || !reflect.DeepEqual(got, want[i]) {
+					errs <- targets[i]
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for target := range errs {
+		t.Errorf("%s: decision differs from the one without a kept grant", target)
 	}
 }
