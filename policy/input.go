@@ -204,6 +204,18 @@ var constantTerms = func() map[string]*ast.Term {
 	return m
 }()
 
+// The request fields of a request without parameters (most reads), shared
+// by every such input.
+var (
+	noParams     = ast.NewTerm(ast.NewObject())
+	noParamList  = ast.NewTerm(ast.NewArray())
+	noParamFacts = ast.NewTerm(ast.NewObject(
+		ast.Item(keyHas, ast.InternedTerm(false)),
+		ast.Item(keyChained, ast.InternedTerm(false)),
+		ast.Item(keyNames, ast.NewTerm(ast.NewArray())),
+	))
+)
+
 // builder hands out terms from a shared block, so that one input costs a
 // few allocations per hundred terms instead of one per term.
 type builder struct{ block []ast.Term }
@@ -304,7 +316,7 @@ func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *a
 // in order) and request.param_list (one parsed object per parameter).
 func (b *builder) params(params []fhir.Param) (*ast.Term, *ast.Term) {
 	if len(params) == 0 {
-		return b.object(), b.array()
+		return noParams, noParamList
 	}
 	// Group raw values by key, keeping the order of first appearance.
 	keys := make([]string, 0, len(params))
@@ -338,6 +350,9 @@ func (b *builder) params(params []fhir.Param) (*ast.Term, *ast.Term) {
 // (_has), whether one is chained (subject.name, subject:Patient.name), and
 // their distinct names (Param.Name), sorted.
 func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
+	if len(params) == 0 {
+		return noParamFacts
+	}
 	var has, chained bool
 	names := make([]string, 0, len(params))
 	for _, p := range params {

@@ -44,9 +44,9 @@ kind_deny contains "patient_not_found" if {
 own_patient_id if input.request.id in input.patient.ids
 
 deny contains "other_patient" if {
+	input.request.resource_type == "Patient"
 	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
-	rtype == "Patient"
 	has_patient
 	not no_patient_data
 	not own_patient_id

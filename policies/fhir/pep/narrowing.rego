@@ -76,7 +76,10 @@ resolved_applied_sets := {c | some c in constraint_sets; count(c) == 0} if {
 	mergeable
 }
 
+# Only the client's query can settle the narrowing when grant.narrowing is
+# null; otherwise constraint_params is always defined.
 deny contains "ambiguous_scope_constraints" if {
+	grant.narrowing == null
 	narrows
 	grant.relevant
 	not constraint_params

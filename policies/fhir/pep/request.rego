@@ -116,8 +116,13 @@ kind_deny contains "type_missing" if {
 }
 
 deny contains "id_missing" if {
-	input.request.interaction in {"read", "vread", "history-instance", "operation"}
-	reads_instance
+	input.request.interaction in {"read", "vread", "history-instance"}
+	not valid_id
+}
+
+deny contains "id_missing" if {
+	input.request.interaction == "operation"
+	everything_request
 	not valid_id
 }
 
