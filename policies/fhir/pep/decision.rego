@@ -35,7 +35,12 @@ single_decision := {
 	"obligations": {},
 }
 
-obligations := {
+# The obligations as the grant settled them (grant.rego), or worked out for
+# this request when only the client's query settles the narrowing.
+obligations := o if {
+	o := grant.obligations
+	o != null
+} else := {
 	"search_params": search_params,
 	"read_as_search": read_as_search,
 	"empty_result": empty_result,

@@ -30,6 +30,7 @@ grant := input.grant if {
 # request (policies/README.md).
 scope_grant := {
 	"kind_deny": kind_deny,
+	"obligations": grant_obligations,
 	"search_params": grant_search_params,
 	"compartment_params": grant_compartment_params,
 	"empty_result": grant_empty_result_bool,
@@ -75,6 +76,26 @@ resolved_narrowing := {
 	params := resolved_constraint_params
 	applied := resolved_applied_sets
 } else := null
+
+# The obligations of an allowed request when the grant settles all of them
+# (decision.rego: obligations), else null.
+grant_obligations := {
+	"search_params": params,
+	"read_as_search": grant_read_as_search(params),
+	"empty_result": grant_empty_result_bool,
+	"response": {"types": response_types, "rules": narrowing.response_rules, "depths": response_depths},
+} if {
+	params := grant_search_params
+	params != null
+	narrowing := resolved_narrowing
+	narrowing != null
+} else := null
+
+# read_as_search (decision.rego) on the grant's search parameters.
+grant_read_as_search(params) if {
+	input.request.interaction in {"read", "vread", "history-instance"}
+	count(params) > 0
+} else := false
 
 # The usable scopes with the request's letter that grant a bucket, as the
 # response rules need them: the rule without its "narrowed" flag, the
