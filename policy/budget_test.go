@@ -30,21 +30,21 @@ func TestDecisionAllocationBudget(t *testing.T) {
 		{
 			// A decision-cache miss of a token whose grant for this kind
 			// of request is kept (grant.go): the common uncached decision.
-			name: "EvalInput read, grant kept", measured: 589, budget: 740,
+			name: "EvalInput read, grant kept", measured: 359, budget: 450,
 			run: func() error { _, err := e.EvalInput(ctx, read); return err },
 		},
 		{
-			name: "EvalInput search, grant kept", measured: 627, budget: 790,
+			name: "EvalInput search, grant kept", measured: 451, budget: 565,
 			run: func() error { _, err := e.EvalInput(ctx, search); return err },
 		},
 		{
 			// The first request of a token and kind: the grant is
 			// evaluated too.
-			name: "Eval read, no grant", measured: 2439, budget: 3050,
+			name: "Eval read, no grant", measured: 2346, budget: 2950,
 			run: func() error { _, err := e.Eval(ctx, read.Value()); return err },
 		},
 		{
-			name: "Eval batch of three", measured: 8205, budget: 10250,
+			name: "Eval batch of three", measured: 8019, budget: 10000,
 			run: func() error { _, err := e.EvalInput(ctx, batch); return err },
 		},
 		{
