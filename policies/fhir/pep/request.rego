@@ -1,7 +1,9 @@
 package fhir.pep
 
 # Request classification, and the FHIR features the PEP refuses to interpret.
-# Every refusal here is a reason in `deny`; see README.md for the list.
+# Every refusal here is a reason in `deny`, or in `kind_deny` when it depends
+# only on the kind of request (grant.rego adds those to deny); see README.md
+# for the list.
 #
 # Performance note: OPA skips a rule whose first expressions compare input
 # with constants (`input.request.interaction == "operation"`, `... in {...}`
