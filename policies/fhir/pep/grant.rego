@@ -1,33 +1,37 @@
 package fhir.pep
 
-# What the token's scopes and baskets grant for this kind of request, in one
-# object. It depends only on input.scopes, input.scope_index, input.baskets
-# and input.request's interaction, resource_type and operation (with data),
-# never on the request's id, parameters or patient: for one token and one
-# kind of request it is always the same. Engine.EvalInput (policy/) relies on
-# that: it evaluates data.fhir.pep.scope_grant once for such an input, keeps
-# the result, and sends it as input.grant with later requests of the same
-# kind, so that the comprehensions over the scopes below are not repeated on
-# every request.
-# The rules outside this file read these facts only through `grant`.
-# Keep it that way when changing a rule: a fact that depends on anything
-# else must not go into grant (Go's tests compare both ways of evaluating on
-# thousands of inputs, policy/golden_test.go).
+# What the token grants for this kind of request, in one object: which
+# scopes serve it, the buckets, the narrowing, the response rules, the
+# historical depths, the compartment parameter, the reasons to deny that
+# follow from those alone (kind_deny) and, when the scopes settle the
+# narrowing, the whole obligations object. It depends only on input.scopes,
+# input.scope_index, input.baskets, input.patient and input.request's
+# interaction, resource_type and operation (with data), never on the
+# request's id, parameters or format: for one token and one kind of request
+# it is always the same. Engine.EvalInput (policy/) relies on that: it
+# evaluates data.fhir.pep.scope_grant once for such an input, keeps the
+# result, and sends it as input.grant with later requests of the same kind,
+# so that the comprehensions over the scopes are not repeated on every
+# request. The rules outside this file read these facts only through
+# `grant`. Keep it that way when changing a rule: a fact that depends on
+# anything else must not go into scope_grant (Go's tests compare both ways
+# of evaluating on thousands of inputs, policy/golden_test.go, and a fuzz
+# test, policy/grant_fuzz_test.go).
 
-# METADATA
-# title: FHIR PEP scope grant
-# description: >-
-#   What the scopes and baskets grant for the request's interaction and type
-#   (see the comment above and policies/README.md). Go may keep it per token
-#   and kind of request and hand it back as input.grant.
-# entrypoint: true
+# The grant Go kept for this token and kind of request, else the one
+# computed from the input.
 grant := input.grant if {
 	is_object(input.grant)
 } else := scope_grant
 
-# The grant computed from the scopes. input.grant, when Go sends it, is
-# this object as evaluated earlier for the same scopes, baskets and kind of
-# request (policies/README.md).
+# METADATA
+# title: FHIR PEP scope grant
+# description: >-
+#   What the token's scopes, baskets and patient grant for the request's
+#   kind (interaction, type, operation); see the comment above and
+#   policies/README.md. Go keeps it per token and kind of request and sends
+#   it back as input.grant.
+# entrypoint: true
 scope_grant := {
 	"kind_deny": kind_deny,
 	"obligations": grant_obligations,
