@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -198,4 +199,27 @@ func BenchmarkEvalInputRead(b *testing.B) {
 	benchEvalInput(b, typicalRead(b), func(d policy.Decision) bool {
 		return d.Allow && d.Obligations.ReadAsSearch
 	})
+}
+
+// BenchmarkEvalInputReadColdGrant is the first read of a token: no grant
+// kept for it yet, so the grant is evaluated, kept, and the decision
+// evaluated with it. The patients cycle through more tokens than an Engine
+// keeps grants for, so that every iteration misses.
+func BenchmarkEvalInputReadColdGrant(b *testing.B) {
+	e := loadDefaults(b)
+	ctx := context.Background()
+	in := typicalRead(b)
+	patients := make([][]string, 4096)
+	for i := range patients {
+		patients[i] = []string{"patient-" + strconv.Itoa(i)}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		in.Patient.IDs = patients[i%len(patients)]
+		i++
+		if d, err := e.EvalInput(ctx, in); err != nil || !d.Allow {
+			b.Fatal(d, err)
+		}
+	}
 }
