@@ -141,7 +141,6 @@ func grantKey(e *keyEncoder, in *Input) {
 func grantInput(in *Input) ast.Value {
 	var b builder
 	r := in.Request
-	scopes, index := scopeTerms(in.Scopes)
 	operation := ast.InternedNullTerm
 	if op := r.Operation; op != nil {
 		operation = b.object(
@@ -156,8 +155,8 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
 			ast.Item(keyOperation, operation),
 		)),
-		ast.Item(keyScopes, scopes),
-		ast.Item(keyScopeIndex, index),
+		ast.Item(keyScopes, b.scopes(in.Scopes)),
+		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
 		ast.Item(keyPatient, b.patient(in.Patient)),
 	)
 	if in.Baskets != nil {

@@ -73,13 +73,12 @@ func (in *Input) Value() ast.Value {
 		token = ast.NewTerm(v)
 	}
 	var b builder
-	scopes, index := scopeTerms(in.Scopes)
-	items := make([][2]*ast.Term, 0, 8)
+	items := make([][2]*ast.Term, 0, 7)
 	items = append(items,
 		ast.Item(keyRequest, b.request(in.Request, in.Entries, true)),
 		ast.Item(keyToken, token),
-		ast.Item(keyScopes, scopes),
-		ast.Item(keyScopeIndex, index),
+		ast.Item(keyScopes, b.scopes(in.Scopes)),
+		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
 		ast.Item(keyPatient, b.patient(in.Patient)),
 		ast.Item(keyClient, b.object(
 			ast.Item(keyMemberID, b.stringOrNull(in.Client.MemberID)),
@@ -117,7 +116,7 @@ func scopeTerms(scopes []smart.Scope) (*ast.Term, *ast.Term) {
 		return pair.Elem(0), pair.Elem(1)
 	}
 	var b builder
-	scopesTerm, indexTerm := b.scopes(scopes), b.scopeIndex(scopes)
+	scopesTerm, indexTerm := b.renderScopes(scopes), b.renderScopeIndex(scopes)
 	keptScopeTerms.put(string(e.buf), ast.ArrayTerm(scopesTerm, indexTerm))
 	return scopesTerm, indexTerm
 }
@@ -370,7 +369,19 @@ func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
 	)
 }
 
-func (b *builder) scopes(scopes []smart.Scope) *ast.Term {
+// scopes is input.scopes, kept per scope set (scopeTerms).
+func (*builder) scopes(scopes []smart.Scope) *ast.Term {
+	t, _ := scopeTerms(scopes)
+	return t
+}
+
+// scopeIndex is input.scope_index, kept per scope set (scopeTerms).
+func (*builder) scopeIndex(scopes []smart.Scope) *ast.Term {
+	_, t := scopeTerms(scopes)
+	return t
+}
+
+func (b *builder) renderScopes(scopes []smart.Scope) *ast.Term {
 	terms := make([]*ast.Term, len(scopes))
 	for i := range scopes {
 		s := &scopes[i]
@@ -446,10 +457,10 @@ func codeSpellings(code string) []string {
 	return slices.Compact(out)
 }
 
-// scopeIndex maps each resource type named by a scope ("*" included) and
+// renderScopeIndex maps each resource type named by a scope ("*" included) and
 // each permission letter of those scopes to the positions of the scopes in
 // input.scopes, in order: {"Observation": {"r": [0, 1], "s": [0, 1]}}.
-func (b *builder) scopeIndex(scopes []smart.Scope) *ast.Term {
+func (b *builder) renderScopeIndex(scopes []smart.Scope) *ast.Term {
 	type letterPositions struct {
 		letter    byte
 		positions []*ast.Term
