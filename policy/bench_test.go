@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -165,6 +166,60 @@ func BenchmarkEvalCached(b *testing.B) {
 	for b.Loop() {
 		if _, err := e.EvalInput(ctx, in); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// benchEvalInput is one decision through EvalInput without the decision
+// cache, as the handler makes it on a decision-cache miss: the input built,
+// the grant of the token and kind of request kept from the first call
+// (grant.go), the decision evaluated with it.
+func benchEvalInput(b *testing.B, in *policy.Input, check func(policy.Decision) bool) {
+	e := loadDefaults(b)
+	ctx := context.Background()
+	d, err := e.EvalInput(ctx, in)
+	if err != nil || !check(d) {
+		b.Fatalf("precondition: %+v %v", d, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.EvalInput(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEvalInput(b *testing.B) {
+	benchEvalInput(b, typicalSearch(b), func(d policy.Decision) bool {
+		return d.Allow && len(d.Obligations.SearchParams) == 2
+	})
+}
+
+func BenchmarkEvalInputRead(b *testing.B) {
+	benchEvalInput(b, typicalRead(b), func(d policy.Decision) bool {
+		return d.Allow && d.Obligations.ReadAsSearch
+	})
+}
+
+// BenchmarkEvalInputReadColdGrant is the first read of a token: no grant
+// kept for it yet, so the grant is evaluated, kept, and the decision
+// evaluated with it. The patients cycle through more tokens than an Engine
+// keeps grants for, so that every iteration misses.
+func BenchmarkEvalInputReadColdGrant(b *testing.B) {
+	e := loadDefaults(b)
+	ctx := context.Background()
+	in := typicalRead(b)
+	patients := make([][]string, 4096)
+	for i := range patients {
+		patients[i] = []string{"patient-" + strconv.Itoa(i)}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		in.Patient.IDs = patients[i%len(patients)]
+		i++
+		if d, err := e.EvalInput(ctx, in); err != nil || !d.Allow {
+			b.Fatal(d, err)
 		}
 	}
 }

@@ -33,6 +33,7 @@ type Engine struct {
 	version       string
 	bucketSystems []string
 	cache         *decisionCache // nil unless WithDecisionCache
+	grants        *grants        // nil when the policy set has no usable grant (grant.go)
 }
 
 // Option configures Load.
@@ -159,22 +160,26 @@ func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(
-		rego.Query(Query),
+	regoOpts := []func(*rego.Rego){
 		rego.Compiler(compiler),
 		rego.Store(store),
 		rego.Capabilities(cfg.capabilities),
 		rego.StrictBuiltinErrors(true),
 		rego.GenerateJSON(resultAsAST),
-	).PrepareForEval(ctx)
+	}
+	pq, err := rego.New(append([]func(*rego.Rego){rego.Query(Query)}, regoOpts...)...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
+	}
+	g, err := prepareGrants(ctx, compiler, regoOpts...)
+	if err != nil {
+		return nil, err
 	}
 	systems, err := readBucketSystems(ctx, compiler, store)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{query: pq, version: set.version, bucketSystems: systems}
+	e := &Engine{query: pq, version: set.version, bucketSystems: systems, grants: g}
 	if cfg.cacheRequired {
 		e.cache = newDecisionCache(cfg.cacheEntries)
 	}
@@ -305,15 +310,18 @@ func decodeResultSet(rs rego.ResultSet) (Decision, error) {
 	return decodeDecision(v)
 }
 
-// EvalInput is Eval(ctx, in.Value()), through the decision cache when Load
-// was given WithDecisionCache. Errors are never cached; a cached Decision is
-// returned as a copy.
+// EvalInput decides like Eval(ctx, in.Value()), through the decision cache
+// when Load was given WithDecisionCache. Errors are never cached; a cached
+// Decision is returned as a copy. When the policy set defines GrantQuery
+// and is deterministic, the grant of each kind of request is evaluated once
+// per token scope set and baskets claim and kept (grant.go), and the decision
+// is evaluated with it.
 func (e *Engine) EvalInput(ctx context.Context, in *Input) (Decision, error) {
 	if in == nil {
 		return policyErrorDecision(), ErrInput
 	}
 	if e.cache == nil {
-		return e.Eval(ctx, in.Value())
+		return e.evalInput(ctx, in)
 	}
 	key, ok := newCacheKey(e.version, in)
 	if !ok {
@@ -322,12 +330,22 @@ func (e *Engine) EvalInput(ctx context.Context, in *Input) (Decision, error) {
 	if d, hit := e.cache.get(key); hit {
 		return d, nil
 	}
-	d, err := e.Eval(ctx, in.Value())
+	d, err := e.evalInput(ctx, in)
 	if err != nil {
 		return d, err
 	}
 	e.cache.put(key, d)
 	return d, nil
+}
+
+// evalInput is EvalInput without the decision cache.
+func (e *Engine) evalInput(ctx context.Context, in *Input) (Decision, error) {
+	if e.grants != nil && ctx.Err() == nil {
+		if d, err, ok := e.grants.evalWithGrant(ctx, e.query, in); ok {
+			return d, err
+		}
+	}
+	return e.Eval(ctx, in.Value())
 }
 
 // EvalInterface converts a JSON-like input and evaluates it. For tools and

@@ -119,6 +119,36 @@ func (in *Input) Value() ast.Value {
 	return ast.NewObject(items...)
 }
 
+// scopeTermEntries bounds the scope sets whose terms are kept (a few KB
+// each). A token's scopes repeat on every request it makes, and most tokens
+// of one client carry the same scope string.
+const scopeTermEntries = 1024
+
+// keptScopeTerms holds input.scopes and input.scope_index per scope set, as
+// a two-element array term.
+var keptScopeTerms = newTermCache(scopeTermEntries)
+
+// scopeTerms renders input.scopes and input.scope_index, or returns the
+// terms kept for an equal scope set (every field compared, cachekey.go).
+// Terms are shared between inputs: OPA never mutates a term it was given.
+func scopeTerms(scopes []smart.Scope) (*ast.Term, *ast.Term) {
+	bp := keyBuffers.Get().(*[]byte)
+	e := keyEncoder{buf: (*bp)[:0]}
+	e.count(len(scopes), scopes == nil)
+	for i := range scopes {
+		e.scope(&scopes[i])
+	}
+	defer func() { *bp = e.buf; keyBuffers.Put(bp) }()
+	if t := keptScopeTerms.get(e.buf); t != nil {
+		pair := t.Value.(*ast.Array)
+		return pair.Elem(0), pair.Elem(1)
+	}
+	var b builder
+	scopesTerm, indexTerm := b.renderScopes(scopes), b.renderScopeIndex(scopes)
+	keptScopeTerms.put(string(e.buf), ast.ArrayTerm(scopesTerm, indexTerm))
+	return scopesTerm, indexTerm
+}
+
 // baskets renders input.baskets: one {"system", "code",
 // "historical_depth"} object per basket, all strings ("" for no depth, as
 // the policy contract says, not null).
@@ -200,6 +230,18 @@ var constantTerms = func() map[string]*ast.Term {
 	}
 	return m
 }()
+
+// The request fields of a request without parameters (most reads), shared
+// by every such input.
+var (
+	noParams     = ast.NewTerm(ast.NewObject())
+	noParamList  = ast.NewTerm(ast.NewArray())
+	noParamFacts = ast.NewTerm(ast.NewObject(
+		ast.Item(keyHas, ast.InternedTerm(false)),
+		ast.Item(keyChained, ast.InternedTerm(false)),
+		ast.Item(keyNames, ast.NewTerm(ast.NewArray())),
+	))
+)
 
 // builder hands out terms from a shared block, so that one input costs a
 // few allocations per hundred terms instead of one per term.
@@ -301,7 +343,7 @@ func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *a
 // in order) and request.param_list (one parsed object per parameter).
 func (b *builder) params(params []fhir.Param) (*ast.Term, *ast.Term) {
 	if len(params) == 0 {
-		return b.object(), b.array()
+		return noParams, noParamList
 	}
 	// Group raw values by key, keeping the order of first appearance.
 	keys := make([]string, 0, len(params))
@@ -335,6 +377,9 @@ func (b *builder) params(params []fhir.Param) (*ast.Term, *ast.Term) {
 // (_has), whether one is chained (subject.name, subject:Patient.name), and
 // their distinct names (Param.Name), sorted.
 func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
+	if len(params) == 0 {
+		return noParamFacts
+	}
 	var has, chained bool
 	names := make([]string, 0, len(params))
 	for _, p := range params {
@@ -352,7 +397,19 @@ func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
 	)
 }
 
-func (b *builder) scopes(scopes []smart.Scope) *ast.Term {
+// scopes is input.scopes, kept per scope set (scopeTerms).
+func (*builder) scopes(scopes []smart.Scope) *ast.Term {
+	t, _ := scopeTerms(scopes)
+	return t
+}
+
+// scopeIndex is input.scope_index, kept per scope set (scopeTerms).
+func (*builder) scopeIndex(scopes []smart.Scope) *ast.Term {
+	_, t := scopeTerms(scopes)
+	return t
+}
+
+func (b *builder) renderScopes(scopes []smart.Scope) *ast.Term {
 	terms := make([]*ast.Term, len(scopes))
 	for i := range scopes {
 		s := &scopes[i]
@@ -428,10 +485,10 @@ func codeSpellings(code string) []string {
 	return slices.Compact(out)
 }
 
-// scopeIndex maps each resource type named by a scope ("*" included) and
+// renderScopeIndex maps each resource type named by a scope ("*" included) and
 // each permission letter of those scopes to the positions of the scopes in
 // input.scopes, in order: {"Observation": {"r": [0, 1], "s": [0, 1]}}.
-func (b *builder) scopeIndex(scopes []smart.Scope) *ast.Term {
+func (b *builder) renderScopeIndex(scopes []smart.Scope) *ast.Term {
 	type letterPositions struct {
 		letter    byte
 		positions []*ast.Term

@@ -59,11 +59,11 @@ granted_buckets := {b |
 deny contains "bucket_not_granted" if {
 	input.request.params._security
 	data_request
-	not "*" in granted_buckets
+	not "*" in grant.granted_buckets
 	some v in input.request.params._security
 	some item in split(v, ",")
 	b := bucket_key(item)
-	not b in granted_buckets
+	not b in grant.granted_buckets
 }
 
 # The buckets the response may carry, as [response type, bucket] pairs. A

@@ -18,21 +18,21 @@ no_patient_data if {
 	count(input.patient.ids) == 0
 }
 
-deny contains "patient_missing" if {
+kind_deny contains "patient_missing" if {
 	data_request
 	not has_patient
 }
 
 # A compartment type without a narrowing parameter cannot be served safely
 # (by default Group: a Group lists other patients too).
-deny contains "type_not_supported" if {
+kind_deny contains "type_not_supported" if {
 	data_request
 	in_compartment(rtype)
 	not data.fhir.pep.compartment.narrowing[rtype]
 }
 
 # The patient has no data here, so no compartment resource can be theirs.
-deny contains "patient_not_found" if {
+kind_deny contains "patient_not_found" if {
 	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
 	no_patient_data
@@ -44,9 +44,9 @@ deny contains "patient_not_found" if {
 own_patient_id if input.request.id in input.patient.ids
 
 deny contains "other_patient" if {
+	input.request.resource_type == "Patient"
 	input.request.interaction in {"read", "vread", "history-instance", "operation"}
 	reads_instance
-	rtype == "Patient"
 	has_patient
 	not no_patient_data
 	not own_patient_id
@@ -71,7 +71,7 @@ deny contains "other_patient" if {
 	not own_compartment
 }
 
-deny contains "type_not_in_compartment" if {
+kind_deny contains "type_not_in_compartment" if {
 	input.request.interaction == "search-compartment"
 	concrete_type
 	not in_compartment(rtype)

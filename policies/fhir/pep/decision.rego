@@ -35,18 +35,43 @@ single_decision := {
 	"obligations": {},
 }
 
-obligations := {
+# The obligations as the grant settled them (grant.rego), or worked out for
+# this request when only the client's query settles the narrowing.
+obligations := o if {
+	o := grant.obligations
+	o != null
+} else := {
 	"search_params": search_params,
 	"read_as_search": read_as_search,
 	"empty_result": empty_result,
-	"response": {"types": response_types, "rules": response_rules, "depths": response_depths},
+	"response": {"types": grant.response_types, "rules": response_rules, "depths": grant.response_depths},
 }
 
-# No else: when narrows holds, undefined parameters must leave search_params
-# (and so the decision) undefined, never empty.
-search_params := array.concat(array.concat(compartment_params, constraint_params), depth_params) if narrows
+# The parameters as the grant settled them (grant.rego), or, when only the
+# client's query settles the narrowing, with this request's constraint_params.
+# No last else: when narrows holds, undefined parameters must leave
+# search_params (and so the decision) undefined, never empty.
+search_params := params if {
+	params := grant.search_params
+	params != null
+} else := array.concat(array.concat(params, constraint_params), grant.depth_params) if {
+	narrows
+	params := grant.compartment_params
+	params != null
+} else := [] if {
+	not narrows
+}
 
-search_params := [] if not narrows
+# search_params for grant (grant.rego): null when they depend on more than
+# the grant does (the client's query pins the narrowing, or compartment_params
+# is undefined).
+grant_search_params := array.concat(array.concat(compartment_params, params), depth_params) if {
+	narrows
+	is_array(input.patient.ids)
+	params := resolved_constraint_params
+} else := [] if {
+	not narrows
+} else := null
 
 # A read becomes GET /<type>?_id=<id>&<search_params> whenever the policy
 # narrows it: the upstream search proves the resource is the patient's and in
@@ -61,7 +86,9 @@ read_as_search if {
 # The patient has no data here: Go answers an empty searchset itself.
 default empty_result := false
 
-empty_result if {
+empty_result if grant.empty_result == true
+
+grant_empty_result if {
 	input.request.interaction in {"search-type", "search-compartment"}
 	in_compartment(rtype)
 	no_patient_data

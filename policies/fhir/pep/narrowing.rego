@@ -26,7 +26,14 @@ unconstrained if {
 	count(f.constraints) == 0
 }
 
-constraint_params := [] if {
+constraint_params := params if {
+	params := grant.narrowing.params
+} else := pairs_params(pinned_sets) if {
+	count(pinned_sets) > 0
+}
+
+# Cases 1 to 4: the scopes alone settle the narrowing (grant.narrowing).
+resolved_constraint_params := [] if {
 	unconstrained
 } else := [{"name": "_security", "value": concat(",", bucket_variants(codes))}] if {
 	only_bucket_scopes
@@ -41,8 +48,6 @@ constraint_params := [] if {
 	count(constraint_sets) == 1
 } else := merged_params if {
 	mergeable
-} else := pairs_params(pinned_sets) if {
-	count(pinned_sets) > 0
 }
 
 # The common case: every relevant scope constrains buckets only, with one
@@ -57,7 +62,11 @@ only_bucket_scopes if {
 # The constraint sets the upstream query carries, case by case as in
 # constraint_params: the unconstrained set; every set (cases 2 to 4); the
 # pinned sets (case 5).
-applied_sets := {c | some c in constraint_sets; count(c) == 0} if {
+applied_sets := sets if {
+	sets := grant.narrowing.applied
+} else := pinned_sets
+
+resolved_applied_sets := {c | some c in constraint_sets; count(c) == 0} if {
 	unconstrained
 } else := constraint_sets if {
 	only_bucket_scopes
@@ -65,11 +74,14 @@ applied_sets := {c | some c in constraint_sets; count(c) == 0} if {
 	count(constraint_sets) == 1
 } else := constraint_sets if {
 	mergeable
-} else := pinned_sets
+}
 
+# Only the client's query can settle the narrowing when grant.narrowing is
+# null; otherwise constraint_params is always defined.
 deny contains "ambiguous_scope_constraints" if {
+	grant.narrowing == null
 	narrows
-	count(relevant_scopes) > 0
+	grant.relevant
 	not constraint_params
 }
 
@@ -117,7 +129,7 @@ common_params := {p |
 }
 
 pinned_sets := {c |
-	some c in constraint_sets
+	some c in grant.constraint_sets
 	pinned(c)
 }
 

@@ -1,7 +1,9 @@
 package fhir.pep
 
 # Request classification, and the FHIR features the PEP refuses to interpret.
-# Every refusal here is a reason in `deny`; see README.md for the list.
+# Every refusal here is a reason in `deny`, or in `kind_deny` when it depends
+# only on the kind of request (grant.rego adds those to deny); see README.md
+# for the list.
 #
 # Performance note: OPA skips a rule whose first expressions compare input
 # with constants (`input.request.interaction == "operation"`, `... in {...}`
@@ -89,20 +91,20 @@ known_interaction if input.request.interaction in interactions
 
 json_format if input.request.wants_xml == false
 
-deny contains "interaction_unknown" if not known_interaction
+kind_deny contains "interaction_unknown" if not known_interaction
 
 # Never allowed by the default policy. Writes: the policy does not see the
 # body, so it cannot prove that a new or changed resource stays in the
 # patient's compartment. Type and system history, and system search: no
 # compartment parameter can narrow them.
-deny contains "interaction_not_allowed" if input.request.interaction in {
+kind_deny contains "interaction_not_allowed" if input.request.interaction in {
 	"create", "update", "patch", "delete",
 	"history-type", "history-system", "search-system",
 }
 
-deny contains "nested_batch_not_allowed" if input.request.interaction in {"batch", "transaction"}
+kind_deny contains "nested_batch_not_allowed" if input.request.interaction in {"batch", "transaction"}
 
-deny contains "operation_not_allowed" if {
+kind_deny contains "operation_not_allowed" if {
 	input.request.interaction == "operation"
 	not everything_request
 }
@@ -110,14 +112,19 @@ deny contains "operation_not_allowed" if {
 # Fail closed: a request that does not say it wants JSON is refused.
 deny contains "format_not_supported" if not json_format
 
-deny contains "type_missing" if {
+kind_deny contains "type_missing" if {
 	data_request
 	not concrete_type
 }
 
 deny contains "id_missing" if {
-	input.request.interaction in {"read", "vread", "history-instance", "operation"}
-	reads_instance
+	input.request.interaction in {"read", "vread", "history-instance"}
+	not valid_id
+}
+
+deny contains "id_missing" if {
+	input.request.interaction == "operation"
+	everything_request
 	not valid_id
 }
 

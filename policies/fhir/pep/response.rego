@@ -12,28 +12,18 @@ package fhir.pep
 # fails, except on the match entries of a search whose upstream query carried
 # it ("narrowed"). See README.md.
 
-response_rules := sort({rule |
-	some f in letter_scopes
-	count(f.grants) > 0
-	rule := {
-		"type": f.type,
-		"buckets": sort(f.grants),
-		"constraints": sort({c |
-			some name, values in f.constraints
-			some v in values
-			c := {"name": name, "value": v}
-		}),
-		"narrowed": scope_narrowed(f),
-	}
+# The scopes come from grant (grant.rego), where the rules are complete
+# whenever the scopes alone settle the narrowing.
+response_rules := rules if {
+	rules := grant.narrowing.response_rules
+} else := sort({rule |
+	some r in grant.rule_scopes
+	rule := response_rule(r, applied_sets)
 })
 
-# The upstream query of this request carried the scope's constraints: it is a
-# scope of the request's type whose constraint set the narrowing applied.
-scope_narrowed(f) if {
-	narrows
-	f.type in {rtype, "*"}
-	f.constraints in applied_sets
-} else := false
+# A rule is narrowed when the upstream query of this request carried the
+# scope's constraints: a scope of the request's type whose constraint set the
+# narrowing applied (rule_narrowed, grant.rego).
 
 # historical_depth per granted bucket, from input.baskets (absent when the
 # token has no baskets claim): "<canonical system>|<lower-case code>" ->

@@ -101,19 +101,19 @@ other_context_grants if {
 	not honoured_context(input.scopes[i])
 }
 
-deny contains "scope_missing" if {
+kind_deny contains "scope_missing" if {
 	data_request
 	count(matching_scopes) == 0
 	not other_context_grants
 }
 
-deny contains "scope_context_not_allowed" if {
+kind_deny contains "scope_context_not_allowed" if {
 	data_request
 	count(matching_scopes) == 0
 	other_context_grants
 }
 
-deny contains "bucket_missing" if {
+kind_deny contains "bucket_missing" if {
 	data_request
 	count(matching_scopes) > 0
 	count(relevant_scopes) == 0

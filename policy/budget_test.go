@@ -1,0 +1,81 @@
+package policy_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hdp-il/fhir-pep/policy"
+)
+
+// TestDecisionAllocationBudget keeps the cost of a decision from growing
+// unnoticed. Allocations track the evaluator's work (every rule, binding and
+// intermediate collection allocates) and, unlike time, do not depend on the
+// machine's load. The budgets are the counts measured when they were set
+// (docs/benchmarks.md) plus about 25%: a change that needs more must say why
+// here, with the benchmark numbers (go test -bench 'Eval|InputValue'
+// -benchmem ./policy/).
+func TestDecisionAllocationBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations over repeated evaluations")
+	}
+	e := loadDefaults(t)
+	ctx := context.Background()
+	read, search, batch := typicalRead(t), typicalSearch(t), typicalBatch(t)
+	tests := []struct {
+		name     string
+		budget   float64
+		measured float64 // when the budget was set
+		run      func() error
+	}{
+		{
+			// A decision-cache miss of a token whose grant for this kind
+			// of request is kept (grant.go): the common uncached decision.
+			name: "EvalInput read, grant kept", measured: 359, budget: 450,
+			run: func() error { _, err := e.EvalInput(ctx, read); return err },
+		},
+		{
+			name: "EvalInput search, grant kept", measured: 451, budget: 565,
+			run: func() error { _, err := e.EvalInput(ctx, search); return err },
+		},
+		{
+			// The first request of a token and kind: the grant is
+			// evaluated too.
+			name: "Eval read, no grant", measured: 2346, budget: 2950,
+			run: func() error { _, err := e.Eval(ctx, read.Value()); return err },
+		},
+		{
+			name: "Eval batch of three", measured: 8019, budget: 10000,
+			run: func() error { _, err := e.EvalInput(ctx, batch); return err },
+		},
+		{
+			// Includes the token's conversion (about 40 allocations).
+			name: "Input.Value", measured: 113, budget: 150,
+			run: func() error {
+				if search.Value() == nil {
+					return policy.ErrInput
+				}
+				return nil
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); err != nil { // warms the kept grant and scope terms
+				t.Fatal(err)
+			}
+			var err error
+			allocs := testing.AllocsPerRun(20, func() {
+				if e := tt.run(); e != nil {
+					err = e
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allocs > tt.budget {
+				t.Errorf("%.0f allocations per decision, budget %.0f (measured %.0f when set)", allocs, tt.budget, tt.measured)
+			}
+			t.Logf("%.0f allocations (budget %.0f)", allocs, tt.budget)
+		})
+	}
+}

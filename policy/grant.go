@@ -1,0 +1,243 @@
+package policy
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/hdp-il/fhir-pep/fhir"
+)
+
+// GrantQuery is what the token's scopes, baskets and patient grant for one
+// kind of request (policies/fhir/pep/grant.rego). It reads only
+// input.scopes, input.scope_index, input.baskets, input.patient and
+// input.request's interaction, resource_type and operation, so one result
+// serves every request of that kind with that token.
+const GrantQuery = "data.fhir.pep.scope_grant"
+
+// grantEntries bounds the grants an Engine keeps: one per token (scope set,
+// baskets claim, patient) and kind of request in recent use. A grant of
+// three bucket scopes holds about 11 KB, so the bound is about 11 MB.
+const grantEntries = 1024
+
+// grants evaluates and keeps GrantQuery results.
+type grants struct {
+	grantQuery rego.PreparedEvalQuery
+	cache      *termCache
+}
+
+// prepareGrants prepares the two queries when the policy set defines
+// GrantQuery and is deterministic: a grant kept from one request is only
+// right for the next if evaluating it again would give the same result.
+// Otherwise it returns nil and EvalInput evaluates Query alone.
+func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*rego.Rego)) (*grants, error) {
+	if len(compiler.GetRulesExact(ast.MustParseRef(GrantQuery))) == 0 || !deterministic(compiler) {
+		return nil, nil
+	}
+	prepare := func(q string) (rego.PreparedEvalQuery, error) {
+		pq, err := rego.New(append([]func(*rego.Rego){rego.Query(q)}, opts...)...).PrepareForEval(ctx)
+		if err != nil {
+			return pq, fmt.Errorf("policy: prepare %s: %w", q, err)
+		}
+		return pq, nil
+	}
+	g := &grants{cache: newTermCache(grantEntries)}
+	var err error
+	if g.grantQuery, err = prepare(GrantQuery); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// deterministic reports whether no module calls a built-in whose result
+// depends on more than its arguments (cacheUnsafe).
+func deterministic(compiler *ast.Compiler) bool {
+	ok := true
+	for _, m := range compiler.Modules {
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			var op ast.Ref
+			switch v := t.Value.(type) {
+			case ast.Call:
+				op, _ = v[0].Value.(ast.Ref)
+			case ast.Ref:
+				op = v
+			}
+			if op != nil {
+				if b, found := ast.BuiltinMap[op.String()]; found && cacheUnsafe(b) {
+					ok = false
+				}
+			}
+			return !ok
+		})
+	}
+	return ok
+}
+
+// usesGrant reports whether a kept grant may serve the request: not for a
+// batch or transaction, whose entries each have their own kind.
+func usesGrant(r *fhir.Request) bool {
+	return r != nil && r.Interaction != fhir.InteractionBatch && r.Interaction != fhir.InteractionTransaction
+}
+
+// grantFor returns the grant for in, kept or evaluated now; nil when
+// GrantQuery gave anything but one object (the caller then evaluates Query
+// alone, which fails the same way or decides without the grant).
+func (g *grants) grantFor(ctx context.Context, in *Input) *ast.Term {
+	bp := keyBuffers.Get().(*[]byte)
+	e := keyEncoder{buf: (*bp)[:0]}
+	grantKey(&e, in)
+	defer func() { *bp = e.buf; keyBuffers.Put(bp) }()
+	if t := g.cache.get(e.buf); t != nil {
+		return t
+	}
+	rs, err := g.grantQuery.Eval(ctx, rego.EvalParsedInput(grantInput(in)), rego.EvalMetrics(noMetrics))
+	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil
+	}
+	obj, ok := rs[0].Expressions[0].Value.(ast.Object)
+	if !ok {
+		return nil
+	}
+	t := ast.NewTerm(obj)
+	g.cache.put(string(e.buf), t)
+	return t
+}
+
+// grantKey encodes everything grantInput renders, injectively (cachekey.go).
+func grantKey(e *keyEncoder, in *Input) {
+	r := in.Request
+	e.str(string(r.Interaction))
+	e.str(r.ResourceType)
+	if op := r.Operation; op == nil {
+		e.tag(tagNil)
+	} else {
+		e.tag(tagPresent)
+		e.str(op.Name)
+		e.str(string(op.Level))
+	}
+	e.count(len(in.Scopes), in.Scopes == nil)
+	for i := range in.Scopes {
+		e.scope(&in.Scopes[i])
+	}
+	e.count(len(in.Baskets), in.Baskets == nil)
+	for _, b := range in.Baskets {
+		e.str(b.System)
+		e.str(b.Code)
+		e.str(b.HistoricalDepth)
+	}
+	e.str(in.Patient.System)
+	e.str(in.Patient.Value)
+	e.strs(in.Patient.IDs)
+}
+
+// grantInput is the part of the input document GrantQuery may read, and
+// nothing else: a grant rule that read more would see it undefined here and
+// differ from the decision evaluated without a kept grant, which the golden
+// test (both ways, thousands of inputs) reports.
+func grantInput(in *Input) ast.Value {
+	var b builder
+	r := in.Request
+	operation := ast.InternedNullTerm
+	if op := r.Operation; op != nil {
+		operation = b.object(
+			ast.Item(keyName, b.stringOrNull(op.Name)),
+			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
+		)
+	}
+	items := make([][2]*ast.Term, 0, 5)
+	items = append(items,
+		ast.Item(keyRequest, b.object(
+			ast.Item(keyInteraction, b.stringOrNull(string(r.Interaction))),
+			ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
+			ast.Item(keyOperation, operation),
+		)),
+		ast.Item(keyScopes, b.scopes(in.Scopes)),
+		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyPatient, b.patient(in.Patient)),
+	)
+	if in.Baskets != nil {
+		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
+	}
+	return ast.NewObject(items...)
+}
+
+// evalWithGrant evaluates the decision for in with its kept grant; ok is
+// false when no grant can serve it and the caller must evaluate Query.
+func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input) (d Decision, err error, ok bool) {
+	if !usesGrant(in.Request) {
+		return d, nil, false
+	}
+	grant := g.grantFor(ctx, in)
+	if grant == nil {
+		return d, nil, false
+	}
+	v := in.Value()
+	obj, isObj := v.(ast.Object)
+	if !isObj {
+		return d, nil, false
+	}
+	obj.Insert(keyGrant, grant)
+	rs, err := query.Eval(ctx, rego.EvalParsedInput(obj), rego.EvalMetrics(noMetrics))
+	if err != nil {
+		return policyErrorDecision(), newEvalError(err), true
+	}
+	d, err = decodeResultSet(rs)
+	return d, err, true
+}
+
+var keyGrant = ast.StringTerm("grant")
+
+// termCache is a bounded LRU of terms by string key. Kept terms are shared
+// by concurrent evaluations: OPA never mutates a term it was given.
+type termCache struct {
+	mu      sync.Mutex
+	max     int
+	order   *list.List // front: most recently used; values are *termEntry
+	entries map[string]*list.Element
+}
+
+type termEntry struct {
+	key  string
+	term *ast.Term
+}
+
+func newTermCache(maxEntries int) *termCache {
+	return &termCache{max: maxEntries, order: list.New(), entries: make(map[string]*list.Element)}
+}
+
+// get looks key up without allocating a string for it.
+func (c *termCache) get(key []byte) *ast.Term {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[string(key)]
+	if !ok {
+		return nil
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*termEntry).term
+}
+
+func (c *termCache) put(key string, t *ast.Term) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[key]; ok {
+		c.order.MoveToFront(el)
+		return
+	}
+	if c.order.Len() >= c.max {
+		oldest := c.order.Back()
+		c.order.Remove(oldest)
+		delete(c.entries, oldest.Value.(*termEntry).key)
+	}
+	c.entries[key] = c.order.PushFront(&termEntry{key: key, term: t})
+}
+
+func (c *termCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
