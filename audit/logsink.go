@@ -104,8 +104,9 @@ func (l logRecord) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	r := l.r
 	enc.AddString("decision_id", r.DecisionID)
 	enc.AddString("correlation_id", r.CorrelationID)
-	var tb [len(recordedLayout) + 8]byte
-	enc.AddByteString("time", r.Time.UTC().AppendFormat(tb[:0], recordedLayout))
+	// A string, not AddByteString: Caddy's filter encoder would see bytes
+	// as a binary field and could write it as base64.
+	enc.AddString("time", r.Time.UTC().Format(recordedLayout))
 	enc.AddString("member_id", r.MemberID)
 	enc.AddString("thumbprint", r.Thumbprint)
 	enc.AddString("client_id", r.ClientID)

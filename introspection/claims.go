@@ -302,6 +302,10 @@ func (d *claimsDecoder) audience() []string {
 		}
 		return []string{aud}
 	case []any:
+		if len(aud) > maxAudiences {
+			d.fail(malformed(fmt.Sprintf("more than %d audiences", maxAudiences)))
+			return nil
+		}
 		out := make([]string, 0, len(aud))
 		for _, e := range aud {
 			s, ok := e.(string)
@@ -339,6 +343,16 @@ func (d *claimsDecoder) seconds(name string) int64 {
 	return secs
 }
 
+// Plausibility bounds of list members. A PCM answer names one audience
+// (this data source) and a handful of context entries (the consent, a
+// practitioner, an encounter); far longer lists are not an answer PCM
+// gives, and a list of many tiny values costs far more heap than its JSON
+// bytes, which the cache's cost model counts (tokendoc.go).
+const (
+	maxAudiences      = 16
+	maxContextEntries = 32
+)
+
 // maxUnixSeconds (year 9999) keeps time arithmetic far from overflow.
 const maxUnixSeconds = 253402300799
 
@@ -352,6 +366,10 @@ func (d *claimsDecoder) fhirContext() []map[string]any {
 	arr, ok := v.([]any)
 	if !ok {
 		d.fail(wrongType("fhirContext"))
+		return nil
+	}
+	if len(arr) > maxContextEntries {
+		d.fail(malformed(fmt.Sprintf("more than %d fhirContext entries", maxContextEntries)))
 		return nil
 	}
 	out := make([]map[string]any, 0, len(arr))

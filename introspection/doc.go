@@ -133,7 +133,12 @@
 // computed once at decode, keys the policy's decision cache. An entry's
 // cost is a measured fixed overhead plus its own bytes plus the shared
 // pieces it added to the tables (TestCacheCostCoversHeap), so MaxCost
-// bounds the heap the cache holds; the intern tables add at most a few MB.
+// bounds the heap the cache holds. The intern tables are bounded on their
+// own: 1,024 values and 4 MiB of charged bytes each, no value whose key is
+// over 4 KiB (it stays with its answer, charged to it), and lists longer
+// than any PCM answer has (more than 16 audiences, 32 fhirContext entries)
+// are malformed; a piece is charged per byte and per list element, since
+// tiny elements cost more heap than their bytes (intern_bounds_test.go).
 //
 // The package does not import Caddy or a metrics library, and of OPA only
 // its AST, to render input.token; Hooks lets the caller count outcomes,

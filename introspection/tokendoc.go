@@ -82,19 +82,31 @@ var inactiveDigest = func() [sha256.Size]byte {
 
 // internTable shares equal immutable values between answers. It is keyed
 // by the full canonical encoding of a value (never a hash of it), so two
-// different values are never mixed up; it holds at most max values and
-// starts over when full, so a PCM that sends a new value with every token
-// costs a little sharing, never unbounded memory. Values it drops stay
-// valid for the answers that hold them.
+// different values are never mixed up. It is bounded by count (max) and by
+// the bytes it charges for its values (maxBytes, the same estimate the
+// cache's cost model uses) and starts over when either bound is reached,
+// so a PCM that sends a new value with every token costs a little sharing,
+// never unbounded memory. A value whose key is longer than maxKey is never
+// interned: it stays with its one answer, charged to that answer's cache
+// cost. Values the table drops stay valid for the answers that hold them.
 type internTable[T any] struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]*T
+	mu       sync.Mutex
+	max      int
+	maxBytes int
+	maxKey   int
+	bytes    int
+	m        map[string]*T
 }
 
 // intern returns the value stored under key, or stores and returns built
-// (computed outside the lock) and reports that it was added.
-func (t *internTable[T]) intern(key []byte, build func() (*T, error)) (*T, bool, error) {
+// (computed outside the lock, charged size bytes) and reports that it was
+// added (or, for a key over maxKey, built and not stored: the caller
+// charges it as added).
+func (t *internTable[T]) intern(key []byte, size int, build func() (*T, error)) (*T, bool, error) {
+	if len(key) > t.maxKey {
+		built, err := build()
+		return built, err == nil, err
+	}
 	t.mu.Lock()
 	v, ok := t.m[string(key)]
 	t.mu.Unlock()
@@ -110,11 +122,19 @@ func (t *internTable[T]) intern(key []byte, build func() (*T, error)) (*T, bool,
 	if v, ok := t.m[string(key)]; ok {
 		return v, false, nil
 	}
-	if t.m == nil || len(t.m) >= t.max {
-		t.m = make(map[string]*T, min(t.max, 64))
-	}
-	t.m[string(key)] = built
+	t.add(string(key), built, size)
 	return built, true, nil
+}
+
+// add stores v under key, charged size bytes, starting over first when
+// either bound would be passed. t.mu must be held.
+func (t *internTable[T]) add(key string, v *T, size int) {
+	if t.m == nil || len(t.m) >= t.max || t.bytes+size > t.maxBytes {
+		t.m = make(map[string]*T, min(t.max, 64))
+		t.bytes = 0
+	}
+	t.m[key] = v
+	t.bytes += size
 }
 
 // lookup returns the value stored under key.
@@ -126,18 +146,19 @@ func (t *internTable[T]) lookup(key string) (*T, bool) {
 }
 
 // store stores v under key unless a value is there already, and returns
-// the stored value and whether it is v. The table keeps key as it is (no
-// copy).
+// the stored value and whether it is v. A key over maxKey is not stored (v
+// is returned, not added). The table keeps key and v as they are: they
+// must not be slices of a larger string the table should not keep alive.
 func (t *internTable[T]) store(key string, v *T) (*T, bool) {
+	if len(key) > t.maxKey {
+		return v, false
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old, ok := t.m[key]; ok {
 		return old, false
 	}
-	if t.m == nil || len(t.m) >= t.max {
-		t.m = make(map[string]*T, min(t.max, 64))
-	}
-	t.m[key] = v
+	t.add(key, v, allocSize(len(key))+64)
 	return v, true
 }
 
@@ -148,16 +169,27 @@ func (t *internTable[T]) len() int {
 	return len(t.m)
 }
 
-// maxInterned bounds each intern table. A profile is a few KB, so the
-// tables hold at most a few MB besides the cache's MaxCost; a data source
-// sees far fewer distinct client/scope/basket combinations than this.
-const maxInterned = 1024
+// Bounds of each intern table, besides the cache's MaxCost: at most
+// maxInterned values and maxInternedBytes of charged bytes (so the three
+// tables hold at most about 3 x 4 MiB), and no value whose canonical key is
+// over maxInternKey (such a value stays with its answer and is charged to
+// it). A data source sees far fewer distinct client/scope/basket
+// combinations than this, each well under the key bound.
+const (
+	maxInterned      = 1024
+	maxInternedBytes = 4 << 20
+	maxInternKey     = 4 << 10
+)
 
 var (
-	profiles = &internTable[profile]{max: maxInterned}
-	contexts = &internTable[ctxPiece]{max: maxInterned}
-	owns     = &internTable[string]{max: maxInterned}
+	profiles = newInternTable[profile]()
+	contexts = newInternTable[ctxPiece]()
+	owns     = newInternTable[string]()
 )
+
+func newInternTable[T any]() *internTable[T] {
+	return &internTable[T]{max: maxInterned, maxBytes: maxInternedBytes, maxKey: maxInternKey}
+}
 
 // Canonical encoding of a decoded JSON value: every value tagged, every
 // string length-prefixed, every list counted, object members sorted by
@@ -299,7 +331,8 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	if !ok {
 		return malformed("unsupported JSON value")
 	}
-	p, added, err := profiles.intern(pkey, func() (*profile, error) {
+	psize := pieceSize(len(pkey), len(d.scopes)+len(d.audience)+len(d.baskets))
+	p, added, err := profiles.intern(pkey, psize, func() (*profile, error) {
 		items, err := renderItems(raw, sharedMembers[:])
 		if err != nil {
 			return nil, err
@@ -318,7 +351,7 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	c.profile = p
 	cost := 0
 	if added {
-		cost += len(pkey) * profileCostFactor
+		cost += psize
 	}
 
 	c.ctxPiece = noContext
@@ -328,7 +361,8 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 		if !ok {
 			return malformed("unsupported JSON value")
 		}
-		piece, added, err := contexts.intern(key, func() (*ctxPiece, error) {
+		csize := pieceSize(len(key), len(d.fhirContext)+len(vals))
+		piece, added, err := contexts.intern(key, csize, func() (*ctxPiece, error) {
 			return piece, piece.render()
 		})
 		if err != nil {
@@ -336,7 +370,7 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 		}
 		c.ctxPiece, ctxVals = piece, vals
 		if added {
-			cost += len(key) * profileCostFactor
+			cost += csize
 		}
 	}
 
@@ -360,19 +394,29 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	// own is usually shared with other tokens (the same fhirContext
 	// references); when it is not, it goes into this token's string buffer
 	// and the table keeps that copy.
-	own := packOwn(ctxVals, extraJSON)
-	if v, ok := owns.lookup(own); ok && own != "" {
-		c.own, own = *v, ""
+	// own (fhirContext slot values, unmodelled members) is usually shared
+	// with other tokens (the same context references), so it goes to the
+	// table. It is an allocation of its own, never a slice of the buffer
+	// below: the table may keep it after this token is gone, and must not
+	// keep this token's national id, jti and consent with it.
+	if own := packOwn(ctxVals, extraJSON); own != "" {
+		v, added := owns.store(own, &own)
+		c.own = *v
+		switch {
+		case added:
+			cost += allocSize(len(own)) + 64 // the value and the table's entry
+		case v == &own:
+			cost += allocSize(len(own)) // over the key bound: this token's alone
+		}
 	}
 
 	// One allocation for the per-token strings.
 	var sb strings.Builder
-	sb.Grow(len(c.JTI) + len(c.PatientValue) + len(c.ConsentID) + len(c.Confirmation.X5tS256) + len(own))
+	sb.Grow(len(c.JTI) + len(c.PatientValue) + len(c.ConsentID) + len(c.Confirmation.X5tS256))
 	sb.WriteString(c.JTI)
 	sb.WriteString(c.PatientValue)
 	sb.WriteString(c.ConsentID)
 	sb.WriteString(c.Confirmation.X5tS256)
-	sb.WriteString(own)
 	s := sb.String()
 	cost += allocSize(len(s))
 	n := 0
@@ -381,14 +425,6 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 	c.PatientValue = take(len(c.PatientValue))
 	c.ConsentID = take(len(c.ConsentID))
 	c.Confirmation.X5tS256 = take(len(c.Confirmation.X5tS256))
-	if own != "" {
-		local := take(len(own))
-		v, added := owns.store(local, &local)
-		c.own = *v
-		if added {
-			cost += 64 // the table's entry
-		}
-	}
 
 	if c.digest, ok = tokenDigest(raw); !ok {
 		return malformed("unsupported JSON value")
@@ -400,6 +436,18 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 // allocSize rounds a string's length up to the 16-byte steps in which the
 // heap allocates small objects.
 func allocSize(n int) int { return (n + 15) &^ 15 }
+
+// pieceSize estimates the heap of a shared piece with a canonical key of
+// keyLen bytes holding values list elements (scopes, audiences, baskets,
+// context entries and slots): per byte for the strings, per element for
+// the headers, slices and AST terms each one adds, which dominate when
+// the elements are tiny.
+func pieceSize(keyLen, values int) int {
+	return keyLen*profileCostFactor + values*perValueCost
+}
+
+// perValueCost is the heap one list element adds besides its bytes.
+const perValueCost = 128
 
 // profileCostFactor estimates the heap a shared piece holds (strings,
 // slices, AST terms, the intern key) per byte of its canonical encoding;

@@ -342,10 +342,10 @@ func TestProfilesShared(t *testing.T) {
 // starts over when full, and concurrent interning of one key yields one
 // value per generation with the right content.
 func TestInternTableBounded(t *testing.T) {
-	tab := &internTable[string]{max: 8}
+	tab := &internTable[string]{max: 8, maxBytes: 1 << 20, maxKey: 1 << 10}
 	for i := range 100 {
 		key := fmt.Sprint("k", i)
-		v, added, err := tab.intern([]byte(key), func() (*string, error) { return &key, nil })
+		v, added, err := tab.intern([]byte(key), 1, func() (*string, error) { return &key, nil })
 		if err != nil || !added || *v != key {
 			t.Fatalf("intern %q: %v %v %v", key, *v, added, err)
 		}
@@ -358,7 +358,7 @@ func TestInternTableBounded(t *testing.T) {
 	for i := range results {
 		wg.Go(func() {
 			key := fmt.Sprint("shared-", i%2)
-			v, _, err := tab.intern([]byte(key), func() (*string, error) { s := key; return &s, nil })
+			v, _, err := tab.intern([]byte(key), 1, func() (*string, error) { s := key; return &s, nil })
 			if err != nil {
 				t.Error(err)
 			}
@@ -387,10 +387,10 @@ func TestInternTableBounded(t *testing.T) {
 			t.Fatalf("table holds %d values, bound 8", n)
 		}
 	}
-	if _, _, err := tab.intern([]byte("bad"), func() (*string, error) { return nil, os.ErrInvalid }); err == nil {
+	if _, _, err := tab.intern([]byte("bad"), 1, func() (*string, error) { return nil, os.ErrInvalid }); err == nil {
 		t.Fatal("build error not returned")
 	}
-	if v, _, _ := tab.intern([]byte("bad"), func() (*string, error) { s := "ok"; return &s, nil }); *v != "ok" {
+	if v, _, _ := tab.intern([]byte("bad"), 1, func() (*string, error) { s := "ok"; return &s, nil }); *v != "ok" {
 		t.Fatal("a failed build was stored")
 	}
 }
