@@ -31,11 +31,14 @@ type grants struct {
 }
 
 // prepareGrants prepares the two queries when the policy set defines
-// GrantQuery and is deterministic: a grant kept from one request is only
-// right for the next if evaluating it again would give the same result.
-// Otherwise it returns nil and EvalInput evaluates Query alone.
+// GrantQuery, is deterministic and GrantQuery reads only what grantInput
+// gives it: a grant kept from one request is only right for the next if
+// evaluating it again would give the same result, and it is evaluated on
+// grantInput, where any other input field is undefined. Otherwise it
+// returns nil and EvalInput evaluates Query alone (correct, only slower).
 func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*rego.Rego)) (*grants, error) {
-	if len(compiler.GetRulesExact(ast.MustParseRef(GrantQuery))) == 0 || !deterministic(compiler) {
+	rules := compiler.GetRulesExact(ast.MustParseRef(GrantQuery))
+	if len(rules) == 0 || !deterministic(compiler) || grantReadsOtherInput(compiler, rules) != nil {
 		return nil, nil
 	}
 	prepare := func(q string) (rego.PreparedEvalQuery, error) {
@@ -51,6 +54,62 @@ func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*re
 		return nil, err
 	}
 	return g, nil
+}
+
+// grantReadsOtherInput returns the first input reference, in the rules
+// GrantQuery depends on (transitively, functions included), that grantInput
+// does not provide, or nil. A policy author may change scope_grant or a
+// helper it uses to read, say, input.client: evaluated on grantInput that
+// would be undefined, and a deny it should raise would be missing from the
+// kept grant. A reference the check cannot place (input alone, a variable
+// key) counts as another field.
+func grantReadsOtherInput(compiler *ast.Compiler, start []*ast.Rule) ast.Ref {
+	seen := make(map[*ast.Rule]bool)
+	queue := append([]*ast.Rule(nil), start...)
+	var bad ast.Ref
+	for len(queue) > 0 && bad == nil {
+		r := queue[0]
+		queue = queue[1:]
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		ast.WalkRefs(r, func(ref ast.Ref) bool {
+			if bad == nil && ref.HasPrefix(ast.InputRootRef) && !grantInputRef(ref) {
+				bad = ref
+			}
+			return false
+		})
+		for dep := range compiler.Graph.Dependencies(r) {
+			if d, ok := dep.(*ast.Rule); ok && !seen[d] {
+				queue = append(queue, d)
+			}
+		}
+	}
+	return bad
+}
+
+// grantInputRef reports whether ref reads inside what grantInput renders:
+// input.scopes, input.scope_index, input.patient, input.baskets (any part)
+// and input.request.interaction, .resource_type and .operation.
+func grantInputRef(ref ast.Ref) bool {
+	key := func(i int) (string, bool) {
+		if len(ref) <= i {
+			return "", false
+		}
+		s, ok := ref[i].Value.(ast.String)
+		return string(s), ok
+	}
+	switch k, _ := key(1); k {
+	case "scopes", "scope_index", "patient", "baskets":
+		return true
+	case "request":
+		switch k2, _ := key(2); k2 {
+		case "interaction", "resource_type", "operation":
+			return true
+		}
+	}
+	return false
 }
 
 // deterministic reports whether no module calls a built-in whose result
