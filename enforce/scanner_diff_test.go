@@ -47,7 +47,21 @@ func (s *oldScanner) state() string {
 // records every answer.
 func scanTrace(s scanAPI, acc *Access, body []byte, seed uint64, maxDepth int) []string {
 	var trace []string
+	failed := false
+	// After the first error only that error is compared: every walker
+	// returns it at once, and the scanner is reset before its next use, so
+	// where a failed scan stopped is not part of the contract.
 	rec := func(format string, args ...any) {
+		if failed {
+			return
+		}
+		for _, a := range args {
+			if err, ok := a.(error); ok && err != nil {
+				trace = append(trace, "error "+err.Error())
+				failed = true
+				return
+			}
+		}
 		trace = append(trace, fmt.Sprintf(format, args...)+" | "+s.state())
 	}
 	r := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
@@ -164,7 +178,7 @@ func diffScanners(t *testing.T, acc *Access, live *scanner, old *oldScanner, bod
 	live.reset(body, maxDepth)
 	old.reset(body, maxDepth)
 	le, oe := live.skipValue(), old.skipValue()
-	if le != oe || live.pos != old.pos || live.depth != old.depth || (le == nil && live.atEnd() != old.atEnd()) {
+	if le != oe || (le == nil && (live.pos != old.pos || live.depth != old.depth || live.atEnd() != old.atEnd())) {
 		t.Fatalf("skipValue: live %v at %d, old %v at %d\nbody %q", le, live.pos, oe, old.pos, body)
 	}
 }
