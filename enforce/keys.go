@@ -115,6 +115,15 @@ func (t *keyTracker) add(s *scanner, st str) ([]byte, error) {
 	return key, nil
 }
 
+// addKnown registers the plain ASCII key at data[off:], already known not to
+// duplicate an earlier key of the innermost object (skipObjectAt checked
+// it before handing its keys over).
+func (t *keyTracker) addKnown(key []byte, off int) {
+	f := &t.frames[len(t.frames)-1]
+	f.bloom |= uint64(1) << keyHash(key)
+	t.recs = append(t.recs, keyRec{off: off, n: len(key)})
+}
+
 // keyHash maps a key to 0..63 so that keys equal under asciiFoldEqual (a raw
 // ASCII key and the folded form of its twin) hash alike: it looks only at
 // the length and at three bytes with the ASCII case bit cleared.
