@@ -333,13 +333,16 @@ func (s *scanner) openObject() error {
 // The key is only valid until the value has been read: keep a decision about
 // it, never the slice.
 func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
-	s.skipWS()
-	if s.pos >= len(s.data) {
+	// On a local index like skipObjectAt: the walkers read every key of
+	// the resources and entries through here.
+	d := s.data
+	i := skipSpace(d, s.pos)
+	if i >= len(d) {
 		return nil, false, ErrSyntax
 	}
-	c := s.data[s.pos]
+	c := d[i]
 	if c == '}' {
-		s.pos++
+		s.pos = i + 1
 		s.depth--
 		s.keys.pop()
 		return nil, false, nil
@@ -348,34 +351,33 @@ func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
 		if c != ',' {
 			return nil, false, ErrSyntax
 		}
-		s.pos++
-		s.skipWS()
-		if s.pos >= len(s.data) {
+		i = skipSpace(d, i+1)
+		if i >= len(d) {
 			return nil, false, ErrSyntax
 		}
-		c = s.data[s.pos]
+		c = d[i]
 	}
 	if c != '"' {
 		return nil, false, ErrSyntax
 	}
-	s.keyStart = s.pos
-	st, err := s.readString()
+	s.keyStart = i
+	end, flags := scanString(d, i+1)
+	if end < 0 {
+		return nil, false, ErrSyntax
+	}
+	s.keyFlags = flags
+	key, err := s.keys.add(s, str{start: i + 1, end: end, flags: flags})
 	if err != nil {
 		return nil, false, err
 	}
-	s.keyFlags = st.flags
-	key, err := s.keys.add(s, st)
-	if err != nil {
-		return nil, false, err
-	}
-	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-		s.skipWS()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+	i = end + 1
+	if i >= len(d) || d[i] != ':' {
+		i = skipSpace(d, i)
+		if i >= len(d) || d[i] != ':' {
 			return nil, false, ErrSyntax
 		}
 	}
-	s.pos++
-	s.skipWS()
+	s.pos = skipSpace(d, i+1)
 	return key, true, nil
 }
 
@@ -489,6 +491,14 @@ func (s *scanner) skipValueAt(i int) (int, error) {
 // hashing and no tracker frame.
 const smallKeyLimit = 8
 
+// An object's small keys are packed offset and length in one word, which
+// halves the stack array skipObjectAt zeroes per object. A longer key (or
+// a body past 2^44 bytes, beyond any limit) goes to keyTracker.
+const (
+	smallKeyLenBits = 20
+	smallKeyMaxLen  = 1<<smallKeyLenBits - 1
+)
+
 // skipObjectAt is skipValueAt for the object at d[i] == '{'. It does what
 // openObject and nextKey do, inlined. Its duplicate check is keyTracker's,
 // short cut: while all keys are plain ASCII (str flags 0, so keyTracker
@@ -509,10 +519,10 @@ func (s *scanner) skipObjectAt(i int) (int, error) {
 		return i + 1, nil
 	}
 	var (
-		offs, lens [smallKeyLimit]int
-		n          int
-		tracked    bool
-		err        error
+		keys    [smallKeyLimit]uint64 // offset<<smallKeyLenBits | length
+		n       int
+		tracked bool
+		err     error
 	)
 	for {
 		if i >= len(d) || d[i] != '"' {
@@ -525,19 +535,23 @@ func (s *scanner) skipObjectAt(i int) (int, error) {
 		}
 		key := d[i+1 : end]
 		switch {
-		case !tracked && flags == 0 && n < smallKeyLimit:
-			for j := range n {
-				if lens[j] == len(key) && asciiFoldEqual(d[offs[j]:offs[j]+lens[j]], key) {
-					return i, ErrDuplicateKey
+		case !tracked && flags == 0 && n < smallKeyLimit && len(key) <= smallKeyMaxLen:
+			for _, k := range keys[:n] {
+				if int(k&smallKeyMaxLen) == len(key) {
+					off := int(k >> smallKeyLenBits)
+					if asciiFoldEqual(d[off:off+len(key)], key) {
+						return i, ErrDuplicateKey
+					}
 				}
 			}
-			offs[n], lens[n] = i+1, len(key)
+			keys[n] = uint64(i+1)<<smallKeyLenBits | uint64(len(key))
 			n++
 		default:
 			if !tracked {
 				s.keys.push()
-				for j := range n {
-					s.keys.addKnown(d[offs[j]:offs[j]+lens[j]], offs[j])
+				for _, k := range keys[:n] {
+					off, kn := int(k>>smallKeyLenBits), int(k&smallKeyMaxLen)
+					s.keys.addKnown(d[off:off+kn], off)
 				}
 				tracked = true
 			}
