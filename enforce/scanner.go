@@ -492,8 +492,9 @@ func (s *scanner) skipValueAt(i int) (int, error) {
 const smallKeyLimit = 8
 
 // An object's small keys are packed offset and length in one word, which
-// halves the stack array skipObjectAt zeroes per object. A longer key (or
-// a body past 2^44 bytes, beyond any limit) goes to keyTracker.
+// halves the stack array skipObjectAt zeroes per object. A longer key, or
+// one at an offset that does not fit (past 2^44 bytes, beyond any body
+// limit), goes to keyTracker.
 const (
 	smallKeyLenBits = 20
 	smallKeyMaxLen  = 1<<smallKeyLenBits - 1
@@ -535,7 +536,7 @@ func (s *scanner) skipObjectAt(i int) (int, error) {
 		}
 		key := d[i+1 : end]
 		switch {
-		case !tracked && flags == 0 && n < smallKeyLimit && len(key) <= smallKeyMaxLen:
+		case !tracked && flags == 0 && n < smallKeyLimit && len(key) <= smallKeyMaxLen && uint64(i) < 1<<(64-smallKeyLenBits-1):
 			for _, k := range keys[:n] {
 				if int(k&smallKeyMaxLen) == len(key) {
 					off := int(k >> smallKeyLenBits)
