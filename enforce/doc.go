@@ -244,7 +244,9 @@
 // # Cost
 //
 // One pass over the body, no tree, no per-value allocation: the scanner
-// validates strings eight bytes at a time and checks duplicate keys through
-// a per-object 64-bit bloom mask before comparing keys. Scratch state is
+// validates strings sixteen bytes at a time; the values the walkers skip
+// compare the keys of a small object (up to eight plain ones) directly,
+// and the other objects go through a per-object 64-bit bloom mask before
+// comparing keys. Scratch state is
 // pooled; AppendFilterBundle with a reused buffer allocates nothing.
 package enforce

@@ -59,6 +59,17 @@ func (t *keyTracker) pop() {
 // ASCII, otherwise its folded form. The slice is only valid until the next add.
 func (t *keyTracker) add(s *scanner, st str) ([]byte, error) {
 	f := &t.frames[len(t.frames)-1]
+	if st.flags == 0 && f.set == nil {
+		// The common case, a plain key in a small object, without the
+		// general path's folding and set: a bloom miss is all it takes.
+		key := s.data[st.start:st.end]
+		bit := uint64(1) << keyHash(key)
+		if f.bloom&bit == 0 && len(t.recs)-f.recStart < linearKeyLimit {
+			f.bloom |= bit
+			t.recs = append(t.recs, keyRec{off: st.start, n: len(key)})
+			return key, nil
+		}
+	}
 	var key []byte
 	rec := keyRec{off: st.start, n: st.end - st.start}
 	if st.flags == 0 {
@@ -113,6 +124,15 @@ func (t *keyTracker) add(s *scanner, st str) ([]byte, error) {
 		}
 	}
 	return key, nil
+}
+
+// addKnown registers the plain ASCII key at data[off:], already known not to
+// duplicate an earlier key of the innermost object (skipObjectAt checked
+// it before handing its keys over).
+func (t *keyTracker) addKnown(key []byte, off int) {
+	f := &t.frames[len(t.frames)-1]
+	f.bloom |= uint64(1) << keyHash(key)
+	t.recs = append(t.recs, keyRec{off: off, n: len(key)})
 }
 
 // keyHash maps a key to 0..63 so that keys equal under asciiFoldEqual (a raw

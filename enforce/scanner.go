@@ -70,16 +70,7 @@ func (s *scanner) rewind(m mark) {
 
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
-func (s *scanner) skipWS() {
-	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
-		return // compact JSON: nothing to skip
-	}
-	d, i := s.data, s.pos
-	for i < len(d) && isSpace[d[i]] {
-		i++
-	}
-	s.pos = i
-}
+func (s *scanner) skipWS() { s.pos = skipSpace(s.data, s.pos) }
 
 // peek skips white space and returns the next byte, or 0 at the end.
 func (s *scanner) peek() byte {
@@ -116,48 +107,87 @@ func specialBytes(x uint64) uint64 {
 
 // readString reads the string at s.pos (which must be '"') and validates it.
 func (s *scanner) readString() (str, error) {
-	d := s.data
-	i := s.pos + 1
-	st := str{start: i}
+	end, flags := scanString(s.data, s.pos+1)
+	if end < 0 {
+		return str{}, ErrSyntax
+	}
+	st := str{start: s.pos + 1, end: end, flags: flags}
+	s.pos = end + 1
+	return st, nil
+}
+
+// scanString validates the content of a string from d[i] (just after the
+// opening quote) and returns the index of the closing quote and the str
+// flags, or -1. It works on a local index, not s.pos, so that the loop
+// keeps it in a register: strings carry most of a body's bytes.
+func scanString(d []byte, i int) (int, uint8) {
+	var flags uint8
 	for {
+		// Two words per round while there is room: long plain strings
+		// (narratives) go through here, and one branch per 16 bytes is
+		// cheaper than one per 8.
+		for i+16 <= len(d) {
+			m := specialBytes(binary.LittleEndian.Uint64(d[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto special
+			}
+			m = specialBytes(binary.LittleEndian.Uint64(d[i+8:]))
+			if m != 0 {
+				i += 8 + bits.TrailingZeros64(m)>>3
+				goto special
+			}
+			i += 16
+		}
 		for i+8 <= len(d) {
 			m := specialBytes(binary.LittleEndian.Uint64(d[i:]))
 			if m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
-				break
+				goto special
 			}
 			i += 8
 		}
-		if i >= len(d) {
-			return str{}, ErrSyntax
+		for i < len(d) && !stringSpecial[d[i]] {
+			i++
 		}
+		if i >= len(d) {
+			return -1, 0
+		}
+	special:
 		c := d[i]
 		switch {
 		case c == '"':
-			st.end = i
-			s.pos = i + 1
-			return st, nil
+			return i, flags
 		case c == '\\':
-			st.flags |= strEscaped
+			flags |= strEscaped
 			next, ok := validEscape(d, i)
 			if !ok {
-				return str{}, ErrSyntax
+				return -1, 0
 			}
 			i = next
 		case c < 0x20:
-			return str{}, ErrSyntax
+			return -1, 0
 		case c >= utf8.RuneSelf:
-			st.flags |= strNonASCII
+			flags |= strNonASCII
 			size := runeLen(d, i)
 			if size == 0 {
-				return str{}, ErrSyntax
+				return -1, 0
 			}
 			i += size
 		default:
-			i++
+			i++ // not reached: specialBytes and stringSpecial flag only the cases above
 		}
 	}
 }
+
+// stringSpecial marks the bytes specialBytes flags, for the tail of a body
+// shorter than a word.
+var stringSpecial = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+	}
+	return t
+}()
 
 // runeLen returns the length of the valid UTF-8 sequence at d[i] (a byte
 // >= 0x80), or 0 if it is invalid. Two-byte sequences (Hebrew, Arabic) are
@@ -242,22 +272,15 @@ func (s *scanner) text(st str) []byte {
 	return s.buf
 }
 
-func (s *scanner) literal(lit string) error {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return ErrSyntax
-	}
-	s.pos += len(lit)
-	return nil
-}
-
-func (s *scanner) skipNumber() error {
-	d, i := s.data, s.pos
+// scanNumber validates the number at d[i] and returns the index after it,
+// or -1.
+func scanNumber(d []byte, i int) int {
 	if i < len(d) && d[i] == '-' {
 		i++
 	}
 	switch {
 	case i >= len(d):
-		return ErrSyntax
+		return -1
 	case d[i] == '0':
 		i++
 	case d[i] >= '1' && d[i] <= '9':
@@ -265,7 +288,7 @@ func (s *scanner) skipNumber() error {
 			i++
 		}
 	default:
-		return ErrSyntax
+		return -1
 	}
 	if i < len(d) && d[i] == '.' {
 		i++
@@ -274,7 +297,7 @@ func (s *scanner) skipNumber() error {
 			i++
 		}
 		if i == j {
-			return ErrSyntax
+			return -1
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
@@ -287,11 +310,10 @@ func (s *scanner) skipNumber() error {
 			i++
 		}
 		if i == j {
-			return ErrSyntax
+			return -1
 		}
 	}
-	s.pos = i
-	return nil
+	return i
 }
 
 // openObject consumes the '{' at s.pos.
@@ -311,13 +333,16 @@ func (s *scanner) openObject() error {
 // The key is only valid until the value has been read: keep a decision about
 // it, never the slice.
 func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
-	s.skipWS()
-	if s.pos >= len(s.data) {
+	// On a local index like skipObjectAt: the walkers read every key of
+	// the resources and entries through here.
+	d := s.data
+	i := skipSpace(d, s.pos)
+	if i >= len(d) {
 		return nil, false, ErrSyntax
 	}
-	c := s.data[s.pos]
+	c := d[i]
 	if c == '}' {
-		s.pos++
+		s.pos = i + 1
 		s.depth--
 		s.keys.pop()
 		return nil, false, nil
@@ -326,34 +351,33 @@ func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
 		if c != ',' {
 			return nil, false, ErrSyntax
 		}
-		s.pos++
-		s.skipWS()
-		if s.pos >= len(s.data) {
+		i = skipSpace(d, i+1)
+		if i >= len(d) {
 			return nil, false, ErrSyntax
 		}
-		c = s.data[s.pos]
+		c = d[i]
 	}
 	if c != '"' {
 		return nil, false, ErrSyntax
 	}
-	s.keyStart = s.pos
-	st, err := s.readString()
+	s.keyStart = i
+	end, flags := scanString(d, i+1)
+	if end < 0 {
+		return nil, false, ErrSyntax
+	}
+	s.keyFlags = flags
+	key, err := s.keys.add(s, str{start: i + 1, end: end, flags: flags})
 	if err != nil {
 		return nil, false, err
 	}
-	s.keyFlags = st.flags
-	key, err := s.keys.add(s, st)
-	if err != nil {
-		return nil, false, err
-	}
-	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-		s.skipWS()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+	i = end + 1
+	if i >= len(d) || d[i] != ':' {
+		i = skipSpace(d, i)
+		if i >= len(d) || d[i] != ':' {
 			return nil, false, ErrSyntax
 		}
 	}
-	s.pos++
-	s.skipWS()
+	s.pos = skipSpace(d, i+1)
 	return key, true, nil
 }
 
@@ -392,119 +416,216 @@ func (s *scanner) nextElem(first bool) (bool, error) {
 
 // skipValue validates and steps over one value.
 func (s *scanner) skipValue() error {
-	s.skipWS()
-	if s.pos >= len(s.data) {
-		return ErrSyntax
+	i, err := s.skipValueAt(s.pos)
+	s.pos = i
+	return err
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// white space. Compact JSON has none, so that case is one compare.
+func skipSpace(d []byte, i int) int {
+	if i < len(d) && d[i] > ' ' {
+		return i
 	}
-	switch s.data[s.pos] {
-	case '{':
-		return s.skipObject()
-	case '[':
-		return s.skipArray()
+	for i < len(d) && isSpace[d[i]] {
+		i++
+	}
+	return i
+}
+
+// The literals as little-endian words, to compare four bytes at once.
+const (
+	wordTrue = uint32('t') | uint32('r')<<8 | uint32('u')<<16 | uint32('e')<<24
+	wordAlse = uint32('a') | uint32('l')<<8 | uint32('s')<<16 | uint32('e')<<24
+	wordNull = uint32('n') | uint32('u')<<8 | uint32('l')<<16 | uint32('l')<<24
+)
+
+// skipValueAt is skipValue on a local index: the skip functions pass the
+// position as an argument and result instead of through s.pos, so that it
+// stays in a register across the loops that carry most of a body's bytes.
+// s.pos is only meaningful again once skipValue returns.
+func (s *scanner) skipValueAt(i int) (int, error) {
+	d := s.data
+	i = skipSpace(d, i)
+	if i >= len(d) {
+		return i, ErrSyntax
+	}
+	switch d[i] {
 	case '"':
-		_, err := s.readString()
-		return err
+		end, _ := scanString(d, i+1)
+		if end < 0 {
+			return i, ErrSyntax
+		}
+		return end + 1, nil
+	case '{':
+		return s.skipObjectAt(i)
+	case '[':
+		return s.skipArrayAt(i)
 	case 't':
-		return s.literal("true")
+		if i+4 <= len(d) && binary.LittleEndian.Uint32(d[i:]) == wordTrue {
+			return i + 4, nil
+		}
+		return i, ErrSyntax
 	case 'f':
-		return s.literal("false")
+		if i+5 <= len(d) && binary.LittleEndian.Uint32(d[i+1:]) == wordAlse {
+			return i + 5, nil
+		}
+		return i, ErrSyntax
 	case 'n':
-		return s.literal("null")
+		if i+4 <= len(d) && binary.LittleEndian.Uint32(d[i:]) == wordNull {
+			return i + 4, nil
+		}
+		return i, ErrSyntax
 	default:
-		return s.skipNumber()
+		end := scanNumber(d, i)
+		if end < 0 {
+			return i, ErrSyntax
+		}
+		return end, nil
 	}
 }
 
-// skipObject is skipValue for an object. It does what openObject and
-// nextKey do, inlined: this loop carries most of the bytes of a body.
-func (s *scanner) skipObject() error {
-	if err := s.openObject(); err != nil {
-		return err
+// smallKeyLimit is how many keys an object skipped by skipObjectAt may
+// have before its duplicate check moves to keyTracker. FHIR objects
+// mostly have fewer; for them the keys are compared directly, with no
+// hashing and no tracker frame.
+const smallKeyLimit = 8
+
+// An object's small keys are packed offset and length in one word, which
+// halves the stack array skipObjectAt zeroes per object. A longer key, or
+// one at an offset that does not fit (past 2^44 bytes, beyond any body
+// limit), goes to keyTracker.
+const (
+	smallKeyLenBits = 20
+	smallKeyMaxLen  = 1<<smallKeyLenBits - 1
+)
+
+// skipObjectAt is skipValueAt for the object at d[i] == '{'. It does what
+// openObject and nextKey do, inlined. Its duplicate check is keyTracker's,
+// short cut: while all keys are plain ASCII (str flags 0, so keyTracker
+// would compare them raw with asciiFoldEqual) and there are at most
+// smallKeyLimit, each new key is compared with asciiFoldEqual against the
+// earlier ones of the same length, kept on the stack. The first key with
+// escapes or non-ASCII bytes, or one key too many, opens a keyTracker frame
+// holding the keys so far, and keyTracker decides from then on.
+func (s *scanner) skipObjectAt(i int) (int, error) {
+	s.depth++
+	if s.depth > s.maxDepth {
+		return i, ErrTooDeep
 	}
 	d := s.data
-	s.skipWS()
-	if s.pos < len(d) && d[s.pos] == '}' {
-		s.pos++
+	i = skipSpace(d, i+1)
+	if i < len(d) && d[i] == '}' {
 		s.depth--
-		s.keys.pop()
-		return nil
+		return i + 1, nil
 	}
+	var (
+		keys    [smallKeyLimit]uint64 // offset<<smallKeyLenBits | length
+		n       int
+		tracked bool
+		err     error
+	)
 	for {
-		if s.pos >= len(d) || d[s.pos] != '"' {
-			return ErrSyntax
+		if i >= len(d) || d[i] != '"' {
+			return i, ErrSyntax
 		}
-		s.keyStart = s.pos
-		st, err := s.readString()
-		if err != nil {
-			return err
+		s.keyStart = i
+		end, flags := scanString(d, i+1)
+		if end < 0 {
+			return i, ErrSyntax
 		}
-		key, err := s.keys.add(s, st)
-		if err != nil {
-			return err
-		}
-		if s.pos >= len(d) || d[s.pos] != ':' {
-			s.skipWS()
-			if s.pos >= len(d) || d[s.pos] != ':' {
-				return ErrSyntax
+		key := d[i+1 : end]
+		switch {
+		case !tracked && flags == 0 && n < smallKeyLimit && len(key) <= smallKeyMaxLen && uint64(i) < 1<<(64-smallKeyLenBits-1):
+			for _, k := range keys[:n] {
+				if int(k&smallKeyMaxLen) == len(key) {
+					off := int(k >> smallKeyLenBits)
+					if asciiFoldEqual(d[off:off+len(key)], key) {
+						return i, ErrDuplicateKey
+					}
+				}
+			}
+			keys[n] = uint64(i+1)<<smallKeyLenBits | uint64(len(key))
+			n++
+		default:
+			if !tracked {
+				s.keys.push()
+				for _, k := range keys[:n] {
+					off, kn := int(k>>smallKeyLenBits), int(k&smallKeyMaxLen)
+					s.keys.addKnown(d[off:off+kn], off)
+				}
+				tracked = true
+			}
+			if key, err = s.keys.add(s, str{start: i + 1, end: end, flags: flags}); err != nil {
+				return i, err
 			}
 		}
-		s.pos++
+		i = end + 1
+		if i >= len(d) || d[i] != ':' {
+			i = skipSpace(d, i)
+			if i >= len(d) || d[i] != ':' {
+				return i, ErrSyntax
+			}
+		}
+		i++
 		if s.deep && keyIs(key, "reference") {
+			s.pos = i
 			err = s.deepReference()
+			i = s.pos
 		} else {
-			err = s.skipValue()
+			i, err = s.skipValueAt(i)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
-		s.skipWS()
-		if s.pos >= len(d) {
-			return ErrSyntax
+		i = skipSpace(d, i)
+		if i >= len(d) {
+			return i, ErrSyntax
 		}
-		switch d[s.pos] {
+		switch d[i] {
 		case ',':
-			s.pos++
-			s.skipWS()
+			i = skipSpace(d, i+1)
 		case '}':
-			s.pos++
 			s.depth--
-			s.keys.pop()
-			return nil
+			if tracked {
+				s.keys.pop()
+			}
+			return i + 1, nil
 		default:
-			return ErrSyntax
+			return i, ErrSyntax
 		}
 	}
 }
 
-// skipArray is skipValue for an array.
-func (s *scanner) skipArray() error {
-	if err := s.openArray(); err != nil {
-		return err
+// skipArrayAt is skipValueAt for the array at d[i] == '['.
+func (s *scanner) skipArrayAt(i int) (int, error) {
+	s.depth++
+	if s.depth > s.maxDepth {
+		return i, ErrTooDeep
 	}
 	d := s.data
-	s.skipWS()
-	if s.pos < len(d) && d[s.pos] == ']' {
-		s.pos++
+	i = skipSpace(d, i+1)
+	if i < len(d) && d[i] == ']' {
 		s.depth--
-		return nil
+		return i + 1, nil
 	}
 	for {
-		if err := s.skipValue(); err != nil {
-			return err
+		var err error
+		if i, err = s.skipValueAt(i); err != nil {
+			return i, err
 		}
-		s.skipWS()
-		if s.pos >= len(d) {
-			return ErrSyntax
+		i = skipSpace(d, i)
+		if i >= len(d) {
+			return i, ErrSyntax
 		}
-		switch d[s.pos] {
+		switch d[i] {
 		case ',':
-			s.pos++
+			i++
 		case ']':
-			s.pos++
 			s.depth--
-			return nil
+			return i + 1, nil
 		default:
-			return ErrSyntax
+			return i, ErrSyntax
 		}
 	}
 }
