@@ -27,21 +27,26 @@ func memoResponse() policy.Response {
 // change anywhere is a different Access.
 func TestAccessMemoKeysOnEveryField(t *testing.T) {
 	edits := map[string]func(*policy.Response, *[]string){
-		"ids":              func(_ *policy.Response, ids *[]string) { *ids = []string{"p2"} },
-		"extra id":         func(_ *policy.Response, ids *[]string) { *ids = append(*ids, "p2") },
-		"rule type":        func(r *policy.Response, _ *[]string) { r.Rules[1].Type = "Condition" },
-		"rule bucket":      func(r *policy.Response, _ *[]string) { r.Rules[0].Buckets = []string{"sys|imaging"} },
-		"rule constraint":  func(r *policy.Response, _ *[]string) { r.Rules[0].Constraints[0].Value = "vital-signs" },
-		"constraint name":  func(r *policy.Response, _ *[]string) { r.Rules[0].Constraints[0].Name = "code" },
-		"extra constraint": func(r *policy.Response, _ *[]string) { r.Rules[1].Constraints = []policy.SearchParam{{Name: "date", Value: "ge2020"}} },
-		"narrowed":         func(r *policy.Response, _ *[]string) { r.Rules[0].Narrowed = false },
-		"rule order":       func(r *policy.Response, _ *[]string) { r.Rules[0], r.Rules[1] = r.Rules[1], r.Rules[0] },
-		"fewer rules":      func(r *policy.Response, _ *[]string) { r.Rules = r.Rules[:1] },
-		"type buckets":     func(r *policy.Response, _ *[]string) { r.Types["Observation"] = []string{"sys|other"} },
-		"type key":         func(r *policy.Response, _ *[]string) { r.Types["Condition"] = r.Types["Patient"]; delete(r.Types, "Patient") },
-		"depth date":       func(r *policy.Response, _ *[]string) { r.Depths["sys|lab"] = "2025-01-01" },
-		"depth bucket":     func(r *policy.Response, _ *[]string) { r.Depths = map[string]string{"sys|demo": "2024-01-01"} },
-		"no depths":        func(r *policy.Response, _ *[]string) { r.Depths = nil },
+		"ids":             func(_ *policy.Response, ids *[]string) { *ids = []string{"p2"} },
+		"extra id":        func(_ *policy.Response, ids *[]string) { *ids = append(*ids, "p2") },
+		"rule type":       func(r *policy.Response, _ *[]string) { r.Rules[1].Type = "Condition" },
+		"rule bucket":     func(r *policy.Response, _ *[]string) { r.Rules[0].Buckets = []string{"sys|imaging"} },
+		"rule constraint": func(r *policy.Response, _ *[]string) { r.Rules[0].Constraints[0].Value = "vital-signs" },
+		"constraint name": func(r *policy.Response, _ *[]string) { r.Rules[0].Constraints[0].Name = "code" },
+		"extra constraint": func(r *policy.Response, _ *[]string) {
+			r.Rules[1].Constraints = []policy.SearchParam{{Name: "date", Value: "ge2020"}}
+		},
+		"narrowed":     func(r *policy.Response, _ *[]string) { r.Rules[0].Narrowed = false },
+		"rule order":   func(r *policy.Response, _ *[]string) { r.Rules[0], r.Rules[1] = r.Rules[1], r.Rules[0] },
+		"fewer rules":  func(r *policy.Response, _ *[]string) { r.Rules = r.Rules[:1] },
+		"type buckets": func(r *policy.Response, _ *[]string) { r.Types["Observation"] = []string{"sys|other"} },
+		"type key": func(r *policy.Response, _ *[]string) {
+			r.Types["Condition"] = r.Types["Patient"]
+			delete(r.Types, "Patient")
+		},
+		"depth date":   func(r *policy.Response, _ *[]string) { r.Depths["sys|lab"] = "2025-01-01" },
+		"depth bucket": func(r *policy.Response, _ *[]string) { r.Depths = map[string]string{"sys|demo": "2024-01-01"} },
+		"no depths":    func(r *policy.Response, _ *[]string) { r.Depths = nil },
 	}
 	for name, edit := range edits {
 		t.Run(name, func(t *testing.T) {

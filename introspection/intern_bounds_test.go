@@ -34,8 +34,10 @@ func TestImplausibleListsAreMalformed(t *testing.T) {
 		return out
 	}
 	for name, edit := range map[string]func(map[string]any){
-		"aud":         func(m map[string]any) { m["aud"] = many(maxAudiences+1, func(i int) any { return fmt.Sprint("a", i) }) },
-		"fhirContext": func(m map[string]any) { m["fhirContext"] = many(maxContextEntries+1, func(int) any { return map[string]any{} }) },
+		"aud": func(m map[string]any) { m["aud"] = many(maxAudiences+1, func(i int) any { return fmt.Sprint("a", i) }) },
+		"fhirContext": func(m map[string]any) {
+			m["fhirContext"] = many(maxContextEntries+1, func(int) any { return map[string]any{} })
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := DecodeClaims(claimsJSON(t, edit)); !errors.Is(err, ErrMalformedResponse) {
@@ -63,7 +65,7 @@ func TestInternTablesRetainBoundedBytes(t *testing.T) {
 		name      string
 		n, scopes int
 	}{
-		{"keys over the bound", 200, 2000}, // ~40 KB scope strings
+		{"keys over the bound", 200, 2000},  // ~40 KB scope strings
 		{"keys under the bound", 3000, 100}, // ~2.8 KB, distinct: the byte cap resets
 	} {
 		t.Run(tc.name, func(t *testing.T) {
