@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -26,9 +27,10 @@ type FilterOptions struct {
 	// after the walk, only for a body that passed it, whose resourceType
 	// is the unescaped string "Bundle" and whose top-level keys are all
 	// plain ASCII without escapes (an escaped key could spell "link" in a
-	// way only a lenient reader sees); any other Bundle keeps its own
-	// links under the usual check. Its error is returned wrapped in
-	// ErrLinks.
+	// way only a lenient reader sees). Any other Bundle with a link member
+	// is refused with ErrLinks: its links could not be sealed, and the
+	// upstream's own self link would show the client the narrowed query.
+	// Its error is returned wrapped in ErrLinks.
 	Links func(raw []byte) ([]byte, error)
 }
 
@@ -244,6 +246,10 @@ func (w *work) bundle(opts FilterOptions, stats *Stats) error {
 	return nil
 }
 
+// errOddBundleLinks: the links of a Bundle whose top-level keys are
+// escaped or non-ASCII, or whose resourceType is escaped (see settleLinks).
+var errOddBundleLinks = errors.New("links of a Bundle with escaped or non-ASCII top-level keys")
+
 // settleLinks does for the link member held back by FilterOptions.Links
 // what the walk does for any other: rewrite, check, note paging relations.
 // When the rewrite does not apply (see FilterOptions.Links) the upstream's
@@ -255,12 +261,12 @@ func (w *work) settleLinks(b *bundleState, rewrite func([]byte) ([]byte, error),
 		if b.link < 0 {
 			return nil
 		}
-		allRemoved, multiPage, _, err := w.linkArrayIn(body, b.linkValue.start, stats)
-		if allRemoved {
-			b.linkMember = b.link
-		}
-		b.multiPage = multiPage
-		return err
+		// No server writes top-level keys escaped or non-ASCII, nor an
+		// escaped resourceType; such a Bundle's links cannot be spliced
+		// and checked in place they would still show the client the
+		// upstream's own self link (the narrowed query: upstream patient
+		// ids, bucket spellings, _security:not) and unsealed page links.
+		return fmt.Errorf("%w: %w", ErrLinks, errOddBundleLinks)
 	}
 	raw := []byte("[]")
 	if b.link >= 0 {
