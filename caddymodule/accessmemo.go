@@ -54,7 +54,7 @@ func (m *accessMemo) get(resp policy.Response, ids []string, build func() (*enfo
 	if err != nil {
 		return nil, err
 	}
-	e := &accessEntry{resp: cloneResponse(resp), ids: slices.Clone(ids), access: a}
+	e := &accessEntry{resp: resp.Clone(), ids: slices.Clone(ids), access: a}
 	m.mu.Lock()
 	if m.n >= accessMemoMax {
 		clear(m.entries)
@@ -140,26 +140,4 @@ func sameResponse(a, b policy.Response) bool {
 		}
 	}
 	return true
-}
-
-// cloneResponse copies resp so that the memo's key cannot change with the
-// caller's value.
-func cloneResponse(resp policy.Response) policy.Response {
-	out := policy.Response{Rules: make([]policy.ResponseRule, len(resp.Rules))}
-	for i, r := range resp.Rules {
-		out.Rules[i] = policy.ResponseRule{Type: r.Type, Narrowed: r.Narrowed, Buckets: slices.Clone(r.Buckets), Constraints: slices.Clone(r.Constraints)}
-	}
-	if resp.Types != nil {
-		out.Types = make(map[string][]string, len(resp.Types))
-		for typ, buckets := range resp.Types {
-			out.Types[typ] = slices.Clone(buckets)
-		}
-	}
-	if resp.Depths != nil {
-		out.Depths = make(map[string]string, len(resp.Depths))
-		for bucket, since := range resp.Depths {
-			out.Depths[bucket] = since
-		}
-	}
-	return out
 }

@@ -68,29 +68,7 @@ func copyDecision(d Decision) Decision {
 
 func copyObligations(o Obligations) Obligations {
 	o.SearchParams = slices.Clone(o.SearchParams)
-	if o.Response.Types != nil {
-		types := make(map[string][]string, len(o.Response.Types))
-		for k, v := range o.Response.Types {
-			types[k] = slices.Clone(v)
-		}
-		o.Response.Types = types
-	}
-	if o.Response.Rules != nil {
-		rules := make([]ResponseRule, len(o.Response.Rules))
-		for i, r := range o.Response.Rules {
-			r.Buckets = slices.Clone(r.Buckets)
-			r.Constraints = slices.Clone(r.Constraints)
-			rules[i] = r
-		}
-		o.Response.Rules = rules
-	}
-	if o.Response.Depths != nil {
-		depths := make(map[string]string, len(o.Response.Depths))
-		for k, v := range o.Response.Depths {
-			depths[k] = v
-		}
-		o.Response.Depths = depths
-	}
+	o.Response = o.Response.Clone()
 	if o.Entries != nil {
 		entries := make([]Obligations, len(o.Entries))
 		for i, e := range o.Entries {

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -62,6 +64,31 @@ type Response struct {
 	// historical_depth, "YYYY-MM-DD": under that bucket only resources whose
 	// clinical date is on or after it may leave.
 	Depths map[string]string `json:"depths,omitempty"`
+}
+
+// Clone returns a deep copy of r: a caller that keeps a Response (a cache,
+// a memo) must not see later changes to the original, nor make any.
+func (r Response) Clone() Response {
+	if r.Types != nil {
+		types := make(map[string][]string, len(r.Types))
+		for k, v := range r.Types {
+			types[k] = slices.Clone(v)
+		}
+		r.Types = types
+	}
+	if r.Rules != nil {
+		rules := make([]ResponseRule, len(r.Rules))
+		for i, rule := range r.Rules {
+			rule.Buckets = slices.Clone(rule.Buckets)
+			rule.Constraints = slices.Clone(rule.Constraints)
+			rules[i] = rule
+		}
+		r.Rules = rules
+	}
+	if r.Depths != nil {
+		r.Depths = maps.Clone(r.Depths)
+	}
+	return r
 }
 
 // ResponseRule is one scope's grant on the response (see Response.Rules).
