@@ -1,6 +1,8 @@
 package enforce
 
 import (
+	"github.com/hdp-il/fhir-pep/internal/linksplice"
+
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,9 +16,10 @@ import (
 	"github.com/hdp-il/fhir-pep/paging"
 )
 
-// FilterOptions.Links replaced a second pass over the body: paging's
-// RewriteBundleLinks validated the whole body with encoding/json, scanned
-// its top level for the link member and spliced the rewritten array in,
+// FilterOptions.Links replaced a second pass over the body: the whole-body
+// splice (kept frozen in internal/linksplice) validated the body with
+// encoding/json, scanned its top level for the link member and spliced the
+// rewritten array in,
 // and FilterBundle then checked the result. The tests below keep that
 // pipeline as the oracle: for every input, the one walk must answer what
 // the two passes answered, byte for byte, or refuse where they refused.
@@ -59,13 +62,21 @@ func spliceRewriters(t testing.TB) []spliceRewriter {
 	}
 	same := func(out []byte) []byte { return out }
 	return []spliceRewriter{
-		{"self only", func(body []byte) ([]byte, error) { return paging.SelfOnlyBundleLinks(body, spliceSelf) },
+		{"self only", func(body []byte) ([]byte, error) {
+			return linksplice.Splice(body, func(raw []byte) ([]byte, error) { return paging.SelfOnlyLinkArray(raw, spliceSelf) })
+		},
 			func(raw []byte) ([]byte, error) { return paging.SelfOnlyLinkArray(raw, spliceSelf) }, same},
-		{"no self", func(body []byte) ([]byte, error) { return paging.SelfOnlyBundleLinks(body, "") },
+		{"no self", func(body []byte) ([]byte, error) {
+			return linksplice.Splice(body, func(raw []byte) ([]byte, error) { return paging.SelfOnlyLinkArray(raw, "") })
+		},
 			func(raw []byte) ([]byte, error) { return paging.SelfOnlyLinkArray(raw, "") }, same},
-		{"sealed", func(body []byte) ([]byte, error) { return s.RewriteBundleLinks(body, spliceSelf, origin, b) },
+		{"sealed", func(body []byte) ([]byte, error) {
+			return linksplice.Splice(body, func(raw []byte) ([]byte, error) { return s.RewriteLinkArray(raw, spliceSelf, origin, b) })
+		},
 			func(raw []byte) ([]byte, error) { return s.RewriteLinkArray(raw, spliceSelf, origin, b) }, unseal},
-		{"sealed, no self", func(body []byte) ([]byte, error) { return s.RewriteBundleLinks(body, "", origin, b) },
+		{"sealed, no self", func(body []byte) ([]byte, error) {
+			return linksplice.Splice(body, func(raw []byte) ([]byte, error) { return s.RewriteLinkArray(raw, "", origin, b) })
+		},
 			func(raw []byte) ([]byte, error) { return s.RewriteLinkArray(raw, "", origin, b) }, unseal},
 	}
 }
@@ -78,11 +89,11 @@ type spliceResult struct {
 
 // twoPasses is the pipeline FilterOptions.Links replaced (caddymodule's
 // linkRewritingFetch, then bundle): a body the rewrite found ambiguous
-// (paging.ErrBundle) went to the check unchanged.
+// (linksplice.ErrBundle) went to the check unchanged.
 func twoPasses(a *Access, body []byte, rw spliceRewriter, opts FilterOptions) spliceResult {
 	in, err := rw.whole(body)
 	switch {
-	case errors.Is(err, paging.ErrBundle):
+	case errors.Is(err, linksplice.ErrBundle):
 		in = body
 	case err != nil:
 		return spliceResult{err: err}

@@ -63,7 +63,7 @@ func TestRewriteBundleLinks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.RewriteBundleLinks([]byte(tc.in), tc.self, testOrigin, testBinding())
+			got, err := rewriteBundle(s, []byte(tc.in), tc.self, testOrigin, testBinding())
 			if tc.err {
 				if err == nil {
 					t.Fatalf("got %s, want an error", got)
@@ -94,7 +94,7 @@ func FuzzRewriteBundleLinks(f *testing.F) {
 	f.Add(`{"resourceType":"Observation","link":[]}`)
 	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, in string) {
-		out, err := s.RewriteBundleLinks([]byte(in), testPublic+"/Observation", testOrigin, testBinding())
+		out, err := rewriteBundle(s, []byte(in), testPublic+"/Observation", testOrigin, testBinding())
 		if err != nil {
 			return
 		}

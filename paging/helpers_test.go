@@ -1,6 +1,8 @@
 package paging
 
 import (
+	"github.com/hdp-il/fhir-pep/internal/linksplice"
+
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -93,4 +95,19 @@ func openQuery(s *Sealer, rawQuery string, b Binding) (string, error) {
 		return "", err
 	}
 	return openURL(s, v, b)
+}
+
+// rewriteBundle and selfOnlyBundle splice the link arrays into a whole
+// Bundle the way the PEP's response check does, through the frozen
+// reference splice (internal/linksplice).
+func rewriteBundle(s *Sealer, body []byte, self, origin string, b Binding) ([]byte, error) {
+	return linksplice.Splice(body, func(raw []byte) ([]byte, error) {
+		return s.RewriteLinkArray(raw, self, origin, b)
+	})
+}
+
+func selfOnlyBundle(body []byte, self string) ([]byte, error) {
+	return linksplice.Splice(body, func(raw []byte) ([]byte, error) {
+		return SelfOnlyLinkArray(raw, self)
+	})
 }

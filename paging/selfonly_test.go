@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// SelfOnlyBundleLinks: every upstream link goes, paging links unsealed
+// SelfOnlyLinkArray spliced into a Bundle: every upstream link goes, paging links unsealed
 // included; only the given self link remains.
 func TestSelfOnlyBundleLinks(t *testing.T) {
 	const self = testPublic + "/Observation?category=laboratory&_count=1"
@@ -41,7 +41,7 @@ func TestSelfOnlyBundleLinks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := SelfOnlyBundleLinks([]byte(tc.in), tc.self)
+			got, err := selfOnlyBundle([]byte(tc.in), tc.self)
 			if tc.err {
 				if err == nil {
 					t.Fatalf("got %s, want an error", got)
