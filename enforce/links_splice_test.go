@@ -1,8 +1,6 @@
 package enforce
 
 import (
-	"github.com/hdp-il/fhir-pep/internal/linksplice"
-
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hdp-il/fhir-pep/internal/linksplice"
 	"github.com/hdp-il/fhir-pep/paging"
 )
 

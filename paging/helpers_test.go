@@ -1,14 +1,15 @@
 package paging
 
 import (
-	"github.com/hdp-il/fhir-pep/internal/linksplice"
-
 	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/linksplice"
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 )
 
 const (
@@ -22,13 +23,8 @@ var (
 	otherKeyText = base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
 )
 
-// fakeClock is an injected clock that tests move by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 }
 
 func writeKeyFile(t testing.TB, text string) string {
@@ -49,7 +45,7 @@ func mustKey(t testing.TB, text string) Key {
 	return k
 }
 
-func newSealer(t testing.TB, clock *fakeClock, current Key, previous *Key) *Sealer {
+func newSealer(t testing.TB, clock *testclock.Clock, current Key, previous *Key) *Sealer {
 	t.Helper()
 	s, err := New(Options{
 		UpstreamBase: testUpstream,

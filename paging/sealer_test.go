@@ -127,7 +127,7 @@ func TestOpenBindingAndExpiry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clock.t = clock.t.Add(tc.advance)
+			clock.Advance(tc.advance)
 			b := testBinding()
 			if tc.b != nil {
 				tc.b(&b)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 	"github.com/hdp-il/fhir-pep/internal/testpki"
 )
 
@@ -160,14 +161,14 @@ func TestNationalResolverBasicAuthRequired(t *testing.T) {
 }
 
 func TestNationalResolverCaches(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testclock.New(time.Unix(1_800_000_000, 0))
 	svc := &resolveService{t: t, answers: map[string]func(http.ResponseWriter){
 		"000000018": reply(200, `{"patient_id":"1","resource_reference":"Patient/1"}`),
 		"000000034": reply(500, ``),
 	}}
 	srv := httptest.NewServer(svc)
 	defer srv.Close()
-	r, err := NewNationalResolver(NationalConfig{URL: srv.URL + "/", Config: Config{Now: clock.now, TTL: time.Minute, NegativeTTL: 10 * time.Second}})
+	r, err := NewNationalResolver(NationalConfig{URL: srv.URL + "/", Config: Config{Now: clock.Now, TTL: time.Minute, NegativeTTL: 10 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestNationalResolverCaches(t *testing.T) {
 		{"error not cached", 0, "000000034", 6},
 	}
 	for _, s := range steps {
-		clock.t = clock.t.Add(s.advance)
+		clock.Advance(s.advance)
 		_, _ = r.Resolve(ctx, nil, sys, s.value)
 		if got := svc.calls.Load(); got != s.wantCalls {
 			t.Fatalf("%s: %d calls, want %d", s.name, got, s.wantCalls)

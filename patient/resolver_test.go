@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 )
 
 const sys = "http://fhir.health.gov.il/identifier/il-national-id"
@@ -55,15 +57,11 @@ func TestMatchingIDs(t *testing.T) {
 	}
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time { return c.t }
-
 func TestResolverCachesAndExpires(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testclock.New(time.Unix(1_800_000_000, 0))
 	var calls atomic.Int32
 	body := `{"resourceType":"Bundle","entry":[` + patientJSON("p1", sys, "000000018") + `]}`
-	r := NewResolver(Config{Now: clock.now, TTL: time.Minute, NegativeTTL: 10 * time.Second})
+	r := NewResolver(Config{Now: clock.Now, TTL: time.Minute, NegativeTTL: 10 * time.Second})
 	fetch := Fetcher(func(_ context.Context, q string) (int, []byte, error) {
 		calls.Add(1)
 		v, err := url.ParseQuery(q)
@@ -85,7 +83,7 @@ func TestResolverCachesAndExpires(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("want 1 upstream call, got %d", calls.Load())
 	}
-	clock.t = clock.t.Add(61 * time.Second)
+	clock.Advance(61 * time.Second)
 	if _, err := r.Resolve(ctx, fetch, sys, "000000018"); err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +95,12 @@ func TestResolverCachesAndExpires(t *testing.T) {
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("ids=%v err=%v", ids, err)
 	}
-	clock.t = clock.t.Add(5 * time.Second)
+	clock.Advance(5 * time.Second)
 	_, _ = r.Resolve(ctx, fetch, sys, "000000026")
 	if calls.Load() != 3 {
 		t.Fatalf("negative result should be cached, calls=%d", calls.Load())
 	}
-	clock.t = clock.t.Add(6 * time.Second)
+	clock.Advance(6 * time.Second)
 	_, _ = r.Resolve(ctx, fetch, sys, "000000026")
 	if calls.Load() != 4 {
 		t.Fatalf("negative result should expire after 10s, calls=%d", calls.Load())
