@@ -114,9 +114,21 @@ func plainBytes(x uint64) uint64 {
 
 // readString reads the string at s.pos (which must be '"') and validates it.
 func (s *scanner) readString() (str, error) {
-	end, flags := scanString(s.data, s.pos+1)
+	// The one-word short cut of skipObjectAt, for the walkers' values.
+	d, i := s.data, s.pos
+	end, flags, from := -1, uint8(0), i+1
+	if i+9 <= len(d) {
+		m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+		if m == 0 {
+			from = i + 9
+		} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+			end = j
+		}
+	}
 	if end < 0 {
-		return str{}, ErrSyntax
+		if end, flags = scanString(d, from); end < 0 {
+			return str{}, ErrSyntax
+		}
 	}
 	st := str{start: s.pos + 1, end: end, flags: flags}
 	s.pos = end + 1
@@ -391,15 +403,38 @@ func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
 		return nil, false, ErrSyntax
 	}
 	s.keyStart = i
-	end, flags := scanString(d, i+1)
+	// The one-word short cut of skipObjectAt, for the walkers' keys.
+	end, flags, from := -1, uint8(0), i+1
+	if i+9 <= len(d) {
+		m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+		if m == 0 {
+			from = i + 9
+		} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+			end = j
+		}
+	}
 	if end < 0 {
-		return nil, false, ErrSyntax
+		if end, flags = scanString(d, from); end < 0 {
+			return nil, false, ErrSyntax
+		}
 	}
 	s.keyFlags = flags
-	key, err := s.keys.add(s, str{start: i + 1, end: end, flags: flags})
-	if err != nil {
+	// keyTracker.add's common case, inlined: a plain key of a small
+	// object whose bloom bit is still clear cannot be a duplicate.
+	key := d[i+1 : end]
+	t := &s.keys
+	var err error
+	if f := &t.frames[len(t.frames)-1]; flags == 0 && f.set == nil && len(t.recs)-f.recStart < linearKeyLimit {
+		if bit := uint64(1) << keyHash(key); f.bloom&bit == 0 {
+			f.bloom |= bit
+			t.recs = append(t.recs, keyRec{off: i + 1, n: len(key)})
+			goto colon
+		}
+	}
+	if key, err = t.add(s, str{start: i + 1, end: end, flags: flags}); err != nil {
 		return nil, false, err
 	}
+colon:
 	i = end + 1
 	if i >= len(d) || d[i] != ':' {
 		i = skipSpace(d, i)
@@ -484,14 +519,16 @@ func (s *scanner) skipValueAt(i int) (int, error) {
 	case '"':
 		// The short cut of the keys in skipObjectAt: most values are
 		// short strings too.
+		from := i + 1
 		if i+9 <= len(d) {
-			if m := specialBytes(binary.LittleEndian.Uint64(d[i+1:])); m != 0 {
-				if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
-					return j + 1, nil
-				}
+			m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+			if m == 0 {
+				from = i + 9 // a plain word: scanString goes on after it
+			} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+				return j + 1, nil
 			}
 		}
-		end, _ := scanString(d, i+1)
+		end, _ := scanString(d, from)
 		if end < 0 {
 			return i, ErrSyntax
 		}
@@ -570,20 +607,21 @@ func (s *scanner) skipObjectAt(i int) (int, error) {
 			return i, ErrSyntax
 		}
 		s.keyStart = i
-		end, flags := -1, uint8(0)
+		end, flags, from := -1, uint8(0), i+1
 		// Most keys are shorter than a word: for them one word answers,
 		// without the call to scanString. Only a word whose first special
 		// byte is the closing quote takes the short cut; everything else,
 		// escapes and non-ASCII bytes included, is scanString's.
 		if i+9 <= len(d) {
-			if m := specialBytes(binary.LittleEndian.Uint64(d[i+1:])); m != 0 {
-				if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
-					end = j
-				}
+			m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+			if m == 0 {
+				from = i + 9 // a plain word: scanString goes on after it
+			} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+				end = j
 			}
 		}
 		if end < 0 {
-			if end, flags = scanString(d, i+1); end < 0 {
+			if end, flags = scanString(d, from); end < 0 {
 				return i, ErrSyntax
 			}
 		}
