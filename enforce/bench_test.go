@@ -211,3 +211,22 @@ func BenchmarkFilterNarrativeSearchsetInto(b *testing.B) {
 		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
 	}
 }
+
+// BenchmarkScannerSkipNarrative is BenchmarkScannerSkip over the body of
+// BenchmarkFilterNarrativeSearchsetInto: the floor under the check there.
+func BenchmarkScannerSkipNarrative(b *testing.B) {
+	body := stubNarrativeSearchset(900)
+	var s scanner
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		s.reset(body, DefaultMaxDepth)
+		if err := s.skipValue(); err != nil || !s.atEnd() {
+			b.Fatal(err)
+		}
+	}
+	if cpu := cpuTime() - start; cpu > 0 {
+		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+	}
+}

@@ -72,6 +72,7 @@ type Enforcer struct {
 type base struct {
 	url  string // scheme://host[:port][/path]
 	path string // [/path]
+	json string // url as the content of a JSON string, escaped once here rather than per entry
 }
 
 // pathNode is one step of the compartment paths of a type. The root stands
@@ -80,10 +81,14 @@ type pathNode struct {
 	name     string
 	terminal bool
 	children []*pathNode
+	// lens has bit len%64 set for the length of each child's name: the
+	// walkers ask for the child of every key of a resource, and most keys
+	// are no child, which their length alone mostly shows.
+	lens uint64
 }
 
 func (n *pathNode) child(key []byte) *pathNode {
-	if n == nil {
+	if n == nil || n.lens&(1<<(len(key)&63)) == 0 {
 		return nil
 	}
 	for _, c := range n.children {
@@ -177,6 +182,7 @@ func (n *pathNode) add(path []string) error {
 		if next == nil {
 			next = &pathNode{name: seg}
 			cur.children = append(cur.children, next)
+			cur.lens |= 1 << (len(seg) & 63)
 		}
 		cur = next
 	}
@@ -194,7 +200,7 @@ func parseBase(raw string) (base, error) {
 		return base{}, errors.New("must be an absolute http(s) URL without user info, query or fragment")
 	}
 	trimmed := strings.TrimRight(raw, "/")
-	return base{url: trimmed, path: trimmed[len(u.Scheme)+3+len(u.Host):]}, nil
+	return base{url: trimmed, path: trimmed[len(u.Scheme)+3+len(u.Host):], json: string(appendJSONStringBody(nil, trimmed))}, nil
 }
 
 // underBase reports whether u is the base itself or lies under it, and

@@ -37,7 +37,7 @@ func (w *work) rewriteURL(st str) (upstream, public bool) {
 	if rest, ok := underBase(u, w.a.e.upstream.url); ok {
 		off := w.beginEdit()
 		w.repl = append(w.repl, '"')
-		w.repl = appendJSONStringBody(w.repl, w.a.e.public.url)
+		w.repl = append(w.repl, w.a.e.public.json...)
 		w.repl = appendJSONStringBody(w.repl, rest)
 		w.repl = append(w.repl, '"')
 		w.endEdit(st.start-1, st.end+1, off)

@@ -93,6 +93,9 @@ func strictPatientRef(rel []byte) ([]byte, bool) {
 	return id, true
 }
 
+// historySegment is the version tail mentionsPatient cuts.
+var historySegment = []byte("/_history")
+
 // mentionsPatient reports whether the reference names a Patient in type
 // position, in any letter case: after cutting a query or fragment, a
 // "/_history..." tail and trailing slashes, the second-to-last segment is
@@ -101,17 +104,22 @@ func strictPatientRef(rel []byte) ([]byte, bool) {
 // happens to read "patient" ("Practitioner/patient") does not count.
 func mentionsPatient(ref []byte) bool {
 	p, queried := ref, false
-	for i, c := range p {
-		if c == '?' || c == '#' {
-			p, queried = p[:i], true
+	if i := bytes.IndexAny(p, "?#"); i >= 0 {
+		p, queried = p[:i], true
+	}
+	// The first "/_history" that is a whole segment; the library search
+	// rather than a compare per byte, since every reference of a deep
+	// scan comes through here.
+	for off := 0; ; {
+		i := bytes.Index(p[off:], historySegment)
+		if i < 0 {
 			break
 		}
-	}
-	for i := 0; i+9 <= len(p); i++ {
-		if string(p[i:i+9]) == "/_history" && (len(p) == i+9 || p[i+9] == '/') {
+		if i += off; len(p) == i+len(historySegment) || p[i+len(historySegment)] == '/' {
 			p = p[:i]
 			break
 		}
+		off = i + 1
 	}
 	for len(p) > 0 && p[len(p)-1] == '/' {
 		p = p[:len(p)-1]

@@ -1,6 +1,10 @@
 package enforce
 
-import "testing"
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
 
 func TestClassify(t *testing.T) {
 	a := testAccess(t)
@@ -67,4 +71,67 @@ func TestPatientTypeName(t *testing.T) {
 			t.Errorf("%q: %v", in, got)
 		}
 	}
+}
+
+// mentionsPatientBefore is mentionsPatient as it was before its cuts
+// used the library searches (frozen, as scanner_oracle_test.go keeps the
+// scanner): TestMentionsPatientOracle holds the two to the same answers.
+func mentionsPatientBefore(ref []byte) bool {
+	p, queried := ref, false
+	for i, c := range p {
+		if c == '?' || c == '#' {
+			p, queried = p[:i], true
+			break
+		}
+	}
+	for i := 0; i+9 <= len(p); i++ {
+		if string(p[i:i+9]) == "/_history" && (len(p) == i+9 || p[i+9] == '/') {
+			p = p[:i]
+			break
+		}
+	}
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	if i := bytes.LastIndexByte(p, '/'); i >= 0 {
+		last, before := p[i+1:], p[:i]
+		if j := bytes.LastIndexByte(before, '/'); j >= 0 {
+			before = before[j+1:]
+		}
+		if keyIs(before, "Patient") {
+			return true
+		}
+		return queried && keyIs(last, "Patient")
+	}
+	return keyIs(p, "Patient")
+}
+
+// TestMentionsPatientOracle compares mentionsPatient with its frozen
+// previous version on references built from the pieces its cuts look
+// for, in every order up to five pieces; and with the plain string
+// version of oracle_test.go, which does not cut a leading "_history"
+// segment (the live check does not either: it reads such a reference as
+// naming a Patient, the stricter answer).
+func TestMentionsPatientOracle(t *testing.T) {
+	pieces := []string{"Patient", "patient", "/", "x", "_history", "/_history", "/_historyx", "?", "#", "a=b", "http://h/fhir/", "Observation"}
+	var build func(prefix string, n int)
+	count := 0
+	build = func(prefix string, n int) {
+		got := mentionsPatient([]byte(prefix))
+		if want := mentionsPatientBefore([]byte(prefix)); got != want {
+			t.Fatalf("mentionsPatient(%q) = %v, before %v", prefix, got, want)
+		}
+		if want := mentionsPatientOracle(prefix); got != want && !(got && strings.HasPrefix(prefix, "_history")) {
+			t.Fatalf("mentionsPatient(%q) = %v, oracle %v", prefix, got, want)
+		}
+		count++
+		if n == 0 {
+			return
+		}
+		for _, p := range pieces {
+			build(prefix+p, n-1)
+		}
+	}
+	build("", 5)
+	t.Logf("%d references", count)
 }

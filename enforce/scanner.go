@@ -99,17 +99,36 @@ const (
 // lowest special byte is exact; bytes >= 0x80 may carry upwards, but they are
 // flagged themselves and only bytes above them can be disturbed.
 func specialBytes(x uint64) uint64 {
+	return ^plainBytes(x) & swarHigh
+}
+
+// plainBytes is specialBytes before the inversion: the high bit of a byte
+// is set in it when the byte needs no attention (bits below the high bits
+// are noise). Several words' results can be and-ed, to test them at once.
+func plainBytes(x uint64) uint64 {
 	notQuote := (x ^ (swarOnes * '"')) + swarOnes*0x7F
 	notBackslash := (x ^ (swarOnes * '\\')) + swarOnes*0x7F
 	notControl := x + swarOnes*0x60
-	return ^(notQuote & notBackslash & notControl & ^x) & swarHigh
+	return notQuote & notBackslash & notControl & ^x
 }
 
 // readString reads the string at s.pos (which must be '"') and validates it.
 func (s *scanner) readString() (str, error) {
-	end, flags := scanString(s.data, s.pos+1)
+	// The one-word short cut of skipObjectAt, for the walkers' values.
+	d, i := s.data, s.pos
+	end, flags, from := -1, uint8(0), i+1
+	if i+9 <= len(d) {
+		m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+		if m == 0 {
+			from = i + 9
+		} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+			end = j
+		}
+	}
 	if end < 0 {
-		return str{}, ErrSyntax
+		if end, flags = scanString(d, from); end < 0 {
+			return str{}, ErrSyntax
+		}
 	}
 	st := str{start: s.pos + 1, end: end, flags: flags}
 	s.pos = end + 1
@@ -123,9 +142,11 @@ func (s *scanner) readString() (str, error) {
 func scanString(d []byte, i int) (int, uint8) {
 	var flags uint8
 	for {
-		// Two words per round while there is room: long plain strings
-		// (narratives) go through here, and one branch per 16 bytes is
-		// cheaper than one per 8.
+		// Two words per round while there is room, and once a string has
+		// gone on for 16 bytes (narratives, URLs), four: one branch per
+		// 32 bytes is cheaper than one per 8, but a short string would
+		// pay for words past its end. plainBytes of the four words are
+		// and-ed, so a round without a special byte costs one test.
 		for i+16 <= len(d) {
 			m := specialBytes(binary.LittleEndian.Uint64(d[i:]))
 			if m != 0 {
@@ -138,6 +159,27 @@ func scanString(d []byte, i int) (int, uint8) {
 				goto special
 			}
 			i += 16
+			for i+32 <= len(d) {
+				w := d[i : i+32]
+				p0 := plainBytes(binary.LittleEndian.Uint64(w[0:]))
+				p1 := plainBytes(binary.LittleEndian.Uint64(w[8:]))
+				p2 := plainBytes(binary.LittleEndian.Uint64(w[16:]))
+				p3 := plainBytes(binary.LittleEndian.Uint64(w[24:]))
+				if p0&p1&p2&p3&swarHigh != swarHigh {
+					switch {
+					case p0&swarHigh != swarHigh:
+						i += bits.TrailingZeros64(^p0&swarHigh) >> 3
+					case p1&swarHigh != swarHigh:
+						i += 8 + bits.TrailingZeros64(^p1&swarHigh)>>3
+					case p2&swarHigh != swarHigh:
+						i += 16 + bits.TrailingZeros64(^p2&swarHigh)>>3
+					default:
+						i += 24 + bits.TrailingZeros64(^p3&swarHigh)>>3
+					}
+					goto special
+				}
+				i += 32
+			}
 		}
 		for i+8 <= len(d) {
 			m := specialBytes(binary.LittleEndian.Uint64(d[i:]))
@@ -361,15 +403,38 @@ func (s *scanner) nextKey(first bool) ([]byte, bool, error) {
 		return nil, false, ErrSyntax
 	}
 	s.keyStart = i
-	end, flags := scanString(d, i+1)
+	// The one-word short cut of skipObjectAt, for the walkers' keys.
+	end, flags, from := -1, uint8(0), i+1
+	if i+9 <= len(d) {
+		m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+		if m == 0 {
+			from = i + 9
+		} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+			end = j
+		}
+	}
 	if end < 0 {
-		return nil, false, ErrSyntax
+		if end, flags = scanString(d, from); end < 0 {
+			return nil, false, ErrSyntax
+		}
 	}
 	s.keyFlags = flags
-	key, err := s.keys.add(s, str{start: i + 1, end: end, flags: flags})
-	if err != nil {
+	// keyTracker.add's common case, inlined: a plain key of a small
+	// object whose bloom bit is still clear cannot be a duplicate.
+	key := d[i+1 : end]
+	t := &s.keys
+	var err error
+	if f := &t.frames[len(t.frames)-1]; flags == 0 && f.set == nil && len(t.recs)-f.recStart < linearKeyLimit {
+		if bit := uint64(1) << keyHash(key); f.bloom&bit == 0 {
+			f.bloom |= bit
+			t.recs = append(t.recs, keyRec{off: i + 1, n: len(key)})
+			goto colon
+		}
+	}
+	if key, err = t.add(s, str{start: i + 1, end: end, flags: flags}); err != nil {
 		return nil, false, err
 	}
+colon:
 	i = end + 1
 	if i >= len(d) || d[i] != ':' {
 		i = skipSpace(d, i)
@@ -452,7 +517,18 @@ func (s *scanner) skipValueAt(i int) (int, error) {
 	}
 	switch d[i] {
 	case '"':
-		end, _ := scanString(d, i+1)
+		// The short cut of the keys in skipObjectAt: most values are
+		// short strings too.
+		from := i + 1
+		if i+9 <= len(d) {
+			m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+			if m == 0 {
+				from = i + 9 // a plain word: scanString goes on after it
+			} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+				return j + 1, nil
+			}
+		}
+		end, _ := scanString(d, from)
 		if end < 0 {
 			return i, ErrSyntax
 		}
@@ -521,6 +597,7 @@ func (s *scanner) skipObjectAt(i int) (int, error) {
 	}
 	var (
 		keys    [smallKeyLimit]uint64 // offset<<smallKeyLenBits | length
+		lens    uint64                // bit len%64 set for the length of each of keys
 		n       int
 		tracked bool
 		err     error
@@ -530,18 +607,38 @@ func (s *scanner) skipObjectAt(i int) (int, error) {
 			return i, ErrSyntax
 		}
 		s.keyStart = i
-		end, flags := scanString(d, i+1)
+		end, flags, from := -1, uint8(0), i+1
+		// Most keys are shorter than a word: for them one word answers,
+		// without the call to scanString. Only a word whose first special
+		// byte is the closing quote takes the short cut; everything else,
+		// escapes and non-ASCII bytes included, is scanString's.
+		if i+9 <= len(d) {
+			m := specialBytes(binary.LittleEndian.Uint64(d[i+1:]))
+			if m == 0 {
+				from = i + 9 // a plain word: scanString goes on after it
+			} else if j := i + 1 + bits.TrailingZeros64(m)>>3; d[j] == '"' {
+				end = j
+			}
+		}
 		if end < 0 {
-			return i, ErrSyntax
+			if end, flags = scanString(d, from); end < 0 {
+				return i, ErrSyntax
+			}
 		}
 		key := d[i+1 : end]
 		switch {
 		case !tracked && flags == 0 && n < smallKeyLimit && len(key) <= smallKeyMaxLen && uint64(i) < 1<<(64-smallKeyLenBits-1):
-			for _, k := range keys[:n] {
-				if int(k&smallKeyMaxLen) == len(key) {
-					off := int(k >> smallKeyLenBits)
-					if asciiFoldEqual(d[off:off+len(key)], key) {
-						return i, ErrDuplicateKey
+			// Keys of one object mostly differ in length: only when an
+			// earlier key may have this one's length are they compared.
+			if bit := uint64(1) << (len(key) & 63); lens&bit == 0 {
+				lens |= bit
+			} else {
+				for _, k := range keys[:n] {
+					if int(k&smallKeyMaxLen) == len(key) {
+						off := int(k >> smallKeyLenBits)
+						if asciiFoldEqual(d[off:off+len(key)], key) {
+							return i, ErrDuplicateKey
+						}
 					}
 				}
 			}

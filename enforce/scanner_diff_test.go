@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -210,6 +211,12 @@ func scannerSeeds(f *testing.F) [][]byte {
 		[]byte(`{"ſ":1,"S":2}`), []byte(`{"K":1,"\u212a":2}`), []byte(` { "a" : [ 1 , 2.5e-3 , -0 , true , false , null , "x" ] } `),
 		[]byte("{\"a\":\"\t\"}"), []byte(`{"a":01}`), []byte(`{"a":1.}`), []byte(`{"a":-}`), []byte(`[1,]`), []byte(`{"a":1,}`),
 		stubSearchset(2), stubNarrativeSearchset(2))
+	// Strings past the 16- and 32-byte rounds of scanString, with a
+	// special byte or sequence late in them, for the mutator to move.
+	long := strings.Repeat("abcdefgh", 9)
+	for _, mid := range []string{`\"`, `\u00e9`, `\ud83d\ude00`, "\u05d0", "\xc0\xaf", "\x01", `\ud83d`} {
+		out = append(out, []byte(`{"`+long+mid+`k":"`+long+mid+long+`","v":["`+long[:17]+mid+`"]}`))
+	}
 	return out
 }
 
