@@ -21,7 +21,10 @@ func correlate(w http.ResponseWriter, r *http.Request, fallback string) string {
 	if err != nil {
 		id = fallback
 	}
-	w.Header()[correlationKey] = []string{id}
-	r.Header[correlationKey] = []string{id}
+	// Two slices of one array, each to its full capacity: an append to
+	// one cannot reach the other.
+	vals := &[2]string{id, id}
+	w.Header()[correlationKey] = vals[0:1:1]
+	r.Header[correlationKey] = vals[1:2:2]
 	return id
 }

@@ -46,7 +46,7 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 		up.RequestURI = up.URL.RequestURI()
 		up.Body, up.ContentLength, up.GetBody = http.NoBody, 0, nil
 		up.Trailer = nil
-		up.Header = make(http.Header, len(forwardedHeaders)+3)
+		up.Header = make(http.Header, len(forwardedHeaders)+4)
 		if form != "" {
 			up.Method = http.MethodPost
 			up.Body, up.ContentLength = io.NopCloser(strings.NewReader(form)), int64(len(form))
@@ -60,19 +60,24 @@ func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 		}
 		// The enforcer reads JSON only, uncompressed. (Canonical keys set
 		// directly: this runs on every request.)
-		up.Header["Accept"] = []string{"application/fhir+json"}
-		up.Header["Accept-Encoding"] = []string{"identity"}
-		up.Header[decisionHeader] = []string{r.Header.Get(decisionHeader)}
+		// One backing array for the four values, each sliced to its full
+		// capacity so an append by a later handler copies instead of
+		// overwriting its neighbour.
+		vals := &[4]string{"application/fhir+json", "identity", r.Header.Get(decisionHeader)}
+		up.Header["Accept"] = vals[0:1:1]
+		up.Header["Accept-Encoding"] = vals[1:2:2]
+		up.Header[decisionHeader] = vals[2:3:3]
 		// The checked (or minted) correlation id, never the client's raw
 		// header: correlate wrote it back into r.
 		if id := r.Header.Get(correlation.Header); id != "" {
-			up.Header[correlationKey] = []string{id}
+			vals[3] = id
+			up.Header[correlationKey] = vals[3:4:4]
 		}
 		setUpstreamAssertion(ctx, up.Header)
 		c := newCapture(p.MaxResponseBytes)
 		start := p.now()
 		err := serveUpstream(next, c, up)
-		p.observeStage("upstream", start)
+		p.observeStage(stageUpstream, start)
 		if err != nil {
 			return nil, err
 		}
@@ -185,6 +190,15 @@ func (p *PEP) badUpstream(reason string, err error) denial {
 
 // isJSON accepts the media types a FHIR JSON body may carry.
 func isJSON(contentType string) bool {
+	switch contentType {
+	case "application/fhir+json", "application/fhir+json; charset=utf-8", "application/fhir+json;charset=utf-8",
+		"application/json", "application/json; charset=utf-8":
+		// What FHIR servers send, decided without ParseMediaType's
+		// parameter map (an allocation per request); every other value
+		// takes the full parse below. TestIsJSONFastPath holds the two
+		// ways to the same answer.
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false
