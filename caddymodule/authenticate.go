@@ -32,7 +32,7 @@ func (p *PEP) authenticate(x *exchange) error {
 		return denyNoClientCertificate
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	thumbprint := introspection.Thumbprint(leaf.Raw)
+	thumbprint := trust.Thumbprint(leaf)
 	memberID, err := p.trust.VerifyPeer(leaf, r.TLS.PeerCertificates[1:])
 	if err != nil {
 		// The certificate may have been removed from NTN while this
