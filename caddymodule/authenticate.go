@@ -153,8 +153,32 @@ func stripClientCredentials(r *http.Request) {
 	r.Header.Del("Authorization")
 	r.Header.Del("Proxy-Authorization")
 	for name := range r.Header {
-		if strings.HasPrefix(http.CanonicalHeaderKey(name), internalHeaderPrefix) {
+		if hasInternalPrefix(name) {
 			delete(r.Header, name)
 		}
 	}
+}
+
+// hasInternalPrefix reports whether a header name starts with
+// internalHeaderPrefix in any letter case. It matches every name whose
+// canonical form has the prefix (and also names CanonicalHeaderKey leaves
+// alone, such as one with a space: removed all the same), without
+// canonicalising each name of each request.
+func hasInternalPrefix(name string) bool {
+	if len(name) < len(internalHeaderPrefix) {
+		return false
+	}
+	for i := range len(internalHeaderPrefix) {
+		c, want := name[i], internalHeaderPrefix[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if 'a' <= want && want <= 'z' {
+			want -= 'a' - 'A'
+		}
+		if c != want {
+			return false
+		}
+	}
+	return true
 }

@@ -169,7 +169,7 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	x.identified = true
 	stripClientCredentials(x.r)
 	x.r.Header[decisionHeader] = x.decisionVals[1:2:2]
-	fetch := x.tracked(p.fetcher(x.r, x.next))
+	fetch := x.trackedFetch(p)
 	if p.isPageRequest(x.r) {
 		return p.servePage(x, fetch)
 	}
@@ -259,11 +259,13 @@ func (p *PEP) finish(x *exchange, res result, err error) error {
 	return nil
 }
 
-// tracked records every capture fetch returns, for releaseCaptures. The
-// upstream calls of one exchange run one after the other, on its goroutine.
-func (x *exchange) tracked(fetch fetchFunc) fetchFunc {
+// trackedFetch is p.fetcher for the exchange's request that records every
+// capture it returns, for releaseCaptures (one closure instead of one
+// wrapping another). The upstream calls of one exchange run one after the
+// other, on its goroutine.
+func (x *exchange) trackedFetch(p *PEP) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
-		c, err := fetch(ctx, relPath, rawQuery, form)
+		c, err := p.fetch(ctx, x.r, x.next, relPath, rawQuery, form)
 		if c != nil {
 			x.captures = append(x.captures, c)
 		}

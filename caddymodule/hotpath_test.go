@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +216,30 @@ func TestReleasedCaptureIsEmpty(t *testing.T) {
 	if len(c.header) != 0 || c.status != 0 || c.body != nil || c.limit != 0 || c.overflow || c.links != nil || c.out != nil {
 		t.Fatalf("released capture keeps state: %+v", c)
 	}
+}
+
+// hasInternalPrefix removes at least every header the canonical-form
+// test removed: a name whose canonical form starts with the prefix.
+func TestHasInternalPrefixCoversCanonicalForm(t *testing.T) {
+	for _, name := range []string{
+		"X-Fhir-Pep-Member-Id", "x-fhir-pep-decision-id", "X-FHIR-PEP-ASSERTION", "x-Fhir-pep-", "X-Fhir-Pep-a b",
+		"X-Fhir-Pe", "X-Fhir-Pepx", "X-Fhir-Pe-Member", "Authorization", "", "X_Fhir_Pep_Member",
+	} {
+		canonical := strings.HasPrefix(http.CanonicalHeaderKey(name), internalHeaderPrefix)
+		if got := hasInternalPrefix(name); canonical && !got {
+			t.Errorf("%q: canonical form has the prefix, hasInternalPrefix says no", name)
+		} else if got != strings.HasPrefix(strings.ToLower(name), strings.ToLower(internalHeaderPrefix)) {
+			t.Errorf("%q: hasInternalPrefix = %v", name, got)
+		}
+	}
+}
+
+func FuzzHasInternalPrefix(f *testing.F) {
+	f.Add("X-Fhir-Pep-Member-Id")
+	f.Add("x-fhir-pep-")
+	f.Fuzz(func(t *testing.T, name string) {
+		if strings.HasPrefix(http.CanonicalHeaderKey(name), internalHeaderPrefix) && !hasInternalPrefix(name) {
+			t.Fatalf("%q: canonical form has the prefix, hasInternalPrefix says no", name)
+		}
+	})
 }

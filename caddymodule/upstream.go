@@ -32,59 +32,63 @@ var correlationKey = http.CanonicalHeaderKey(correlation.Header)
 
 func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
-		// A shallow copy with its own URL and Header: r.Clone would
-		// deep-copy the client's header only for it to be replaced, and
-		// reverse_proxy clones what it changes itself.
-		up := r.WithContext(ctx)
-		u := *r.URL
-		up.URL = &u
-		up.Form, up.PostForm, up.MultipartForm = nil, nil, nil
-		up.Method = http.MethodGet
-		up.URL.Path = p.BasePath + relPath
-		up.URL.RawPath = ""
-		up.URL.RawQuery = rawQuery
-		up.RequestURI = up.URL.RequestURI()
-		up.Body, up.ContentLength, up.GetBody = http.NoBody, 0, nil
-		up.Trailer = nil
-		// Sized for one map group (a hint above 8 allocates a table of
-		// groups): the usual upstream request carries 4 to 6 headers.
-		up.Header = make(http.Header, 8)
-		if form != "" {
-			up.Method = http.MethodPost
-			up.Body, up.ContentLength = io.NopCloser(strings.NewReader(form)), int64(len(form))
-			up.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(form)), nil }
-			up.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		for _, h := range forwardedHeaders {
-			if v := r.Header.Values(h); len(v) > 0 {
-				up.Header[h] = v
-			}
-		}
-		// The enforcer reads JSON only, uncompressed. (Canonical keys set
-		// directly: this runs on every request.)
-		// One backing array for the four values, each sliced to its full
-		// capacity so an append by a later handler copies instead of
-		// overwriting its neighbour.
-		vals := &[4]string{"application/fhir+json", "identity", firstValue(r.Header, decisionHeader)}
-		up.Header["Accept"] = vals[0:1:1]
-		up.Header["Accept-Encoding"] = vals[1:2:2]
-		up.Header[decisionHeader] = vals[2:3:3]
-		// The checked (or minted) correlation id, never the client's raw
-		// header: correlate wrote it back into r.
-		if id := firstValue(r.Header, correlationKey); id != "" {
-			vals[3] = id
-			up.Header[correlationKey] = vals[3:4:4]
-		}
-		setUpstreamAssertion(ctx, up.Header)
-		c := newCapture(p.MaxResponseBytes)
-		start := p.now()
-		err := serveUpstream(next, c, up)
-		p.observeStage(stageUpstream, start)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return p.fetch(ctx, r, next, relPath, rawQuery, form)
 	}
+}
+
+// fetch is one upstream call of fetcher's: r is the client's request.
+func (p *PEP) fetch(ctx context.Context, r *http.Request, next caddyhttp.Handler, relPath, rawQuery, form string) (*capture, error) {
+	// A shallow copy with its own URL and Header: r.Clone would
+	// deep-copy the client's header only for it to be replaced, and
+	// reverse_proxy clones what it changes itself.
+	up := r.WithContext(ctx)
+	u := *r.URL
+	up.URL = &u
+	up.Form, up.PostForm, up.MultipartForm = nil, nil, nil
+	up.Method = http.MethodGet
+	up.URL.Path = p.BasePath + relPath
+	up.URL.RawPath = ""
+	up.URL.RawQuery = rawQuery
+	up.RequestURI = up.URL.RequestURI()
+	up.Body, up.ContentLength, up.GetBody = http.NoBody, 0, nil
+	up.Trailer = nil
+	// Sized for one map group (a hint above 8 allocates a table of
+	// groups): the usual upstream request carries 4 to 6 headers.
+	up.Header = make(http.Header, 8)
+	if form != "" {
+		up.Method = http.MethodPost
+		up.Body, up.ContentLength = io.NopCloser(strings.NewReader(form)), int64(len(form))
+		up.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(form)), nil }
+		up.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, h := range forwardedHeaders {
+		if v := r.Header.Values(h); len(v) > 0 {
+			up.Header[h] = v
+		}
+	}
+	// The enforcer reads JSON only, uncompressed. (Canonical keys set
+	// directly: this runs on every request.) One backing array for the four values, each sliced to its full
+	// capacity so an append by a later handler copies instead of
+	// overwriting its neighbour.
+	vals := &[4]string{"application/fhir+json", "identity", firstValue(r.Header, decisionHeader)}
+	up.Header["Accept"] = vals[0:1:1]
+	up.Header["Accept-Encoding"] = vals[1:2:2]
+	up.Header[decisionHeader] = vals[2:3:3]
+	// The checked (or minted) correlation id, never the client's raw
+	// header: correlate wrote it back into r.
+	if id := firstValue(r.Header, correlationKey); id != "" {
+		vals[3] = id
+		up.Header[correlationKey] = vals[3:4:4]
+	}
+	setUpstreamAssertion(ctx, up.Header)
+	c := newCapture(p.MaxResponseBytes)
+	start := p.now()
+	err := serveUpstream(next, c, up)
+	p.observeStage(stageUpstream, start)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // firstValue is Header.Get for a key already in canonical form: Get
