@@ -77,3 +77,15 @@ func BenchmarkDigestMemoised(b *testing.B) {
 		_ = Thumbprint(leaf)
 	}
 }
+
+// BenchmarkDigestUnmemoised is what the gate and the NTN re-check paid
+// per request before the memo (compare BenchmarkDigestMemoised).
+func BenchmarkDigestUnmemoised(b *testing.B) {
+	ca := ntntest.NewRootCA(b, "org-a CA", ntntest.ECDSAP256)
+	leaf := ca.Issue(b, ntntest.CertOptions{CommonName: "leaf"}).Cert
+	b.ReportAllocs()
+	for b.Loop() {
+		sum := sha256.Sum256(leaf.Raw)
+		_ = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+}
