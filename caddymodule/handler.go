@@ -64,6 +64,8 @@ type exchange struct {
 	// captures are the buffered upstream answers, released to their
 	// pool once the answer (which may alias them) is written.
 	captures []*capture
+	// capturesBuf backs captures for the usual one or two upstream calls.
+	capturesBuf [2]*capture
 	// httpErr is checkHTTP's verdict on the request as the client sent
 	// it, before begin adds headers of its own (X-Correlation-ID).
 	httpErr error
@@ -130,6 +132,7 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 func (p *PEP) begin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) *exchange {
 	x := &exchange{w: w, r: r, next: next, start: p.now(), decisionID: newDecisionID(), httpErr: checkHTTP(r, p.limitsConfig())}
+	x.captures = x.capturesBuf[:0]
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// One provider reading the exchange instead of a Set per
 		// placeholder: each Set boxed its value and grew the replacer's
@@ -280,7 +283,11 @@ func (x *exchange) releaseCaptures() {
 	for _, c := range x.captures {
 		c.release()
 	}
+	// The released captures may already serve other requests: the
+	// exchange (read later by the placeholder provider) keeps no
+	// reference to them.
 	x.captures = nil
+	clear(x.capturesBuf[:])
 }
 
 func isReadInteraction(i fhir.Interaction) bool {

@@ -243,3 +243,23 @@ func FuzzHasInternalPrefix(f *testing.F) {
 		}
 	})
 }
+
+// Once the answer is written the exchange holds no capture: they are back
+// in their pool, and the exchange outlives the request (the placeholder
+// provider reads it).
+func TestFinishedExchangeHoldsNoCapture(t *testing.T) {
+	f := newGateFixture(t)
+	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
+	w := httptest.NewRecorder()
+	x := f.pep.begin(w, f.request("GET", "/R4/Observation/obs-lab", f.caller, "lab"), proxyTo(f.fhir.srv.URL))
+	res, err := f.pep.serve(x)
+	if len(x.captures) == 0 {
+		t.Fatal("the read made no upstream call")
+	}
+	if err := f.pep.finish(x, res, err); err != nil || w.Code != 200 {
+		t.Fatalf("status %d, err %v", w.Code, err)
+	}
+	if x.captures != nil || x.capturesBuf != [2]*capture{} {
+		t.Fatalf("finished exchange still references captures: %v %v", x.captures, x.capturesBuf)
+	}
+}

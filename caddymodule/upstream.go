@@ -67,9 +67,9 @@ func (p *PEP) fetch(ctx context.Context, r *http.Request, next caddyhttp.Handler
 		}
 	}
 	// The enforcer reads JSON only, uncompressed. (Canonical keys set
-	// directly: this runs on every request.) One backing array for the four values, each sliced to its full
-	// capacity so an append by a later handler copies instead of
-	// overwriting its neighbour.
+	// directly: this runs on every request.) One backing array for the
+	// four values, each sliced to its full capacity so an append by a
+	// later handler copies instead of overwriting its neighbour.
 	vals := &[4]string{"application/fhir+json", "identity", firstValue(r.Header, decisionHeader)}
 	up.Header["Accept"] = vals[0:1:1]
 	up.Header["Accept-Encoding"] = vals[1:2:2]
