@@ -9,10 +9,20 @@ import (
 	"github.com/hdp-il/fhir-pep/policy"
 )
 
-// accessMemoMax bounds the memo. A data source sees a few distinct
-// obligation shapes per scope set and patient; when the memo is full it
-// starts over, which costs one rebuild per shape.
+// accessMemoMax bounds the memo's entries. A data source sees a few
+// distinct obligation shapes per scope set and patient; when the memo is
+// full it starts over, which costs one rebuild per shape.
 const accessMemoMax = 4096
+
+// accessMemoMaxBytes bounds the memory the memo holds, as charged by
+// accessCharge: entries grow with the scopes PCM issues (every bucket and
+// constraint of every scope is kept, with what the Access builds on it),
+// so the count alone does not bound it.
+const accessMemoMaxBytes = 16 << 20
+
+// accessEntryOverhead is charged for each entry on top of its strings:
+// the entry, the Access and the maps and slices they hold.
+const accessEntryOverhead = 1 << 10
 
 // accessMemo remembers the enforcer's Access for a response obligation and
 // the patient's ids. A cached read repeats the same decision, and building
@@ -26,16 +36,19 @@ type accessMemo struct {
 	mu      sync.RWMutex
 	entries map[uint64][]*accessEntry
 	n       int
+	// bytes is the sum of the entries' charges, at most maxBytes.
+	bytes, maxBytes int
 }
 
 type accessEntry struct {
 	resp   policy.Response
 	ids    []string
 	access *enforce.Access
+	charge int
 }
 
 func newAccessMemo() *accessMemo {
-	return &accessMemo{seed: maphash.MakeSeed(), entries: make(map[uint64][]*accessEntry)}
+	return &accessMemo{seed: maphash.MakeSeed(), entries: make(map[uint64][]*accessEntry), maxBytes: accessMemoMaxBytes}
 }
 
 // get returns the memoised Access for resp and ids, or builds it. Build
@@ -54,16 +67,55 @@ func (m *accessMemo) get(resp policy.Response, ids []string, build func() (*enfo
 	if err != nil {
 		return nil, err
 	}
-	e := &accessEntry{resp: resp.Clone(), ids: slices.Clone(ids), access: a}
+	charge := accessCharge(resp, ids)
+	if charge > m.maxBytes {
+		// Larger than the whole memo: used for this request only.
+		return a, nil
+	}
+	e := &accessEntry{resp: resp.Clone(), ids: slices.Clone(ids), access: a, charge: charge}
 	m.mu.Lock()
-	if m.n >= accessMemoMax {
+	if m.n >= accessMemoMax || m.bytes+charge > m.maxBytes {
 		clear(m.entries)
-		m.n = 0
+		m.n, m.bytes = 0, 0
 	}
 	m.entries[h] = append(m.entries[h], e)
 	m.n++
+	m.bytes += charge
 	m.mu.Unlock()
 	return a, nil
+}
+
+// accessCharge is the memory an entry is charged for: every string of
+// the obligation and the ids (with its header) twice, plus
+// accessEntryOverhead. Twice is an upper bound on the strings themselves
+// (the key's clone and the Access share them), the structures built
+// around them and the allocator's size-class rounding; measured in
+// TestAccessChargeCoversTheAccess (about 0.6 of the charge).
+func accessCharge(resp policy.Response, ids []string) int {
+	const header = 16 // a string header
+	n := 0
+	for _, id := range ids {
+		n += header + len(id)
+	}
+	for _, r := range resp.Rules {
+		n += header + len(r.Type)
+		for _, b := range r.Buckets {
+			n += header + len(b)
+		}
+		for _, c := range r.Constraints {
+			n += 2*header + len(c.Name) + len(c.Value)
+		}
+	}
+	for typ, buckets := range resp.Types {
+		n += header + len(typ)
+		for _, b := range buckets {
+			n += header + len(b)
+		}
+	}
+	for bucket, since := range resp.Depths {
+		n += 2*header + len(bucket) + len(since)
+	}
+	return accessEntryOverhead + 2*n
 }
 
 // hash covers everything sameResponse compares. Map entries are hashed

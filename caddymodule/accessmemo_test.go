@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -169,4 +171,91 @@ func httptestRecorderServe(f *gateFixture, r *http.Request) *httptest.ResponseRe
 		w.Code = -1
 	}
 	return w
+}
+
+// bigResponse is an obligation whose scopes carry large constraints, as a
+// PCM issuing long scopes would produce: about 2 x 160 KiB charged.
+func bigResponse(tag string) policy.Response {
+	r := memoResponse()
+	for i := range 10 {
+		r.Rules[0].Constraints = append(r.Rules[0].Constraints, policy.SearchParam{
+			Name: "code", Value: fmt.Sprintf("%s-%d-%s", tag, i, strings.Repeat("x", 16<<10)),
+		})
+	}
+	return r
+}
+
+// The memo is bounded by bytes too: obligations with big scopes evict
+// long before the entry count is reached, and what it holds (recomputed
+// from its entries) never exceeds the byte bound.
+func TestAccessMemoBoundedByBytes(t *testing.T) {
+	m := newAccessMemo()
+	build := func() (*enforce.Access, error) { return new(enforce.Access), nil }
+	charge := accessCharge(bigResponse("r0"), []string{"p1"})
+	if charge < 2*160<<10 {
+		t.Fatalf("charge %d does not count the constraints twice", charge)
+	}
+	for i := range 3 * accessMemoMaxBytes / charge {
+		if _, err := m.get(bigResponse(fmt.Sprintf("r%d", i)), []string{"p1"}, build); err != nil {
+			t.Fatal(err)
+		}
+		held := 0
+		for _, list := range m.entries {
+			for _, e := range list {
+				held += accessCharge(e.resp, e.ids)
+			}
+		}
+		if held > accessMemoMaxBytes || held != m.bytes {
+			t.Fatalf("after %d inserts the memo holds %d bytes (accounted %d), bound %d", i+1, held, m.bytes, accessMemoMaxBytes)
+		}
+	}
+	if m.n >= accessMemoMax {
+		t.Fatalf("the entry count (%d) bounded the memo, not the bytes", m.n)
+	}
+}
+
+// An obligation charged more than the whole memo is built and used, but
+// not kept (it would evict everything else for one entry).
+func TestAccessMemoSkipsOversizeEntries(t *testing.T) {
+	m := newAccessMemo()
+	m.maxBytes = accessCharge(bigResponse("r"), []string{"p1"}) - 1
+	builds := 0
+	build := func() (*enforce.Access, error) { builds++; return new(enforce.Access), nil }
+	for range 2 {
+		if a, err := m.get(bigResponse("r"), []string{"p1"}, build); err != nil || a == nil {
+			t.Fatalf("access %v, err %v", a, err)
+		}
+	}
+	if builds != 2 || m.n != 0 || m.bytes != 0 {
+		t.Fatalf("builds %d, entries %d, bytes %d: an oversize entry was kept", builds, m.n, m.bytes)
+	}
+}
+
+// The charge covers what a real Access built from the obligation holds:
+// measured on the heap over many builds of a big obligation.
+func TestAccessChargeCoversTheAccess(t *testing.T) {
+	p := newGateFixture(t).pep
+	const n = 40
+	kept := make([]*enforce.Access, 0, n)
+	resps := make([]policy.Response, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		// Measured: the obligation's strings (as the policy returns
+		// them), the memo's clone of it and the Access.
+		resps[i] = bigResponse(fmt.Sprintf("r%d", i)).Clone()
+		a, err := p.buildAccess(resps[i], []string{fmt.Sprintf("p%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, a)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := int(after.HeapAlloc-before.HeapAlloc) / n
+	if charge := accessCharge(resps[0], []string{"p0"}); perEntry > charge {
+		t.Fatalf("an Access and its key hold %d bytes, charged %d", perEntry, charge)
+	}
+	runtime.KeepAlive(kept)
 }

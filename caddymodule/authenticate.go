@@ -23,7 +23,7 @@ const internalHeaderPrefix = "X-Fhir-Pep-"
 // then PCM. It sets x.subject as it learns who is calling: once the
 // certificate is trusted, denials are audited with the member id.
 func (p *PEP) authenticate(x *exchange) error {
-	defer p.observeStage("gate", x.start)
+	defer p.observeStage(stageGate, x.start)
 	r := x.r
 	if !p.underBase(r.URL.Path) {
 		return denyOutsideBase
@@ -32,7 +32,7 @@ func (p *PEP) authenticate(x *exchange) error {
 		return denyNoClientCertificate
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	thumbprint := introspection.Thumbprint(leaf.Raw)
+	thumbprint := trust.Thumbprint(leaf)
 	memberID, err := p.trust.VerifyPeer(leaf, r.TLS.PeerCertificates[1:])
 	if err != nil {
 		// The certificate may have been removed from NTN while this
@@ -47,7 +47,9 @@ func (p *PEP) authenticate(x *exchange) error {
 		}
 		return denyUntrustedCertificate
 	}
-	x.subject = &Subject{MemberID: memberID, Thumbprint: thumbprint}
+	// The subject lives in the exchange: one allocation less per request.
+	x.subjectVal = Subject{MemberID: memberID, Thumbprint: thumbprint}
+	x.subject = &x.subjectVal
 
 	token, err := bearerToken(r, p.MaxRequestBytes)
 	switch {
@@ -62,6 +64,23 @@ func (p *PEP) authenticate(x *exchange) error {
 	}
 
 	claims, _, err := p.pcm.introspect(r.Context(), memberID, token)
+	if err != nil {
+		return p.introspectionDenial(r, err)
+	}
+	if err := p.checkClaims(claims, thumbprint); err != nil {
+		return err
+	}
+	if err := p.checkOrganization(claims, memberID); err != nil {
+		return err
+	}
+	x.subject.Claims = claims
+	return nil
+}
+
+// introspectionDenial is the answer to a failed introspection. It is
+// kept off the success path: each errors.As target escapes to the heap,
+// which cost an allocation per request even when err was nil.
+func (p *PEP) introspectionDenial(r *http.Request, err error) error {
 	var budget *introspection.BudgetError
 	if errors.As(err, &budget) {
 		// The member's (or everyone's) PCM call budget is spent: PCM was
@@ -79,20 +98,10 @@ func (p *PEP) authenticate(x *exchange) error {
 		// need: the token is unusable, retrying will not help.
 		return invalidToken("incomplete_claims")
 	}
-	if err != nil {
-		// Fail closed: PCM unreachable, slow, erroring or answering
-		// garbage all mean "no". The error text never holds the token.
-		p.logDenial(r, "introspection failed", zap.Error(err))
-		return denyPCMUnavailable
-	}
-	if err := p.checkClaims(claims, thumbprint); err != nil {
-		return err
-	}
-	if err := p.checkOrganization(claims, memberID); err != nil {
-		return err
-	}
-	x.subject.Claims = claims
-	return nil
+	// Fail closed: PCM unreachable, slow, erroring or answering garbage
+	// all mean "no". The error text never holds the token.
+	p.logDenial(r, "introspection failed", zap.Error(err))
+	return denyPCMUnavailable
 }
 
 // checkClaims applies the token checks of this data source to an
@@ -144,8 +153,32 @@ func stripClientCredentials(r *http.Request) {
 	r.Header.Del("Authorization")
 	r.Header.Del("Proxy-Authorization")
 	for name := range r.Header {
-		if strings.HasPrefix(http.CanonicalHeaderKey(name), internalHeaderPrefix) {
+		if hasInternalPrefix(name) {
 			delete(r.Header, name)
 		}
 	}
+}
+
+// hasInternalPrefix reports whether a header name starts with
+// internalHeaderPrefix in any letter case. It matches every name whose
+// canonical form has the prefix (and also names CanonicalHeaderKey leaves
+// alone, such as one with a space: removed all the same), without
+// canonicalising each name of each request.
+func hasInternalPrefix(name string) bool {
+	if len(name) < len(internalHeaderPrefix) {
+		return false
+	}
+	for i := range len(internalHeaderPrefix) {
+		c, want := name[i], internalHeaderPrefix[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if 'a' <= want && want <= 'z' {
+			want -= 'a' - 'A'
+		}
+		if c != want {
+			return false
+		}
+	}
+	return true
 }

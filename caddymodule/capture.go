@@ -45,14 +45,23 @@ type capture struct {
 	out *[]byte
 }
 
+// captures recycles the capture itself and its header map, which every
+// upstream call filled anew (a map grown for the proxy's headers). Only
+// released captures return, and release empties them first.
+var captures = sync.Pool{New: func() any { return &capture{header: make(http.Header, 8)} }}
+
 func newCapture(limit int64) *capture {
 	b := captureBuffers.Get().(*bytes.Buffer)
 	b.Reset()
-	return &capture{header: http.Header{}, limit: limit, body: b}
+	c := captures.Get().(*capture)
+	c.limit, c.body = limit, b
+	return c
 }
 
-// release returns the buffer to the pool. The capture and every slice of
-// its body must not be used afterwards.
+// release returns the capture and its buffers to their pools. The
+// capture, its header and every slice of its body must not be used
+// afterwards, and it is released once (releaseCaptures): the capture may
+// already serve another request.
 func (c *capture) release() {
 	if c.body == nil {
 		return
@@ -60,13 +69,15 @@ func (c *capture) release() {
 	if c.body.Cap() <= maxPooledCapture {
 		captureBuffers.Put(c.body)
 	}
-	c.body = nil
-	if c.out != nil {
-		if cap(*c.out) <= maxPooledCapture {
-			outputBuffers.Put(c.out)
-		}
-		c.out = nil
+	if c.out != nil && cap(*c.out) <= maxPooledCapture {
+		outputBuffers.Put(c.out)
 	}
+	// Every field back to its zero value but the emptied map: nothing
+	// of this answer can reach the next request that gets the capture.
+	h := c.header
+	clear(h)
+	*c = capture{header: h}
+	captures.Put(c)
 }
 
 // output returns an empty pooled buffer for the checked answer, valid

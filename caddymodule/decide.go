@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"go.uber.org/zap"
@@ -143,7 +142,7 @@ func fhirReason(err error) string {
 // Like every search the PEP sends upstream, it carries one _security:not
 // per forbidden label: a labelled Patient is never resolved.
 func (p *PEP) patientFetcher(fetch fetchFunc) patient.Fetcher {
-	not := url.Values{"_security:not": p.forbiddenNot()}.Encode()
+	not := p.patientNotForm
 	return func(ctx context.Context, form string) (int, []byte, error) {
 		if not != "" {
 			form += "&" + not

@@ -89,7 +89,7 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 	}
 	start := p.now()
 	v, err := pl.access.CheckResource(c.body.Bytes())
-	p.observeStage("response", start)
+	p.observeStage(stageResponse, start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()
 		return result{}, forbiddenLabelNotFound()
@@ -102,13 +102,25 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 		return withheldResult("withheld_"+v.Reason.String(), 1), nil
 	}
 	p.metrics.returned.Inc()
-	h := http.Header{}
-	for _, k := range []string{"ETag", "Last-Modified"} {
-		if v := c.header.Get(k); v != "" {
-			h.Set(k, v)
-		}
+	return result{status: http.StatusOK, body: c.body.Bytes(), header: versionHeaders(c.header), out: outcome{returned: 1}}, nil
+}
+
+// versionHeaders are the upstream's ETag and Last-Modified (first values),
+// the only headers of its answer a read passes on; nil when it sent
+// neither, so the common answer costs no map.
+func versionHeaders(up http.Header) http.Header {
+	etag, modified := up.Get("Etag"), up.Get("Last-Modified")
+	if etag == "" && modified == "" {
+		return nil
 	}
-	return result{status: http.StatusOK, body: c.body.Bytes(), header: h, out: outcome{returned: 1}}, nil
+	h := make(http.Header, 2)
+	if etag != "" {
+		h["Etag"] = []string{etag}
+	}
+	if modified != "" {
+		h["Last-Modified"] = []string{modified}
+	}
+	return h
 }
 
 // bundle fetches a Bundle and filters it entry by entry. narrowedType is
@@ -125,7 +137,7 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 		AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType, Links: c.links,
 	})
 	c.keepOutput(out)
-	p.observeStage("response", start)
+	p.observeStage(stageResponse, start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()
 		return result{}, denyForbiddenLabel

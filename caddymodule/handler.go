@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -40,19 +41,22 @@ type exchange struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	next caddyhttp.Handler
-	// repl is the request's replacer; a private one when Caddy gave none
-	// (unit tests), so no stage needs a nil check.
-	repl *caddy.Replacer
 	// start is when the PEP took the request; the gate stage is timed
 	// from it.
 	start      time.Time
 	decisionID string
+	// decisionVals back the decision header of the answer and of the
+	// upstream request (one slice each, to its full capacity): values in
+	// the exchange cost no allocation of their own.
+	decisionVals [2]string
 	// correlationID is the request's X-Correlation-ID, checked or minted
 	// (correlate): echoed, passed upstream and audited.
 	correlationID string
 	// subject is nil until the client certificate is trusted, and its
 	// Claims nil until the token is accepted.
 	subject *Subject
+	// subjectVal is where subject points once set.
+	subjectVal Subject
 	// req is nil until the FHIR request is parsed.
 	req *fhir.Request
 	// dryRun marks a request the policy denied but dry_run lets through.
@@ -60,6 +64,8 @@ type exchange struct {
 	// captures are the buffered upstream answers, released to their
 	// pool once the answer (which may alias them) is written.
 	captures []*capture
+	// capturesBuf backs captures for the usual one or two upstream calls.
+	capturesBuf [2]*capture
 	// httpErr is checkHTTP's verdict on the request as the client sent
 	// it, before begin adds headers of its own (X-Correlation-ID).
 	httpErr error
@@ -68,6 +74,43 @@ type exchange struct {
 	stage string
 	// deniedStage is stageOf's verdict, set by finish for auditRecord.
 	deniedStage string
+	// identified is set once the token is bound to the subject: from then
+	// on the member_id and client_id placeholders are known.
+	identified bool
+	// reason is the outcome's reason, for its placeholder, set by finish.
+	reason string
+}
+
+// placeholder is the exchange's provider of the {http.fhir_pep.*}
+// placeholders (module.go), read when a placeholder is replaced: a
+// placeholder is known from the point where the request path learns its
+// value, and it says what the path established, so the exchange is never
+// reused for another request (the access log reads it after ServeHTTP
+// returned).
+func (x *exchange) placeholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, "http.fhir_pep.")
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "decision_id":
+		return x.decisionID, true
+	case "correlation_id":
+		return x.correlationID, true
+	case "member_id":
+		if x.identified {
+			return x.subject.MemberID, true
+		}
+	case "client_id":
+		if x.identified {
+			return x.subject.Claims.ClientID, true
+		}
+	case "reason":
+		if x.reason != "" {
+			return x.reason, true
+		}
+	}
+	return nil, false
 }
 
 // ServeHTTP runs the whole PEP, top to bottom: the token gate
@@ -89,14 +132,16 @@ func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 func (p *PEP) begin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) *exchange {
 	x := &exchange{w: w, r: r, next: next, start: p.now(), decisionID: newDecisionID(), httpErr: checkHTTP(r, p.limitsConfig())}
-	x.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if x.repl == nil {
-		x.repl = caddy.NewReplacer()
+	x.captures = x.capturesBuf[:0]
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// One provider reading the exchange instead of a Set per
+		// placeholder: each Set boxed its value and grew the replacer's
+		// map on every request, and most requests never read them.
+		repl.Map(x.placeholder)
 	}
-	w.Header().Set(decisionHeader, x.decisionID)
-	x.repl.Set("http.fhir_pep.decision_id", x.decisionID)
+	x.decisionVals = [2]string{x.decisionID, x.decisionID}
+	w.Header()[decisionHeader] = x.decisionVals[0:1:1]
 	x.correlationID = correlate(w, r, x.decisionID)
-	x.repl.Set("http.fhir_pep.correlation_id", x.correlationID)
 	return x
 }
 
@@ -124,11 +169,10 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	if err := p.bindToken(x); err != nil {
 		return result{}, err
 	}
-	x.repl.Set("http.fhir_pep.member_id", x.subject.MemberID)
-	x.repl.Set("http.fhir_pep.client_id", x.subject.Claims.ClientID)
+	x.identified = true
 	stripClientCredentials(x.r)
-	x.r.Header.Set(decisionHeader, x.decisionID)
-	fetch := x.tracked(p.fetcher(x.r, x.next))
+	x.r.Header[decisionHeader] = x.decisionVals[1:2:2]
+	fetch := x.trackedFetch(p)
 	if p.isPageRequest(x.r) {
 		return p.servePage(x, fetch)
 	}
@@ -143,13 +187,13 @@ func (p *PEP) serve(x *exchange) (result, error) {
 		err = p.checkParams(req, entries)
 	}
 	if err != nil {
-		p.observeStage("policy", start)
+		p.observeStage(stagePolicy, start)
 		return result{}, err
 	}
 	x.req = req
 	x.stage = audit.StagePolicy
 	pl, err := p.decide(x.r, fetch, x.subject, req, entries)
-	p.observeStage("policy", start)
+	p.observeStage(stagePolicy, start)
 	if err != nil {
 		return result{}, err
 	}
@@ -203,9 +247,7 @@ func (p *PEP) finish(x *exchange, res result, err error) error {
 	}
 	allowed := res.status < 400
 	p.metrics.observeDecision(allowed, res.out.reason, res.out.failClosed)
-	if res.out.reason != "" {
-		x.repl.Set("http.fhir_pep.reason", res.out.reason)
-	}
+	x.reason = res.out.reason
 	if !allowed {
 		if ce := p.logger.Check(zapcore.DebugLevel, "request denied"); ce != nil {
 			ce.Write(zap.String("reason", res.out.reason), zap.Int("status", res.status), zap.String("method", x.r.Method))
@@ -220,11 +262,13 @@ func (p *PEP) finish(x *exchange, res result, err error) error {
 	return nil
 }
 
-// tracked records every capture fetch returns, for releaseCaptures. The
-// upstream calls of one exchange run one after the other, on its goroutine.
-func (x *exchange) tracked(fetch fetchFunc) fetchFunc {
+// trackedFetch is p.fetcher for the exchange's request that records every
+// capture it returns, for releaseCaptures (one closure instead of one
+// wrapping another). The upstream calls of one exchange run one after the
+// other, on its goroutine.
+func (x *exchange) trackedFetch(p *PEP) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
-		c, err := fetch(ctx, relPath, rawQuery, form)
+		c, err := p.fetch(ctx, x.r, x.next, relPath, rawQuery, form)
 		if c != nil {
 			x.captures = append(x.captures, c)
 		}
@@ -239,7 +283,11 @@ func (x *exchange) releaseCaptures() {
 	for _, c := range x.captures {
 		c.release()
 	}
+	// The released captures may already serve other requests: the
+	// exchange (read later by the placeholder provider) keeps no
+	// reference to them.
 	x.captures = nil
+	clear(x.capturesBuf[:])
 }
 
 func isReadInteraction(i fhir.Interaction) bool {

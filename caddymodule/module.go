@@ -28,6 +28,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -175,6 +176,10 @@ type PEP struct {
 	now                func() time.Time
 	issuer             string
 	resource           string
+
+	// patientNotForm is forbiddenNotValues as the form parameters of the
+	// patient lookup, encoded once: patientFetcher runs on every request.
+	patientNotForm string
 }
 
 // PCMConfig configures the connection to PCM. The PEP authenticates with
@@ -434,6 +439,7 @@ func (p *PEP) provisionPolicy() error {
 		return fmt.Errorf("fhir_pep: response enforcement: %w", err)
 	}
 	p.forbiddenNotValues = forbiddenNotValues(p.enforcer.ForbiddenLabels())
+	p.patientNotForm = url.Values{"_security:not": p.forbiddenNotValues}.Encode()
 	p.accesses = newAccessMemo()
 	return nil
 }

@@ -70,13 +70,18 @@ func respond(w http.ResponseWriter, res result) {
 	for k, v := range res.header {
 		h[k] = v
 	}
+	// One backing array for the values (Header.Set allocates a slice per
+	// value), each sliced to its full capacity so that an append by
+	// another handler copies instead of overwriting its neighbour. Keys
+	// are canonical literals, as Set would make them.
+	vals := &[4]string{"application/fhir+json; charset=utf-8", "no-store", "nosniff", strconv.Itoa(len(res.body))}
 	if res.header.Get("Content-Type") == "" {
 		// Every answer is FHIR JSON but the SMART discovery document.
-		h.Set("Content-Type", "application/fhir+json; charset=utf-8")
+		h["Content-Type"] = vals[0:1:1]
 	}
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(res.body)))
+	h["Cache-Control"] = vals[1:2:2]
+	h["X-Content-Type-Options"] = vals[2:3:3]
+	h["Content-Length"] = vals[3:4:4]
 	w.WriteHeader(res.status)
 	_, _ = w.Write(res.body)
 }

@@ -10,7 +10,11 @@ import (
 // The request path writes these header keys into header maps directly
 // (no Header.Set), which is only right for keys in canonical form.
 func TestDirectHeaderKeysAreCanonical(t *testing.T) {
-	for _, k := range append([]string{decisionHeader, correlationKey, "Accept", "Accept-Encoding"}, forwardedHeaders...) {
+	for _, k := range append([]string{
+		decisionHeader, correlationKey, "Accept", "Accept-Encoding",
+		// respond and versionHeaders
+		"Content-Type", "Cache-Control", "X-Content-Type-Options", "Content-Length", "Etag", "Last-Modified",
+	}, forwardedHeaders...) {
 		if c := http.CanonicalHeaderKey(k); c != k {
 			t.Errorf("header key %q is not canonical (%q)", k, c)
 		}

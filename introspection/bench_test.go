@@ -7,7 +7,7 @@ import (
 )
 
 // warmCache returns a cache holding an active answer for "tok".
-func warmCache(b *testing.B) (*Cache, *Claims, *fakeClock) {
+func warmCache(b testing.TB) (*Cache, *Claims, *fakeClock) {
 	b.Helper()
 	clock := newFakeClock()
 	claims := claimsExpiring(b, clock.Now().Add(time.Hour), testThumbprint)
@@ -88,5 +88,20 @@ func BenchmarkDecodeClaims(b *testing.B) {
 		if _, err := DecodeClaims(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A cache hit allocates only the lookup key (ristretto takes it as a
+// string): nothing of the miss path may leak onto it again.
+func TestIntrospectCacheHitAllocations(t *testing.T) {
+	c, _, _ := warmCache(t)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, hit, err := c.Introspect(ctx, "tok"); err != nil || !hit {
+			t.Fatalf("hit %v err %v", hit, err)
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("a cache hit makes %v allocations, want at most 1", allocs)
 	}
 }

@@ -250,19 +250,22 @@ func (c *Cache) IntrospectFor(ctx context.Context, member, token string) (*Claim
 	}
 	c.hooks.cache(false)
 
+	// The closure gets its own copy of the digest: captured, a variable
+	// moves to the heap, and the hit path above should not pay for that.
+	missSum := sum
 	ch := c.group.DoChan(key, func() (any, error) {
 		// Look again: between this caller's miss and its DoChan, an
 		// earlier shared call for the token may have ended, and it ends
 		// only once its answer is visible. Without this second look such a
 		// caller would start a second PCM call for the same token.
-		if e := c.lookup(key, sum); e != nil {
+		if e := c.lookup(key, missSum); e != nil {
 			return e.result()
 		}
 		// Detached: the call serves every caller that joined it, so the
 		// first caller going away must not cancel it for the others.
 		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()
-		return c.fetch(fetchCtx, member, sum, token)
+		return c.fetch(fetchCtx, member, missSum, token)
 	})
 	if c.afterJoin != nil {
 		c.afterJoin()

@@ -39,7 +39,7 @@ func newChainKey(leafSum [sha256.Size]byte, intermediates []*x509.Certificate, m
 	if len(intermediates) > 0 {
 		h := sha256.New()
 		for _, c := range intermediates {
-			sum := sha256.Sum256(c.Raw)
+			sum := Digest(c)
 			h.Write(sum[:])
 		}
 		h.Sum(k.intermediates[:0])

@@ -171,7 +171,7 @@ func (s *Snapshot) VerifyLeaf(leaf *x509.Certificate, intermediates []*x509.Cert
 	if leaf == nil {
 		return "", &Error{Reason: ReasonNoCertificate}
 	}
-	return s.verify(leaf, intermediates, sha256.Sum256(leaf.Raw), now)
+	return s.verify(leaf, intermediates, Digest(leaf), now)
 }
 
 // VerifyRawChain is VerifyLeaf for DER certificates as presented in a TLS

@@ -21,5 +21,9 @@ func Of(der []byte) string {
 // Encode returns the thumbprint of a certificate whose SHA-256 digest the
 // caller already holds (the manifest index keys its pins by the digest).
 func Encode(sum [sha256.Size]byte) string {
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	// Encoded on the stack: EncodeToString allocates its buffer and then
+	// the string, and this runs on every request (the gate's thumbprint).
+	var buf [Size]byte
+	base64.RawURLEncoding.Encode(buf[:], sum[:])
+	return string(buf[:])
 }

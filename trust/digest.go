@@ -1,0 +1,66 @@
+package trust
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"sync"
+	"sync/atomic"
+	"weak"
+
+	"github.com/hdp-il/fhir-pep/internal/thumbprint"
+)
+
+// maxCertDigests bounds the digest memo; past it the memo starts over.
+// A live connection holds one leaf (and its intermediates), so the bound
+// is far above the connections a PEP keeps open.
+const maxCertDigests = 4096
+
+// certDigests memoises the SHA-256 (and its thumbprint) of parsed
+// certificates. The client certificate is re-checked on every request of
+// a connection (a revocation must reach open connections), and hashing
+// its DER again each time, for the trust check and for the token's cnf
+// binding, was the largest cost of the gate on a cache hit. Only the
+// digest is memoised, never a verdict: every check still runs against
+// the current manifest.
+//
+// The key is a weak pointer: the memo keeps no certificate alive, and a
+// certificate allocated where a collected one was gets a key of its own.
+// The certificate's DER is immutable once parsed (crypto/tls and x509
+// never change Raw); the length is compared as a cheap guard anyway.
+var certDigests struct {
+	m sync.Map // weak.Pointer[x509.Certificate] -> *certDigest
+	n atomic.Int64
+}
+
+type certDigest struct {
+	sum        [sha256.Size]byte
+	thumbprint string
+	rawLen     int
+}
+
+// digestOf returns the memoised digest of c, computing it on a miss.
+func digestOf(c *x509.Certificate) *certDigest {
+	k := weak.Make(c)
+	if v, ok := certDigests.m.Load(k); ok {
+		if d := v.(*certDigest); d.rawLen == len(c.Raw) {
+			return d
+		}
+	}
+	sum := sha256.Sum256(c.Raw)
+	d := &certDigest{sum: sum, thumbprint: thumbprint.Encode(sum), rawLen: len(c.Raw)}
+	if certDigests.n.Load() >= maxCertDigests {
+		certDigests.m.Clear()
+		certDigests.n.Store(0)
+	}
+	if _, loaded := certDigests.m.Swap(k, d); !loaded {
+		certDigests.n.Add(1)
+	}
+	return d
+}
+
+// Digest is the SHA-256 of c's DER, memoised per certificate value.
+func Digest(c *x509.Certificate) [sha256.Size]byte { return digestOf(c).sum }
+
+// Thumbprint is the base64url (unpadded) SHA-256 of c's DER, the RFC 8705
+// x5t#S256 form, memoised per certificate value.
+func Thumbprint(c *x509.Certificate) string { return digestOf(c).thumbprint }
