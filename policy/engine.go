@@ -34,6 +34,7 @@ type Engine struct {
 	bucketSystems []string
 	cache         *decisionCache // nil unless WithDecisionCache
 	grants        *grants        // nil when the policy set has no usable grant (grant.go)
+	reads         inputReads     // the optional input parts Query may read (inputreads.go)
 }
 
 // Option configures Load.
@@ -179,7 +180,7 @@ func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{query: pq, version: set.version, bucketSystems: systems, grants: g}
+	e := &Engine{query: pq, version: set.version, bucketSystems: systems, grants: g, reads: decisionInputReads(compiler)}
 	if cfg.cacheRequired {
 		e.cache = newDecisionCache(cfg.cacheEntries)
 	}
@@ -341,11 +342,11 @@ func (e *Engine) EvalInput(ctx context.Context, in *Input) (Decision, error) {
 // evalInput is EvalInput without the decision cache.
 func (e *Engine) evalInput(ctx context.Context, in *Input) (Decision, error) {
 	if e.grants != nil && ctx.Err() == nil {
-		if d, err, ok := e.grants.evalWithGrant(ctx, e.query, in); ok {
+		if d, err, ok := e.grants.evalWithGrant(ctx, e.query, in, e.reads); ok {
 			return d, err
 		}
 	}
-	return e.Eval(ctx, in.Value())
+	return e.Eval(ctx, in.value(e.reads))
 }
 
 // EvalInterface converts a JSON-like input and evaluates it. For tools and

@@ -64,28 +64,13 @@ func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*re
 // kept grant. A reference the check cannot place (input alone, a variable
 // key) counts as another field.
 func grantReadsOtherInput(compiler *ast.Compiler, start []*ast.Rule) ast.Ref {
-	seen := make(map[*ast.Rule]bool)
-	queue := append([]*ast.Rule(nil), start...)
 	var bad ast.Ref
-	for len(queue) > 0 && bad == nil {
-		r := queue[0]
-		queue = queue[1:]
-		if seen[r] {
-			continue
+	walkRuleRefs(compiler, start, func(ref ast.Ref) bool {
+		if ref.HasPrefix(ast.InputRootRef) && !grantInputRef(ref) {
+			bad = ref
 		}
-		seen[r] = true
-		ast.WalkRefs(r, func(ref ast.Ref) bool {
-			if bad == nil && ref.HasPrefix(ast.InputRootRef) && !grantInputRef(ref) {
-				bad = ref
-			}
-			return false
-		})
-		for dep := range compiler.Graph.Dependencies(r) {
-			if d, ok := dep.(*ast.Rule); ok && !seen[d] {
-				queue = append(queue, d)
-			}
-		}
-	}
+		return bad != nil
+	})
 	return bad
 }
 
@@ -226,7 +211,7 @@ func grantInput(in *Input) ast.Value {
 
 // evalWithGrant evaluates the decision for in with its kept grant; ok is
 // false when no grant can serve it and the caller must evaluate Query.
-func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input) (d Decision, err error, ok bool) {
+func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input, reads inputReads) (d Decision, err error, ok bool) {
 	if !usesGrant(in.Request) {
 		return d, nil, false
 	}
@@ -234,7 +219,7 @@ func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery
 	if grant == nil {
 		return d, nil, false
 	}
-	v := in.Value()
+	v := in.value(reads)
 	obj, isObj := v.(ast.Object)
 	if !isObj {
 		return d, nil, false
