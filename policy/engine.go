@@ -295,7 +295,11 @@ func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
 	return decodeResultSet(rs)
 }
 
-func decodeResultSet(rs rego.ResultSet) (Decision, error) {
+func decodeResultSet(rs rego.ResultSet) (Decision, error) { return decodeResultSetWith(rs, nil) }
+
+// decodeResultSetWith is decodeResultSet that takes decision.obligations
+// from known when they are its term.
+func decodeResultSetWith(rs rego.ResultSet, known *knownObligations) (Decision, error) {
 	switch {
 	case len(rs) == 0:
 		return policyErrorDecision(), ErrUndefined
@@ -308,7 +312,7 @@ func decodeResultSet(rs rego.ResultSet) (Decision, error) {
 	if !ok {
 		return policyErrorDecision(), mistyped("result", "an AST value")
 	}
-	return decodeDecision(v)
+	return decodeDecisionWith(v, known)
 }
 
 // EvalInput decides like Eval(ctx, in.Value()), through the decision cache
