@@ -206,6 +206,7 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
 		)
 	}
+	scopes, scopeIndex := scopeTerms(in.Scopes)
 	items := make([][2]*ast.Term, 0, 5)
 	items = append(items,
 		ast.Item(keyRequest, b.object(
@@ -213,8 +214,8 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
 			ast.Item(keyOperation, operation),
 		)),
-		ast.Item(keyScopes, b.scopes(in.Scopes)),
-		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyScopes, scopes),
+		ast.Item(keyScopeIndex, scopeIndex),
 		ast.Item(keyPatient, b.patient(in.Patient)),
 	)
 	if in.Baskets != nil {

@@ -91,6 +91,8 @@ func (in *Input) value(reads inputReads) ast.Value {
 		return nil
 	}
 	var b builder
+	// One lookup of the kept terms for both (scopeTerms).
+	scopes, scopeIndex := scopeTerms(in.Scopes)
 	items := make([][2]*ast.Term, 0, 7)
 	// The order of Value before the parts became optional.
 	items = append(items, ast.Item(keyRequest, b.request(in.Request, in.Entries, true)))
@@ -98,8 +100,8 @@ func (in *Input) value(reads inputReads) ast.Value {
 		items = append(items, ast.Item(keyToken, token))
 	}
 	items = append(items,
-		ast.Item(keyScopes, b.scopes(in.Scopes)),
-		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyScopes, scopes),
+		ast.Item(keyScopeIndex, scopeIndex),
 		ast.Item(keyPatient, b.patient(in.Patient)),
 	)
 	if reads.client {
@@ -390,18 +392,6 @@ func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
 		ast.Item(keyChained, ast.InternedTerm(chained)),
 		ast.Item(keyNames, b.strings(names)),
 	)
-}
-
-// scopes is input.scopes, kept per scope set (scopeTerms).
-func (*builder) scopes(scopes []smart.Scope) *ast.Term {
-	t, _ := scopeTerms(scopes)
-	return t
-}
-
-// scopeIndex is input.scope_index, kept per scope set (scopeTerms).
-func (*builder) scopeIndex(scopes []smart.Scope) *ast.Term {
-	_, t := scopeTerms(scopes)
-	return t
 }
 
 func (b *builder) renderScopes(scopes []smart.Scope) *ast.Term {
