@@ -45,9 +45,11 @@ deny contains "other_patient" if {
 	names_other_patient(object.get(p, "modifier", ""), v)
 }
 
+# rtype == "Patient", written as a test of input against a constant so that
+# OPA's rule index skips this rule for every other type (request.rego).
 deny contains "other_patient" if {
 	input.request.interaction == "search-type"
-	rtype == "Patient"
+	input.request.resource_type == "Patient"
 	some p in input.request.param_list
 	p.name in {"_id", "identifier"}
 	not own_patient_param(p)
