@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -151,7 +152,11 @@ func keySet(keys ...string) map[string]struct{} {
 
 // decodeDecision checks the decision against the contract. Unknown keys are
 // errors too: an obligation Go does not know is one it would not enforce.
-func decodeDecision(v ast.Value) (Decision, error) {
+func decodeDecision(v ast.Value) (Decision, error) { return decodeDecisionWith(v, nil) }
+
+// decodeDecisionWith is decodeDecision that takes decision.obligations
+// from known (nil: none) when they are known's term.
+func decodeDecisionWith(v ast.Value, known *knownObligations) (Decision, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return policyErrorDecision(), mistyped("decision", "an object")
@@ -180,14 +185,44 @@ func decodeDecision(v ast.Value) (Decision, error) {
 		return policyErrorDecision(), mistyped("decision.reasons", "an array of non-empty strings")
 	}
 	if t := obj.Get(keyObligations); t != nil {
-		o, err := decodeObligations(t.Value, "decision.obligations", true)
-		if err != nil {
-			return policyErrorDecision(), err
+		o, ok := known.decoded(t)
+		if !ok {
+			var err error
+			if o, err = decodeObligations(t.Value, "decision.obligations", true); err != nil {
+				return policyErrorDecision(), err
+			}
 		}
 		d.Obligations = o
 	}
 	d.Allow, d.Status, d.Reasons = allow, status, reasons
 	return d, nil
+}
+
+// knownObligations is an obligations term decoded at most once (the
+// obligations a kept grant settles; grant.go). A term is never mutated
+// after OPA returned it, so the same term always decodes the same way.
+type knownObligations struct {
+	term *ast.Term // nil: none
+	once sync.Once
+	o    Obligations
+	ok   bool // decoded without error
+}
+
+// decoded returns a copy of the decoded obligations when t is k's term and
+// decodes without error (decoding them once); ok is false otherwise, and
+// the caller decodes t itself (reporting the error, if any).
+func (k *knownObligations) decoded(t *ast.Term) (Obligations, bool) {
+	if k == nil || k.term == nil || t != k.term {
+		return Obligations{}, false
+	}
+	k.once.Do(func() {
+		o, err := decodeObligations(k.term.Value, "decision.obligations", true)
+		k.o, k.ok = o, err == nil
+	})
+	if !k.ok {
+		return Obligations{}, false
+	}
+	return copyObligations(k.o), true
 }
 
 func decodeObligations(v ast.Value, field string, withEntries bool) (Obligations, error) {

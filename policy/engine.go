@@ -34,6 +34,7 @@ type Engine struct {
 	bucketSystems []string
 	cache         *decisionCache // nil unless WithDecisionCache
 	grants        *grants        // nil when the policy set has no usable grant (grant.go)
+	reads         inputReads     // the optional input parts Query may read (inputreads.go)
 }
 
 // Option configures Load.
@@ -179,7 +180,7 @@ func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{query: pq, version: set.version, bucketSystems: systems, grants: g}
+	e := &Engine{query: pq, version: set.version, bucketSystems: systems, grants: g, reads: decisionInputReads(compiler)}
 	if cfg.cacheRequired {
 		e.cache = newDecisionCache(cfg.cacheEntries)
 	}
@@ -294,7 +295,11 @@ func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
 	return decodeResultSet(rs)
 }
 
-func decodeResultSet(rs rego.ResultSet) (Decision, error) {
+func decodeResultSet(rs rego.ResultSet) (Decision, error) { return decodeResultSetWith(rs, nil) }
+
+// decodeResultSetWith is decodeResultSet that takes decision.obligations
+// from known when they are its term.
+func decodeResultSetWith(rs rego.ResultSet, known *knownObligations) (Decision, error) {
 	switch {
 	case len(rs) == 0:
 		return policyErrorDecision(), ErrUndefined
@@ -307,7 +312,7 @@ func decodeResultSet(rs rego.ResultSet) (Decision, error) {
 	if !ok {
 		return policyErrorDecision(), mistyped("result", "an AST value")
 	}
-	return decodeDecision(v)
+	return decodeDecisionWith(v, known)
 }
 
 // EvalInput decides like Eval(ctx, in.Value()), through the decision cache
@@ -341,11 +346,11 @@ func (e *Engine) EvalInput(ctx context.Context, in *Input) (Decision, error) {
 // evalInput is EvalInput without the decision cache.
 func (e *Engine) evalInput(ctx context.Context, in *Input) (Decision, error) {
 	if e.grants != nil && ctx.Err() == nil {
-		if d, err, ok := e.grants.evalWithGrant(ctx, e.query, in); ok {
+		if d, err, ok := e.grants.evalWithGrant(ctx, e.query, in, e.reads); ok {
 			return d, err
 		}
 	}
-	return e.Eval(ctx, in.Value())
+	return e.Eval(ctx, in.value(e.reads))
 }
 
 // EvalInterface converts a JSON-like input and evaluates it. For tools and

@@ -27,7 +27,16 @@ const grantEntries = 1024
 // grants evaluates and keeps GrantQuery results.
 type grants struct {
 	grantQuery rego.PreparedEvalQuery
-	cache      *termCache
+	cache      *keptCache[*keptGrant]
+}
+
+// keptGrant is one GrantQuery result and its obligations object, decoded
+// once: when the decision returns the grant's obligations (the same term:
+// OPA hands back the input's term, it does not rebuild it), decodeDecision
+// copies the decoded form instead of decoding them again.
+type keptGrant struct {
+	term        *ast.Term
+	obligations knownObligations
 }
 
 // prepareGrants prepares the two queries when the policy set defines
@@ -48,7 +57,7 @@ func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*re
 		}
 		return pq, nil
 	}
-	g := &grants{cache: newTermCache(grantEntries)}
+	g := &grants{cache: newKeptCache[*keptGrant](grantEntries)}
 	var err error
 	if g.grantQuery, err = prepare(GrantQuery); err != nil {
 		return nil, err
@@ -64,28 +73,13 @@ func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*re
 // kept grant. A reference the check cannot place (input alone, a variable
 // key) counts as another field.
 func grantReadsOtherInput(compiler *ast.Compiler, start []*ast.Rule) ast.Ref {
-	seen := make(map[*ast.Rule]bool)
-	queue := append([]*ast.Rule(nil), start...)
 	var bad ast.Ref
-	for len(queue) > 0 && bad == nil {
-		r := queue[0]
-		queue = queue[1:]
-		if seen[r] {
-			continue
+	walkRuleRefs(compiler, start, func(ref ast.Ref) bool {
+		if ref.HasPrefix(ast.InputRootRef) && !grantInputRef(ref) {
+			bad = ref
 		}
-		seen[r] = true
-		ast.WalkRefs(r, func(ref ast.Ref) bool {
-			if bad == nil && ref.HasPrefix(ast.InputRootRef) && !grantInputRef(ref) {
-				bad = ref
-			}
-			return false
-		})
-		for dep := range compiler.Graph.Dependencies(r) {
-			if d, ok := dep.(*ast.Rule); ok && !seen[d] {
-				queue = append(queue, d)
-			}
-		}
-	}
+		return bad != nil
+	})
 	return bad
 }
 
@@ -145,13 +139,13 @@ func usesGrant(r *fhir.Request) bool {
 // grantFor returns the grant for in, kept or evaluated now; nil when
 // GrantQuery gave anything but one object (the caller then evaluates Query
 // alone, which fails the same way or decides without the grant).
-func (g *grants) grantFor(ctx context.Context, in *Input) *ast.Term {
+func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 	bp := keyBuffers.Get().(*[]byte)
 	e := keyEncoder{buf: (*bp)[:0]}
 	grantKey(&e, in)
 	defer func() { *bp = e.buf; keyBuffers.Put(bp) }()
-	if t := g.cache.get(e.buf); t != nil {
-		return t
+	if kg := g.cache.get(e.buf); kg != nil {
+		return kg
 	}
 	rs, err := g.grantQuery.Eval(ctx, rego.EvalParsedInput(grantInput(in)), rego.EvalMetrics(noMetrics))
 	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
@@ -161,9 +155,14 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *ast.Term {
 	if !ok {
 		return nil
 	}
-	t := ast.NewTerm(obj)
-	g.cache.put(string(e.buf), t)
-	return t
+	kg := &keptGrant{term: ast.NewTerm(obj)}
+	if o := obj.Get(keyObligations); o != nil {
+		if _, isObj := o.Value.(ast.Object); isObj { // null when the request settles them
+			kg.obligations.term = o
+		}
+	}
+	g.cache.put(string(e.buf), kg)
+	return kg
 }
 
 // grantKey encodes everything grantInput renders, injectively (cachekey.go).
@@ -207,6 +206,7 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
 		)
 	}
+	scopes, scopeIndex := scopeTerms(in.Scopes)
 	items := make([][2]*ast.Term, 0, 5)
 	items = append(items,
 		ast.Item(keyRequest, b.object(
@@ -214,8 +214,8 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
 			ast.Item(keyOperation, operation),
 		)),
-		ast.Item(keyScopes, b.scopes(in.Scopes)),
-		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyScopes, scopes),
+		ast.Item(keyScopeIndex, scopeIndex),
 		ast.Item(keyPatient, b.patient(in.Patient)),
 	)
 	if in.Baskets != nil {
@@ -226,61 +226,69 @@ func grantInput(in *Input) ast.Value {
 
 // evalWithGrant evaluates the decision for in with its kept grant; ok is
 // false when no grant can serve it and the caller must evaluate Query.
-func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input) (d Decision, err error, ok bool) {
+func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input, reads inputReads) (d Decision, err error, ok bool) {
 	if !usesGrant(in.Request) {
 		return d, nil, false
 	}
-	grant := g.grantFor(ctx, in)
-	if grant == nil {
+	kg := g.grantFor(ctx, in)
+	if kg == nil {
 		return d, nil, false
 	}
-	v := in.Value()
+	v := in.value(reads)
 	obj, isObj := v.(ast.Object)
 	if !isObj {
 		return d, nil, false
 	}
-	obj.Insert(keyGrant, grant)
+	obj.Insert(keyGrant, kg.term)
 	rs, err := query.Eval(ctx, rego.EvalParsedInput(obj), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		return policyErrorDecision(), newEvalError(err), true
 	}
-	d, err = decodeResultSet(rs)
+	d, err = decodeResultSetWith(rs, &kg.obligations)
 	return d, err, true
 }
 
 var keyGrant = ast.StringTerm("grant")
 
-// termCache is a bounded LRU of terms by string key. Kept terms are shared
-// by concurrent evaluations: OPA never mutates a term it was given.
-type termCache struct {
+// keptCache is a bounded LRU by string key. Kept values are shared by
+// concurrent evaluations: OPA never mutates a term it was given, and a
+// keptGrant's decoded obligations are only ever copied out.
+type keptCache[V any] struct {
 	mu      sync.Mutex
 	max     int
-	order   *list.List // front: most recently used; values are *termEntry
+	order   *list.List // front: most recently used; values are *keptEntry[V]
 	entries map[string]*list.Element
 }
 
-type termEntry struct {
-	key  string
-	term *ast.Term
+type keptEntry[V any] struct {
+	key   string
+	value V
 }
 
-func newTermCache(maxEntries int) *termCache {
-	return &termCache{max: maxEntries, order: list.New(), entries: make(map[string]*list.Element)}
+// termCache keeps terms (input.scopes and input.scope_index per scope set).
+type termCache = keptCache[*ast.Term]
+
+func newTermCache(maxEntries int) *termCache { return newKeptCache[*ast.Term](maxEntries) }
+
+func newKeptCache[V any](maxEntries int) *keptCache[V] {
+	return &keptCache[V]{max: maxEntries, order: list.New(), entries: make(map[string]*list.Element)}
 }
 
-// get looks key up without allocating a string for it.
-func (c *termCache) get(key []byte) *ast.Term {
+// get looks key up without allocating a string for it; the zero V when
+// absent.
+func (c *keptCache[V]) get(key []byte) V {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[string(key)]
 	if !ok {
-		return nil
+		var zero V
+		return zero
 	}
 	c.order.MoveToFront(el)
-	return el.Value.(*termEntry).term
+	return el.Value.(*keptEntry[V]).value
 }
 
-func (c *termCache) put(key string, t *ast.Term) {
+func (c *keptCache[V]) put(key string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {
@@ -290,12 +298,12 @@ func (c *termCache) put(key string, t *ast.Term) {
 	if c.order.Len() >= c.max {
 		oldest := c.order.Back()
 		c.order.Remove(oldest)
-		delete(c.entries, oldest.Value.(*termEntry).key)
+		delete(c.entries, oldest.Value.(*keptEntry[V]).key)
 	}
-	c.entries[key] = c.order.PushFront(&termEntry{key: key, term: t})
+	c.entries[key] = c.order.PushFront(&keptEntry[V]{key: key, value: v})
 }
 
-func (c *termCache) len() int {
+func (c *keptCache[V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()

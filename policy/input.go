@@ -65,7 +65,9 @@ type TokenDocument interface {
 	TokenValue() ast.Value
 	// TokenDigest is a collision-resistant digest of an injective encoding
 	// of the document: two documents with the same digest render the same
-	// value.
+	// value. It is zero exactly when TokenValue is nil: an engine whose
+	// policy never reads input.token refuses such a document by its digest
+	// instead of rendering it.
 	TokenDigest() [sha256.Size]byte
 }
 
@@ -79,40 +81,35 @@ type TokenDocument interface {
 // function, a channel, a NaN), when Claims renders nothing, or when both
 // are set; Eval denies a nil input with ErrInput. Values decoded from JSON
 // always have one.
-func (in *Input) Value() ast.Value {
-	token := ast.InternedNullTerm
-	switch {
-	case in.Token != nil && in.Claims != nil:
+func (in *Input) Value() ast.Value { return in.value(allInputReads) }
+
+// value is Value with input.token and input.client rendered only when
+// reads says the policy may read them (inputreads.go).
+func (in *Input) value(reads inputReads) ast.Value {
+	token, ok := in.renderToken(reads)
+	if !ok {
 		return nil
-	case in.Claims != nil:
-		v := in.Claims.TokenValue()
-		if v == nil {
-			return nil
-		}
-		token = ast.NewTerm(v)
-	case in.Token != nil:
-		if !jsonLike(in.Token, 0) {
-			return nil
-		}
-		v, err := ast.InterfaceToValue(in.Token)
-		if err != nil {
-			return nil
-		}
-		token = ast.NewTerm(v)
 	}
 	var b builder
+	// One lookup of the kept terms for both (scopeTerms).
+	scopes, scopeIndex := scopeTerms(in.Scopes)
 	items := make([][2]*ast.Term, 0, 7)
+	// The order of Value before the parts became optional.
+	items = append(items, ast.Item(keyRequest, b.request(in.Request, in.Entries, true)))
+	if token != nil {
+		items = append(items, ast.Item(keyToken, token))
+	}
 	items = append(items,
-		ast.Item(keyRequest, b.request(in.Request, in.Entries, true)),
-		ast.Item(keyToken, token),
-		ast.Item(keyScopes, b.scopes(in.Scopes)),
-		ast.Item(keyScopeIndex, b.scopeIndex(in.Scopes)),
+		ast.Item(keyScopes, scopes),
+		ast.Item(keyScopeIndex, scopeIndex),
 		ast.Item(keyPatient, b.patient(in.Patient)),
-		ast.Item(keyClient, b.object(
+	)
+	if reads.client {
+		items = append(items, ast.Item(keyClient, b.object(
 			ast.Item(keyMemberID, b.stringOrNull(in.Client.MemberID)),
 			ast.Item(keyThumbprint, b.stringOrNull(in.Client.Thumbprint)),
-		)),
-	)
+		)))
+	}
 	if in.Baskets != nil {
 		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
 	}
@@ -395,18 +392,6 @@ func (b *builder) paramFacts(params []fhir.Param) *ast.Term {
 		ast.Item(keyChained, ast.InternedTerm(chained)),
 		ast.Item(keyNames, b.strings(names)),
 	)
-}
-
-// scopes is input.scopes, kept per scope set (scopeTerms).
-func (*builder) scopes(scopes []smart.Scope) *ast.Term {
-	t, _ := scopeTerms(scopes)
-	return t
-}
-
-// scopeIndex is input.scope_index, kept per scope set (scopeTerms).
-func (*builder) scopeIndex(scopes []smart.Scope) *ast.Term {
-	_, t := scopeTerms(scopes)
-	return t
 }
 
 func (b *builder) renderScopes(scopes []smart.Scope) *ast.Term {

@@ -2,7 +2,8 @@ package fhir.pep
 
 # What the token grants for this kind of request, in one object: which
 # scopes serve it, the buckets, the narrowing, the response rules, the
-# historical depths, the compartment parameter, the reasons to deny that
+# historical depths, the compartment parameter, the search parameters that
+# can reference a patient (other_patient.rego), the reasons to deny that
 # follow from those alone (kind_deny) and, when the scopes settle the
 # narrowing, the whole obligations object. It depends only on input.scopes,
 # input.scope_index, input.baskets, input.patient and input.request's
@@ -46,6 +47,7 @@ scope_grant := {
 	"response_types": response_types,
 	"response_depths": response_depths,
 	"depth_params": depth_params,
+	"patient_ref_params": patient_ref_params,
 }
 
 # Reasons to deny that depend only on what grant depends on: the kind of

@@ -27,7 +27,8 @@ package fhir.pep
 # `_id` value must be one of the patient's ids and every `identifier` value
 # the token's patient, with no modifier.
 
-# Parameters of the searched type that can reference a patient.
+# Parameters of the searched type that can reference a patient. They depend
+# only on the type, so the grant keeps them (grant.patient_ref_params).
 patient_ref_params contains name if {
 	some name in data.fhir.pep.compartment.patient[rtype]
 }
@@ -37,16 +38,18 @@ patient_ref_params contains "patient"
 deny contains "other_patient" if {
 	input.request.interaction in {"search-type", "search-compartment"}
 	some p in input.request.param_list
-	p.name in patient_ref_params
+	p.name in grant.patient_ref_params
 	not p.has == true
 	object.get(p, "chain", "") == ""
 	some v in p.values
 	names_other_patient(object.get(p, "modifier", ""), v)
 }
 
+# rtype == "Patient", written as a test of input against a constant so that
+# OPA's rule index skips this rule for every other type (request.rego).
 deny contains "other_patient" if {
 	input.request.interaction == "search-type"
-	rtype == "Patient"
+	input.request.resource_type == "Patient"
 	some p in input.request.param_list
 	p.name in {"_id", "identifier"}
 	not own_patient_param(p)

@@ -136,8 +136,8 @@ deny contains "has_param_not_allowed" if input.request.param_facts.has == true
 deny contains "chained_param_not_allowed" if input.request.param_facts.chained == true
 
 deny contains "param_not_allowed" if {
-	some name in data.fhir.pep.denied_params
-	name in input.request.param_facts.names
+	some name in input.request.param_facts.names
+	name in data.fhir.pep.denied_params
 }
 
 # _include:iterate and _revinclude:iterate (":recurse" in older servers) follow
