@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hdp-il/fhir-pep/audit"
+	"go.uber.org/zap"
 )
 
 // AuditConfig configures the consent-grade audit trail: one record per
@@ -174,6 +175,12 @@ func (p *PEP) auditRecord(x *exchange, res result) audit.Record {
 		}
 	}
 	return rec
+}
+
+func (p *PEP) closeAuditorLogged() {
+	if err := p.closeAuditor(); err != nil {
+		p.logger.Warn("audit queue not fully drained", zap.Error(err))
+	}
 }
 
 // closeAuditor drains the AuditEvent queue for a bounded time.

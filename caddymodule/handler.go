@@ -125,6 +125,8 @@ func (x *exchange) placeholder(key string) (any, bool) {
 // body and the RFC 6750 challenge on every denial, whatever handle_errors
 // an operator configured.
 func (p *PEP) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	p.inflight.enter()
+	defer p.inflight.leave()
 	x := p.begin(w, r, next)
 	res, err := p.serve(x)
 	return p.finish(x, res, err)

@@ -155,8 +155,10 @@ type PEP struct {
 	// (paging.go); its fields are inlined in the JSON config.
 	requestChecks
 
-	logger        *zap.Logger
-	auditor       *audit.Auditor
+	logger  *zap.Logger
+	auditor *audit.Auditor
+	// inflight lets Cleanup close the auditor after the last request.
+	inflight      *inflight
 	patientHasher *audit.PatientHasher
 	engine        *policy.Engine
 	enforcer      *enforce.Enforcer
@@ -302,6 +304,7 @@ func (p *PEP) Provision(ctx caddy.Context) error {
 // provision is Provision without the caddy.Context, so tests can supply
 // the registry and a stand-in for the ntn app.
 func (p *PEP) provision(logger *zap.Logger, reg prometheus.Registerer, ntnApp any) error {
+	p.inflight = newInflight()
 	p.logger = logger
 	if p.now == nil {
 		p.now = time.Now
@@ -491,8 +494,24 @@ func (c *PCMConfig) inheritClientCertificate(app any) error {
 // settings.
 func (p *PEP) Cleanup() error {
 	unregisterLive(p)
-	if err := p.closeAuditor(); err != nil {
-		p.logger.Warn("audit queue not fully drained", zap.Error(err))
+	if p.inflight.close() {
+		p.closeAuditorLogged()
+		p.inflight.closedAuditor()
+	} else {
+		// A reload: this configuration's requests still in flight record
+		// their decisions through this auditor, so it closes after them.
+		go func() {
+			t := time.NewTimer(inflightCloseBound)
+			defer t.Stop()
+			select {
+			case <-p.inflight.idle:
+			case <-t.C:
+				p.logger.Warn("closing the audit of a replaced configuration with requests still in flight",
+					zap.Int64("requests", p.inflight.n.Load()))
+			}
+			p.closeAuditorLogged()
+			p.inflight.closedAuditor()
+		}()
 	}
 	if p.pcmKey != "" {
 		if _, err := pcmPool.Delete(p.pcmKey); err != nil {
