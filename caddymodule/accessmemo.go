@@ -24,6 +24,16 @@ const accessMemoMaxBytes = 16 << 20
 // the entry, the Access and the maps and slices they hold.
 const accessEntryOverhead = 1 << 10
 
+// accessRuleOverhead and accessItemOverhead are charged per rule and per
+// bucket, constraint, type or depth of an obligation: what the Access
+// builds around each beyond its strings. Without them an obligation of
+// many short items was charged a third of its heap (review finding);
+// TestAccessChargeCoversTheAccess measures the shapes.
+const (
+	accessRuleOverhead = 256
+	accessItemOverhead = 112
+)
+
 // accessMemo remembers the enforcer's Access for a response obligation and
 // the patient's ids. A cached read repeats the same decision, and building
 // the Access (bucket parsing, rule compilation) was a quarter of the PEP's
@@ -86,7 +96,9 @@ func (m *accessMemo) get(resp policy.Response, ids []string, build func() (*enfo
 }
 
 // accessCharge is the memory an entry is charged for: every string of
-// the obligation and the ids (with its header) twice, plus
+// the obligation and the ids (with its header) and a fixed overhead per
+// rule and per item (bucket, constraint, type, depth: the parsed forms,
+// slices and map entries the Access builds on each) twice, plus
 // accessEntryOverhead. Twice is an upper bound on the strings themselves
 // (the key's clone and the Access share them), the structures built
 // around them and the allocator's size-class rounding; measured in
@@ -98,22 +110,22 @@ func accessCharge(resp policy.Response, ids []string) int {
 		n += header + len(id)
 	}
 	for _, r := range resp.Rules {
-		n += header + len(r.Type)
+		n += accessRuleOverhead + header + len(r.Type)
 		for _, b := range r.Buckets {
-			n += header + len(b)
+			n += accessItemOverhead + header + len(b)
 		}
 		for _, c := range r.Constraints {
-			n += 2*header + len(c.Name) + len(c.Value)
+			n += accessItemOverhead + 2*header + len(c.Name) + len(c.Value)
 		}
 	}
 	for typ, buckets := range resp.Types {
-		n += header + len(typ)
+		n += accessItemOverhead + header + len(typ)
 		for _, b := range buckets {
-			n += header + len(b)
+			n += accessItemOverhead + header + len(b)
 		}
 	}
 	for bucket, since := range resp.Depths {
-		n += 2*header + len(bucket) + len(since)
+		n += accessItemOverhead + 2*header + len(bucket) + len(since)
 	}
 	return accessEntryOverhead + 2*n
 }

@@ -235,27 +235,74 @@ func TestAccessMemoSkipsOversizeEntries(t *testing.T) {
 // measured on the heap over many builds of a big obligation.
 func TestAccessChargeCoversTheAccess(t *testing.T) {
 	p := newGateFixture(t).pep
-	const n = 40
-	kept := make([]*enforce.Access, 0, n)
-	resps := make([]policy.Response, n)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range n {
-		// Measured: the obligation's strings (as the policy returns
-		// them), the memo's clone of it and the Access.
-		resps[i] = bigResponse(fmt.Sprintf("r%d", i)).Clone()
-		a, err := p.buildAccess(resps[i], []string{fmt.Sprintf("p%d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		kept = append(kept, a)
+	shapes := map[string]func(tag string) policy.Response{
+		"big constraints": bigResponse,
+		"many short rules": func(tag string) policy.Response {
+			r := policy.Response{}
+			for j := range 200 {
+				r.Rules = append(r.Rules, policy.ResponseRule{Type: "Observation", Buckets: []string{fmt.Sprintf("s|%d", j)},
+					Constraints: []policy.SearchParam{{Name: "category", Value: tag}}})
+			}
+			return r
+		},
+		"many buckets": func(tag string) policy.Response {
+			r := policy.Response{Rules: []policy.ResponseRule{{Type: "Observation"}}}
+			for j := range 1000 {
+				r.Rules[0].Buckets = append(r.Rules[0].Buckets, fmt.Sprintf("s|%s_%d", tag, j))
+			}
+			return r
+		},
+		"many short constraints": func(tag string) policy.Response {
+			r := policy.Response{Rules: []policy.ResponseRule{{Type: "Observation"}}}
+			for j := range 500 {
+				r.Rules[0].Constraints = append(r.Rules[0].Constraints, policy.SearchParam{Name: "code", Value: fmt.Sprintf("%s.%d", tag, j)})
+			}
+			return r
+		},
+		"many date constraints": func(tag string) policy.Response {
+			r := policy.Response{Rules: []policy.ResponseRule{{Type: "Observation"}}}
+			for j := range 500 {
+				r.Rules[0].Constraints = append(r.Rules[0].Constraints, policy.SearchParam{Name: "date", Value: fmt.Sprintf("ge%04d", 1000+j)})
+			}
+			return r
+		},
+		"many depths": func(tag string) policy.Response {
+			r := memoResponse()
+			r.Depths = map[string]string{}
+			for j := range 500 {
+				r.Depths[fmt.Sprintf("%s|b%d", tag, j)] = "2024-01-01"
+			}
+			return r
+		},
 	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	perEntry := int(after.HeapAlloc-before.HeapAlloc) / n
-	if charge := accessCharge(resps[0], []string{"p0"}); perEntry > charge {
-		t.Fatalf("an Access and its key hold %d bytes, charged %d", perEntry, charge)
+	for name, mk := range shapes {
+		t.Run(name, func(t *testing.T) {
+			const n = 20
+			kept := make([]*enforce.Access, 0, n)
+			resps := make([]policy.Response, n)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range n {
+				// Measured: the obligation's strings (as the policy
+				// returns them), the memo's clone of it and the Access.
+				resps[i] = mk(fmt.Sprintf("r%d", i)).Clone()
+				a, err := p.buildAccess(resps[i], []string{fmt.Sprintf("p%d", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept = append(kept, a)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perEntry := int(after.HeapAlloc-before.HeapAlloc) / n
+			charge := accessCharge(resps[0], []string{"p0"})
+			if perEntry > charge {
+				t.Fatalf("an Access and its key hold %d bytes, charged %d", perEntry, charge)
+			}
+			t.Logf("held %d bytes, charged %d (%.2f)", perEntry, charge, float64(perEntry)/float64(charge))
+			runtime.KeepAlive(kept)
+			runtime.KeepAlive(resps)
+		})
 	}
-	runtime.KeepAlive(kept)
 }

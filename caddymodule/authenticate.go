@@ -160,7 +160,7 @@ func stripClientCredentials(r *http.Request) {
 }
 
 // hasInternalPrefix reports whether a header name starts with
-// internalHeaderPrefix in any letter case. It matches every name whose
+// internalHeaderPrefix in any letter case, "_" standing for "-". It matches every name whose
 // canonical form has the prefix (and also names CanonicalHeaderKey leaves
 // alone, such as one with a space: removed all the same), without
 // canonicalising each name of each request.
@@ -170,6 +170,11 @@ func hasInternalPrefix(name string) bool {
 	}
 	for i := range len(internalHeaderPrefix) {
 		c, want := name[i], internalHeaderPrefix[i]
+		if c == '_' {
+			// CGI, WSGI, PHP and some proxies read "_" as "-": an
+			// X_Fhir_Pep_ header would pose as the PEP's to them.
+			c = '-'
+		}
 		if 'a' <= c && c <= 'z' {
 			c -= 'a' - 'A'
 		}

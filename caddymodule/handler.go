@@ -173,6 +173,12 @@ func (p *PEP) serve(x *exchange) (result, error) {
 	}
 	x.identified = true
 	stripClientCredentials(x.r)
+	if p.asserter != nil {
+		// The client's own copy of the assertion header (a custom name
+		// the prefix does not cover) must not reach the upstream when
+		// dry_run hands it the client's request.
+		x.r.Header.Del(p.asserter.header)
+	}
 	x.r.Header[decisionHeader] = x.decisionVals[1:2:2]
 	fetch := x.trackedFetch(p)
 	if p.isPageRequest(x.r) {

@@ -6,6 +6,8 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hdp-il/fhir-pep/internal/testpki"
 )
 
 // isJSONByParse is isJSON without its fast path: the reference the fast
@@ -228,8 +232,44 @@ func TestHasInternalPrefixCoversCanonicalForm(t *testing.T) {
 		canonical := strings.HasPrefix(http.CanonicalHeaderKey(name), internalHeaderPrefix)
 		if got := hasInternalPrefix(name); canonical && !got {
 			t.Errorf("%q: canonical form has the prefix, hasInternalPrefix says no", name)
-		} else if got != strings.HasPrefix(strings.ToLower(name), strings.ToLower(internalHeaderPrefix)) {
+		} else if got != strings.HasPrefix(strings.ReplaceAll(strings.ToLower(name), "_", "-"), strings.ToLower(internalHeaderPrefix)) {
 			t.Errorf("%q: hasInternalPrefix = %v", name, got)
+		}
+	}
+}
+
+// Under dry_run the client's own request reaches the upstream: no header
+// posing as the PEP's may go with it, however it is spelt (review finding:
+// "X_fhir_pep_decision_id" reached an upstream that reads "_" as "-").
+// The same for the header of the upstream assertion when it has a name of
+// its own, outside the prefix.
+func TestDryRunStripsInternalHeadersEverySpelling(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "assertion.key")
+	if err := os.WriteFile(keyFile, testpki.KeyPEM(t, testpki.SelfSigned(t, "assertion").Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newGateFixture(t, func(p *PEP) {
+		p.Policy = &PolicyConfig{DryRun: true}
+		p.UpstreamAssertion = &UpstreamAssertionConfig{Key: keyFile, Header: "X-Upstream-Auth"}
+	})
+	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
+	r := f.request("GET", "/R4/Condition", f.caller, "lab")
+	r.Header["X-Upstream-Auth"] = []string{"spoof-e"}
+	r.Header["X-fhir-PEP-member-id"] = []string{"spoof-a"}
+	r.Header["X_fhir_pep_decision_id"] = []string{"spoof-b"}
+	r.Header["X-Fhir-Pep-Decision-Id"] = []string{"spoof-c"}
+	r.Header["X-Fhir_Pep-Assertion"] = []string{"spoof-d"}
+	if w := f.serve(r); w.Code != http.StatusOK {
+		t.Fatalf("dry run: status %d", w.Code)
+	}
+	if f.reached == nil {
+		t.Fatal("dry run did not reach the upstream")
+	}
+	for name, vs := range f.reached.Header {
+		for _, v := range vs {
+			if strings.HasPrefix(v, "spoof-") {
+				t.Errorf("upstream sees the client's %s: %v", name, vs)
+			}
 		}
 	}
 }

@@ -5,12 +5,15 @@ import (
 	"crypto/x509"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 	"weak"
 
 	"github.com/hdp-il/fhir-pep/internal/thumbprint"
 )
 
 // maxCertDigests bounds the digest memo; past it the memo starts over.
+// Each entry holds the DER it hashed (a few KiB at most), so the memo
+// holds at most a few MiB.
 // A live connection holds one leaf (and its intermediates), so the bound
 // is far above the connections a PEP keeps open.
 const maxCertDigests = 4096
@@ -35,19 +38,25 @@ var certDigests struct {
 type certDigest struct {
 	sum        [sha256.Size]byte
 	thumbprint string
-	rawLen     int
+	// raw is c.Raw as it was hashed: a certificate value overwritten with
+	// another certificate, or its Raw reassigned, no longer matches (same
+	// length or not) and is hashed again. Holding the slice keeps its
+	// array alive while the entry is, so the comparison can never match a
+	// new array at a reused address. Edits in place of the bytes are not
+	// detected: nothing edits a parsed certificate's DER.
+	raw []byte
 }
 
 // digestOf returns the memoised digest of c, computing it on a miss.
 func digestOf(c *x509.Certificate) *certDigest {
 	k := weak.Make(c)
 	if v, ok := certDigests.m.Load(k); ok {
-		if d := v.(*certDigest); d.rawLen == len(c.Raw) {
+		if d := v.(*certDigest); len(d.raw) == len(c.Raw) && unsafe.SliceData(d.raw) == unsafe.SliceData(c.Raw) {
 			return d
 		}
 	}
 	sum := sha256.Sum256(c.Raw)
-	d := &certDigest{sum: sum, thumbprint: thumbprint.Encode(sum), rawLen: len(c.Raw)}
+	d := &certDigest{sum: sum, thumbprint: thumbprint.Encode(sum), raw: c.Raw}
 	if certDigests.n.Load() >= maxCertDigests {
 		certDigests.m.Clear()
 		certDigests.n.Store(0)

@@ -69,6 +69,41 @@ func TestDigestGuardsAgainstAChangedDER(t *testing.T) {
 	}
 }
 
+// A certificate value overwritten with another certificate of the same
+// DER length, or whose Raw is reassigned to another DER of the same
+// length, is hashed again (review finding: the length alone was the
+// guard, and the digest decides pins, the chain memo and cnf binding).
+func TestDigestGuardsAgainstASameLengthDER(t *testing.T) {
+	ca := ntntest.NewRootCA(t, "org-a CA", ntntest.ECDSAP256)
+	a := ca.Issue(t, ntntest.CertOptions{CommonName: "leaf-a"}).Cert
+
+	c := *a
+	_ = Digest(&c)
+	other := append([]byte(nil), a.Raw...)
+	other[len(other)-1] ^= 1
+	c.Raw = other
+	if Digest(&c) != sha256.Sum256(other) {
+		t.Fatal("Raw reassigned to a same-length DER: the old digest was returned")
+	}
+
+	var b *x509.Certificate
+	for range 200 { // ECDSA signatures vary in length by a byte or two
+		if b = ca.Issue(t, ntntest.CertOptions{CommonName: "leaf-b"}).Cert; len(b.Raw) == len(a.Raw) {
+			break
+		}
+	}
+	if len(b.Raw) != len(a.Raw) {
+		t.Fatal("no certificate of the same DER length in 200 tries")
+	}
+	d := new(x509.Certificate)
+	*d = *a
+	_ = Digest(d)
+	*d = *b // the same object now holds certificate b
+	if Digest(d) != sha256.Sum256(b.Raw) || Thumbprint(d) != Thumbprint(b) {
+		t.Fatal("a certificate value overwritten with another of the same length kept the old digest")
+	}
+}
+
 func BenchmarkDigestMemoised(b *testing.B) {
 	ca := ntntest.NewRootCA(b, "org-a CA", ntntest.ECDSAP256)
 	leaf := ca.Issue(b, ntntest.CertOptions{CommonName: "leaf"}).Cert
