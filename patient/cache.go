@@ -33,7 +33,10 @@ type cache struct {
 	maxEntries  int
 	now         func() time.Time
 
-	mu      sync.Mutex
+	// mu is a read-write lock: every request of a token resolves its
+	// patient, so hits run concurrently (a plain mutex was the PEP's most
+	// contended lock after the audit writer's on a cached read).
+	mu      sync.RWMutex
 	entries map[[32]byte]entry
 	group   singleflight.Group
 }
@@ -70,9 +73,9 @@ func (c *cache) resolve(ctx context.Context, system, value string, lookup func(c
 	}
 	key := sha256.Sum256([]byte(system + "|" + value))
 	now := c.now()
-	c.mu.Lock()
+	c.mu.RLock()
 	e, ok := c.entries[key]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.ids, nil
 	}
