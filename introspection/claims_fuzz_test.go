@@ -56,6 +56,11 @@ func FuzzDecodeClaims(f *testing.F) {
 		// conversion of the decoded JSON), and the digest is the one of
 		// that document.
 		checkTokenDocument(t, data, c)
+		// policy.TokenDocument: the digest is zero exactly when the value
+		// is nil; an engine that does not render the token relies on it.
+		if (c.TokenValue() == nil) != (c.TokenDigest() == [32]byte{}) {
+			t.Fatalf("TokenValue nil %v but TokenDigest zero %v", c.TokenValue() == nil, c.TokenDigest() == [32]byte{})
+		}
 		if !c.Active {
 			if c.Scope != "" || c.Issuer != "" || c.Audience != nil || !c.ExpiresAt().IsZero() ||
 				c.Confirmation.X5tS256 != "" || c.Patient() != "" || c.FHIRContext() != nil {

@@ -390,6 +390,9 @@ func (c *Claims) compact(raw map[string]any, d *parsedShared) error {
 			return malformed("unsupported JSON value")
 		}
 		extraJSON = string(b)
+		if _, err := extraItems(extraJSON); err != nil {
+			return malformed("unsupported JSON value")
+		}
 	}
 	// own is usually shared with other tokens (the same fhirContext
 	// references); when it is not, it goes into this token's string buffer
@@ -519,19 +522,34 @@ func (c *Claims) TokenValue() ast.Value {
 		items = append(items, ast.Item(termCNF, ast.ObjectTerm(ast.Item(termX5t, ast.StringTerm(c.Confirmation.X5tS256)))))
 	}
 	if _, extraJSON := splitOwn(c.own); extraJSON != "" {
-		extra, err := decodeStrictObject([]byte(extraJSON))
+		extra, err := extraItems(extraJSON)
 		if err != nil {
-			return nil
+			return nil // not reached: decoding checked that extras render
 		}
-		for _, k := range sortedNames(extra) {
-			v, err := ast.InterfaceToValue(extra[k])
-			if err != nil {
-				return nil
-			}
-			items = append(items, ast.Item(ast.StringTerm(k), ast.NewTerm(v)))
-		}
+		items = append(items, extra...)
 	}
 	return ast.NewObject(items...)
+}
+
+// extraItems renders the members the compact form does not model, in
+// name order. Decoding calls it once, so that an answer whose extras would
+// not render is refused there: TokenValue is then never nil for a decoded
+// answer, and an engine that does not render the token (its policy never
+// reads it) may rely on TokenDigest alone.
+func extraItems(extraJSON string) ([][2]*ast.Term, error) {
+	extra, err := decodeStrictObject([]byte(extraJSON))
+	if err != nil {
+		return nil, err
+	}
+	items := make([][2]*ast.Term, 0, len(extra))
+	for _, k := range sortedNames(extra) {
+		v, err := ast.InterfaceToValue(extra[k])
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, ast.Item(ast.StringTerm(k), ast.NewTerm(v)))
+	}
+	return items, nil
 }
 
 // TokenDigest is SHA-256 over a canonical, injective encoding of the
