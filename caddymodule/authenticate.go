@@ -23,7 +23,7 @@ const internalHeaderPrefix = "X-Fhir-Pep-"
 // then PCM. It sets x.subject as it learns who is calling: once the
 // certificate is trusted, denials are audited with the member id.
 func (p *PEP) authenticate(x *exchange) error {
-	defer p.observeStage(stageGate, x.start)
+	defer p.observeStage(p.metrics.stageGate, x.start)
 	r := x.r
 	if !p.underBase(r.URL.Path) {
 		return denyOutsideBase
@@ -138,6 +138,15 @@ func (p *PEP) logDenial(r *http.Request, msg string, fields ...zap.Field) {
 	}
 }
 
+// assertionHeader is the header of the upstream assertion, "" when none is
+// configured.
+func (p *PEP) assertionHeader() string {
+	if p.asserter == nil {
+		return ""
+	}
+	return p.asserter.header
+}
+
 func clientIP(r *http.Request) string {
 	host := r.RemoteAddr
 	if i := strings.LastIndexByte(host, ':'); i > 0 {
@@ -148,10 +157,16 @@ func clientIP(r *http.Request) string {
 
 // stripClientCredentials removes everything the upstream must not see or
 // must not believe: the caller's token (the upstream has no business with
-// PCM tokens) and any header posing as a statement of the PEP.
-func stripClientCredentials(r *http.Request) {
+// PCM tokens) and any header posing as a statement of the PEP, including
+// the upstream assertion's header when it has a name of its own outside
+// the prefix (assertionHeader; "" when there is none). Under dry_run the
+// client's request itself goes upstream.
+func stripClientCredentials(r *http.Request, assertionHeader string) {
 	r.Header.Del("Authorization")
 	r.Header.Del("Proxy-Authorization")
+	if assertionHeader != "" {
+		r.Header.Del(assertionHeader)
+	}
 	for name := range r.Header {
 		if hasInternalPrefix(name) {
 			delete(r.Header, name)

@@ -89,7 +89,7 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 	}
 	start := p.now()
 	v, err := pl.access.CheckResource(c.body.Bytes())
-	p.observeStage(stageResponse, start)
+	p.observeStage(p.metrics.stageCheck, start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()
 		return result{}, forbiddenLabelNotFound()
@@ -137,7 +137,7 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 		AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType, Links: c.links,
 	})
 	c.keepOutput(out)
-	p.observeStage(stageResponse, start)
+	p.observeStage(p.metrics.stageCheck, start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()
 		return result{}, denyForbiddenLabel

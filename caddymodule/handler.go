@@ -172,13 +172,7 @@ func (p *PEP) serve(x *exchange) (result, error) {
 		return result{}, err
 	}
 	x.identified = true
-	stripClientCredentials(x.r)
-	if p.asserter != nil {
-		// The client's own copy of the assertion header (a custom name
-		// the prefix does not cover) must not reach the upstream when
-		// dry_run hands it the client's request.
-		x.r.Header.Del(p.asserter.header)
-	}
+	stripClientCredentials(x.r, p.assertionHeader())
 	x.r.Header[decisionHeader] = x.decisionVals[1:2:2]
 	fetch := x.trackedFetch(p)
 	if p.isPageRequest(x.r) {
@@ -195,13 +189,13 @@ func (p *PEP) serve(x *exchange) (result, error) {
 		err = p.checkParams(req, entries)
 	}
 	if err != nil {
-		p.observeStage(stagePolicy, start)
+		p.observeStage(p.metrics.stagePolicy, start)
 		return result{}, err
 	}
 	x.req = req
 	x.stage = audit.StagePolicy
 	pl, err := p.decide(x.r, fetch, x.subject, req, entries)
-	p.observeStage(stagePolicy, start)
+	p.observeStage(p.metrics.stagePolicy, start)
 	if err != nil {
 		return result{}, err
 	}

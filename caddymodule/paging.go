@@ -393,7 +393,7 @@ func (p *PEP) isPageRequest(r *http.Request) bool {
 func (p *PEP) servePage(x *exchange, fetch fetchFunc) (result, error) {
 	start := p.now()
 	pl, page, sealed, err := p.decidePage(x, fetch)
-	p.observeStage(stagePolicy, start)
+	p.observeStage(p.metrics.stagePolicy, start)
 	if err != nil {
 		return result{}, err
 	}

@@ -84,7 +84,7 @@ func (p *PEP) fetch(ctx context.Context, r *http.Request, next caddyhttp.Handler
 	c := newCapture(p.MaxResponseBytes)
 	start := p.now()
 	err := serveUpstream(next, c, up)
-	p.observeStage(stageUpstream, start)
+	p.observeStage(p.metrics.stageUp, start)
 	if err != nil {
 		return nil, err
 	}

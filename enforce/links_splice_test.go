@@ -289,7 +289,7 @@ func FuzzLinksOneWalk(f *testing.F) {
 }
 
 // oldTopLevelLink is the value of the top-level link member as the old
-// splice (paging.topLevelMember) found it: the first member whose plain
+// splice (linksplice's topLevelMember) found it: the first member whose plain
 // ASCII key folds to "link", in a body encoding/json accepts.
 func oldTopLevelLink(body []byte) ([]byte, bool) {
 	if !json.Valid(body) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestRewriteBundleLinks(t *testing.T) {
+func TestRewriteLinkArrayInABundle(t *testing.T) {
 	s := newSealer(t, newClock(), mustKey(t, testKeyText), nil)
 	s.nonces = zeroReader{}
 	const self = testPublic + "/Observation?category=laboratory"
@@ -83,9 +83,9 @@ func TestRewriteBundleLinks(t *testing.T) {
 	}
 }
 
-// FuzzRewriteBundleLinks: never panics; any output is valid JSON with at
+// FuzzRewriteLinkArrayInABundle: never panics; any output is valid JSON with at
 // most one top-level link member, and holds no upstream paging link.
-func FuzzRewriteBundleLinks(f *testing.F) {
+func FuzzRewriteLinkArrayInABundle(f *testing.F) {
 	s := newSealer(f, newClock(), mustKey(f, testKeyText), nil)
 	f.Add(`{"resourceType":"Bundle","link":[{"relation":"next","url":"` + hapiNext + `"}],"entry":[]}`)
 	f.Add(`{"link":[],"x":1,"resourceType":"Bundle"}`)

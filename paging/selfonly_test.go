@@ -8,7 +8,7 @@ import (
 
 // SelfOnlyLinkArray spliced into a Bundle: every upstream link goes, paging links unsealed
 // included; only the given self link remains.
-func TestSelfOnlyBundleLinks(t *testing.T) {
+func TestSelfOnlyLinkArrayInABundle(t *testing.T) {
 	const self = testPublic + "/Observation?category=laboratory&_count=1"
 	selfLink := `{"relation":"self","url":"` + self + `"}`
 	upSelf := `{"relation":"self","url":"` + testUpstream + `/Observation?category=laboratory&patient=p-18,p-18-old"}`

@@ -29,7 +29,9 @@ const maxCertDigests = 4096
 // The key is a weak pointer: the memo keeps no certificate alive, and a
 // certificate allocated where a collected one was gets a key of its own.
 // The certificate's DER is immutable once parsed (crypto/tls and x509
-// never change Raw); the length is compared as a cheap guard anyway.
+// never change Raw); each entry still compares the DER it hashed (its
+// array and length) with the certificate's, so a value overwritten with
+// another certificate, or a Raw reassigned, is hashed again.
 var certDigests struct {
 	m sync.Map // weak.Pointer[x509.Certificate] -> *certDigest
 	n atomic.Int64

@@ -9,8 +9,9 @@ package fhir.pep
 #   response check). Input and output are documented in policies/README.md.
 # entrypoint: true
 decision := batch_decision if {
-	# is_batch, written out: a test of input against constants is decided
-	# by OPA's rule index, without evaluating a rule (request.rego).
+	# A batch or transaction, tested on input directly: a test of input
+	# against constants is decided by OPA's rule index, without evaluating
+	# a helper rule.
 	input.request.interaction in {"batch", "transaction"}
 } else := single_decision
 

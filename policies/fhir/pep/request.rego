@@ -40,8 +40,6 @@ is_search if input.request.interaction in {"search-type", "search-compartment"}
 
 is_capabilities if input.request.interaction == "capabilities"
 
-is_batch if input.request.interaction in {"batch", "transaction"}
-
 # GET /Patient/<id>/$everything, the only operation the default policy knows.
 everything_request if {
 	input.request.interaction == "operation"
