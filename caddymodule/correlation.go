@@ -17,22 +17,14 @@ var correlationIDs correlation.Generator
 // upstream call (and reverse_proxy under dry_run) passes on the same
 // checked value.
 func correlate(w http.ResponseWriter, r *http.Request, fallback string) string {
-	// correlation.Generator.FromRequest, reading the header by its
-	// canonical key: Values canonicalises its argument on every call.
-	// Exactly one valid value is kept (two are one too many to pick from).
-	var id string
-	if vs := r.Header[correlationKey]; len(vs) == 1 && correlation.Valid(vs[0]) {
-		id = vs[0]
-	} else {
-		var err error
-		if id, err = correlationIDs.New(); err != nil {
-			id = fallback
-		}
+	id, _, err := correlationIDs.FromRequest(r)
+	if err != nil {
+		id = fallback
 	}
 	// Two slices of one array, each to its full capacity: an append to
 	// one cannot reach the other.
 	vals := &[2]string{id, id}
-	w.Header()[correlationKey] = vals[0:1:1]
-	r.Header[correlationKey] = vals[1:2:2]
+	w.Header()[correlation.CanonicalHeader] = vals[0:1:1]
+	r.Header[correlation.CanonicalHeader] = vals[1:2:2]
 	return id
 }

@@ -43,24 +43,3 @@ func TestCorrelate(t *testing.T) {
 		})
 	}
 }
-
-// correlate reads the header as correlation.Generator.FromRequest does:
-// the same id is kept, and a minted one stands for the same refusals.
-func TestCorrelateAgreesWithFromRequest(t *testing.T) {
-	for _, sent := range [][]string{
-		nil, {"sp-req-42.a_b"}, {""}, {strings.Repeat("a", 64)}, {strings.Repeat("a", 65)}, {"a b"}, {"a", "b"}, {"a", "a"},
-	} {
-		r := httptest.NewRequest("GET", "/R4/metadata", nil)
-		for _, v := range sent {
-			r.Header.Add(correlation.Header, v)
-		}
-		want, generated, err := correlation.Generator{}.FromRequest(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := correlate(httptest.NewRecorder(), r, "fallback")
-		if generated == (got == want) {
-			t.Errorf("sent %q: correlate %q, FromRequest %q (generated %v)", sent, got, want, generated)
-		}
-	}
-}

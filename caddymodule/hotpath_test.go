@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/hdp-il/fhir-pep/internal/correlation"
 	"github.com/hdp-il/fhir-pep/internal/testpki"
 )
 
@@ -114,7 +115,7 @@ func TestPlaceholders(t *testing.T) {
 			repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 			want := map[string]string{
 				"decision_id":    w.Header().Get(decisionHeader),
-				"correlation_id": w.Header().Get(correlationKey),
+				"correlation_id": w.Header().Get(correlation.CanonicalHeader),
 			}
 			for k, v := range tt.want {
 				want[k] = v

@@ -27,9 +27,6 @@ type fetchFunc func(ctx context.Context, relPath, rawQuery, form string) (*captu
 // (conditional headers, Accept-Encoding, Prefer: return=... and the like).
 var forwardedHeaders = []string{"User-Agent", "Traceparent", "Tracestate", "X-Request-Id", "Accept-Language"}
 
-// correlationKey is correlation.Header in its canonical form.
-var correlationKey = http.CanonicalHeaderKey(correlation.Header)
-
 func (p *PEP) fetcher(r *http.Request, next caddyhttp.Handler) fetchFunc {
 	return func(ctx context.Context, relPath, rawQuery, form string) (*capture, error) {
 		return p.fetch(ctx, r, next, relPath, rawQuery, form)
@@ -76,9 +73,9 @@ func (p *PEP) fetch(ctx context.Context, r *http.Request, next caddyhttp.Handler
 	up.Header[decisionHeader] = vals[2:3:3]
 	// The checked (or minted) correlation id, never the client's raw
 	// header: correlate wrote it back into r.
-	if id := firstValue(r.Header, correlationKey); id != "" {
+	if id := firstValue(r.Header, correlation.CanonicalHeader); id != "" {
 		vals[3] = id
-		up.Header[correlationKey] = vals[3:4:4]
+		up.Header[correlation.CanonicalHeader] = vals[3:4:4]
 	}
 	setUpstreamAssertion(ctx, up.Header)
 	c := newCapture(p.MaxResponseBytes)

@@ -5,13 +5,15 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hdp-il/fhir-pep/internal/correlation"
 )
 
 // The request path writes these header keys into header maps directly
 // (no Header.Set), which is only right for keys in canonical form.
 func TestDirectHeaderKeysAreCanonical(t *testing.T) {
 	for _, k := range append([]string{
-		decisionHeader, correlationKey, "Accept", "Accept-Encoding",
+		decisionHeader, correlation.CanonicalHeader, "Accept", "Accept-Encoding",
 		// respond and versionHeaders
 		"Content-Type", "Cache-Control", "X-Content-Type-Options", "Content-Length", "Etag", "Last-Modified",
 	}, forwardedHeaders...) {

@@ -19,6 +19,11 @@ import (
 // Header is the HTTP header carrying the correlation id, in and out.
 const Header = "X-Correlation-ID"
 
+// CanonicalHeader is Header in its canonical form, the key of an
+// http.Header map: indexing with it skips the canonicalisation Get and
+// Values do on every call.
+var CanonicalHeader = http.CanonicalHeaderKey(Header)
+
 // MaxLen is the longest accepted correlation id.
 const MaxLen = 64
 
@@ -77,7 +82,7 @@ func (g Generator) New() (string, error) {
 // too many to pick from). generated tells the caller whether to log that
 // the client's value was replaced.
 func (g Generator) FromRequest(r *http.Request) (id string, generated bool, err error) {
-	if vs := r.Header.Values(Header); len(vs) == 1 && Valid(vs[0]) {
+	if vs := r.Header[CanonicalHeader]; len(vs) == 1 && Valid(vs[0]) {
 		return vs[0], false, nil
 	}
 	id, err = g.New()
