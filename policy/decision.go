@@ -152,11 +152,9 @@ func keySet(keys ...string) map[string]struct{} {
 
 // decodeDecision checks the decision against the contract. Unknown keys are
 // errors too: an obligation Go does not know is one it would not enforce.
-func decodeDecision(v ast.Value) (Decision, error) { return decodeDecisionWith(v, nil) }
-
-// decodeDecisionWith is decodeDecision that takes decision.obligations
-// from known (nil: none) when they are known's term.
-func decodeDecisionWith(v ast.Value, known *knownObligations) (Decision, error) {
+// decision.obligations are taken from known (nil: none) when they are
+// known's term.
+func decodeDecision(v ast.Value, known *knownObligations) (Decision, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return policyErrorDecision(), mistyped("decision", "an object")

@@ -33,7 +33,7 @@ func TestDecodeResultSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := decodeResultSet(tt.rs)
+			d, err := decodeResultSet(tt.rs, nil)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -52,7 +52,7 @@ func TestDecodeResultSet(t *testing.T) {
 
 func TestMistypedNamesFieldNotValue(t *testing.T) {
 	v := ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": [], "obligations": {"search_params": [{"name": "subject", "value": ""}]}}`).Value
-	_, err := decodeDecision(v)
+	_, err := decodeDecision(v, nil)
 	if !errors.Is(err, ErrMistyped) || !strings.Contains(err.Error(), "decision.obligations.search_params[].value") {
 		t.Fatalf("err = %v", err)
 	}
@@ -79,7 +79,7 @@ func FuzzDecodeDecision(f *testing.F) {
 		if err != nil || !term.IsGround() {
 			return
 		}
-		d, err := decodeDecision(term.Value)
+		d, err := decodeDecision(term.Value, nil)
 		if err != nil {
 			if !reflect.DeepEqual(d, policyErrorDecision()) {
 				t.Fatalf("error %v with decision %+v", err, d)

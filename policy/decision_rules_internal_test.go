@@ -17,7 +17,7 @@ func TestDecodeResponseRulesAndDepths(t *testing.T) {
 		"rules": [{"type": "Encounter", "buckets": ["s|e"], "constraints": [{"name": "date", "value": "ge2024-01-01"},
 		          {"name": "_security", "value": "s|e"}], "narrowed": true},
 		          {"type": "*", "buckets": ["s|x"]}],
-		"depths": {"s|e": "2024-01-01"}}`))
+		"depths": {"s|e": "2024-01-01"}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestDecodeResponseRulesAndDepths(t *testing.T) {
 		`{"depth": {}}`,
 	}
 	for _, b := range bad {
-		if _, err := decodeDecision(wrap(b)); !errors.Is(err, ErrMistyped) {
+		if _, err := decodeDecision(wrap(b), nil); !errors.Is(err, ErrMistyped) {
 			t.Errorf("%s: err = %v", b, err)
 		}
 	}

@@ -292,14 +292,12 @@ func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
 	if err != nil {
 		return policyErrorDecision(), newEvalError(err)
 	}
-	return decodeResultSet(rs)
+	return decodeResultSet(rs, nil)
 }
 
-func decodeResultSet(rs rego.ResultSet) (Decision, error) { return decodeResultSetWith(rs, nil) }
-
-// decodeResultSetWith is decodeResultSet that takes decision.obligations
-// from known when they are its term.
-func decodeResultSetWith(rs rego.ResultSet, known *knownObligations) (Decision, error) {
+// decodeResultSet decodes the one decision of rs; decision.obligations are
+// taken from known (nil: none) when they are its term.
+func decodeResultSet(rs rego.ResultSet, known *knownObligations) (Decision, error) {
 	switch {
 	case len(rs) == 0:
 		return policyErrorDecision(), ErrUndefined
@@ -312,7 +310,7 @@ func decodeResultSetWith(rs rego.ResultSet, known *knownObligations) (Decision, 
 	if !ok {
 		return policyErrorDecision(), mistyped("result", "an AST value")
 	}
-	return decodeDecisionWith(v, known)
+	return decodeDecision(v, known)
 }
 
 // EvalInput decides like Eval(ctx, in.Value()), through the decision cache

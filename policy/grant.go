@@ -244,7 +244,7 @@ func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery
 	if err != nil {
 		return policyErrorDecision(), newEvalError(err), true
 	}
-	d, err = decodeResultSetWith(rs, &kg.obligations)
+	d, err = decodeResultSet(rs, &kg.obligations)
 	return d, err, true
 }
 
@@ -264,11 +264,6 @@ type keptEntry[V any] struct {
 	key   string
 	value V
 }
-
-// termCache keeps terms (input.scopes and input.scope_index per scope set).
-type termCache = keptCache[*ast.Term]
-
-func newTermCache(maxEntries int) *termCache { return newKeptCache[*ast.Term](maxEntries) }
 
 func newKeptCache[V any](maxEntries int) *keptCache[V] {
 	return &keptCache[V]{max: maxEntries, order: list.New(), entries: make(map[string]*list.Element)}

@@ -224,7 +224,7 @@ func TestGrantBatchNotKept(t *testing.T) {
 }
 
 func TestTermCacheEvicts(t *testing.T) {
-	c := newTermCache(2)
+	c := newKeptCache[*ast.Term](2)
 	c.put("a", ast.IntNumberTerm(1))
 	c.put("b", ast.IntNumberTerm(2))
 	if c.get([]byte("a")) == nil { // a is now the most recent

@@ -123,7 +123,8 @@ const scopeTermEntries = 1024
 
 // keptScopeTerms holds input.scopes and input.scope_index per scope set, as
 // a two-element array term.
-var keptScopeTerms = newTermCache(scopeTermEntries)
+// keptScopeTerms keeps input.scopes and input.scope_index per scope set.
+var keptScopeTerms = newKeptCache[*ast.Term](scopeTermEntries)
 
 // scopeTerms renders input.scopes and input.scope_index, or returns the
 // terms kept for an equal scope set (every field compared, cachekey.go).

@@ -71,7 +71,7 @@ func TestKnownObligationsOnlyItsTerm(t *testing.T) {
 	if _, ok := kb.decoded(bad); ok {
 		t.Fatal("served a term that does not decode")
 	}
-	if _, err := decodeDecisionWith(ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": [], "obligations": `+bad.String()+`}`).Value, kb); err == nil {
+	if _, err := decodeDecision(ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": [], "obligations": `+bad.String()+`}`).Value, kb); err == nil {
 		t.Fatal("no error for bad obligations")
 	}
 }
