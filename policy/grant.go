@@ -147,7 +147,7 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 	if kg := g.cache.get(e.buf); kg != nil {
 		return kg
 	}
-	rs, err := g.grantQuery.Eval(ctx, rego.EvalParsedInput(grantInput(in)), rego.EvalMetrics(noMetrics))
+	rs, err := evalQuery(ctx, g.grantQuery, grantInput(in))
 	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil
 	}
@@ -240,7 +240,7 @@ func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery
 		return d, nil, false
 	}
 	obj.Insert(keyGrant, kg.term)
-	rs, err := query.Eval(ctx, rego.EvalParsedInput(obj), rego.EvalMetrics(noMetrics))
+	rs, err := evalQuery(ctx, query, obj)
 	if err != nil {
 		return policyErrorDecision(), newEvalError(err), true
 	}
