@@ -184,6 +184,7 @@ var (
 	keyParamList       = ast.StringTerm("param_list")
 	keyParamFacts      = ast.StringTerm("param_facts")
 	keyWantsXML        = ast.StringTerm("wants_xml")
+	keyFacts           = ast.StringTerm("facts")
 	keyEntriesInput    = ast.StringTerm("entries")
 	keyType            = ast.StringTerm("type")
 	keyLevel           = ast.StringTerm("level")
@@ -326,6 +327,7 @@ func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *a
 		ast.Item(keyParamList, paramList),
 		ast.Item(keyParamFacts, b.paramFacts(r.Params)),
 		ast.Item(keyWantsXML, ast.InternedTerm(r.WantsXML)),
+		ast.Item(keyFacts, requestFacts(r)),
 	)
 	if top && (r.Interaction == fhir.InteractionBatch || r.Interaction == fhir.InteractionTransaction) {
 		terms := make([]*ast.Term, len(entries))
@@ -335,6 +337,50 @@ func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *a
 		items = append(items, ast.Item(keyEntriesInput, b.array(terms...)))
 	}
 	return b.object(items...)
+}
+
+// The per-request protocol facts (input.request.facts, policies/README.md).
+// Each is what a helper rule of the policy used to work out on every
+// request from the other request fields; the policy's rules now read them
+// (request.rego) and deny when one is anything but true, so a missing or
+// mistyped fact denies. Go's tests compare every fact with that helper rule
+// (kept in the Rego test fixtures, fixtures_test.rego: with_facts) on the
+// golden corpus and fuzzed requests (facts_test.go).
+var (
+	keyJSONFormat      = ast.StringTerm("json_format")
+	keyIDValid         = ast.StringTerm("id_valid")
+	keyParamFactsKnown = ast.StringTerm("param_facts_known")
+)
+
+// factTerms holds the facts objects of every combination of the two facts
+// that vary, indexed by factIndex: a request's facts cost no allocation.
+var factTerms = func() (terms [4]*ast.Term) {
+	for i := range terms {
+		terms[i] = ast.NewTerm(ast.NewObject(
+			ast.Item(keyJSONFormat, ast.InternedTerm(i&1 != 0)),
+			ast.Item(keyIDValid, ast.InternedTerm(i&2 != 0)),
+			// Go always renders param_facts (paramFacts) in the shape the
+			// policy's parameter rules read.
+			ast.Item(keyParamFactsKnown, ast.InternedTerm(true)),
+		))
+	}
+	return terms
+}()
+
+// requestFacts renders request.facts for r:
+//   - json_format: the request asks for JSON (request.wants_xml is false);
+//   - id_valid: request.id is a non-empty string (an empty id renders as
+//     null);
+//   - param_facts_known: request.param_facts is the summary Go computed.
+func requestFacts(r *fhir.Request) *ast.Term {
+	i := 0
+	if !r.WantsXML {
+		i |= 1
+	}
+	if r.ID != "" {
+		i |= 2
+	}
+	return factTerms[i]
 }
 
 // params renders request.params (key with modifier and chain -> raw values
