@@ -3,11 +3,10 @@ package policy
 import (
 	"container/list"
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 
 	"github.com/hdp-il/fhir-pep/fhir"
 )
@@ -26,7 +25,7 @@ const grantEntries = 1024
 
 // grants evaluates and keeps GrantQuery results.
 type grants struct {
-	grantQuery rego.PreparedEvalQuery
+	grantQuery *preparedQuery
 	cache      *keptCache[*keptGrant]
 }
 
@@ -45,24 +44,16 @@ type keptGrant struct {
 // evaluating it again would give the same result, and it is evaluated on
 // grantInput, where any other input field is undefined. Otherwise it
 // returns nil and EvalInput evaluates Query alone (correct, only slower).
-func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*rego.Rego)) (*grants, error) {
+func prepareGrants(compiler *ast.Compiler, store storage.Store) (*grants, error) {
 	rules := compiler.GetRulesExact(ast.MustParseRef(GrantQuery))
 	if len(rules) == 0 || !deterministic(compiler) || grantReadsOtherInput(compiler, rules) != nil {
 		return nil, nil
 	}
-	prepare := func(q string) (rego.PreparedEvalQuery, error) {
-		pq, err := rego.New(append([]func(*rego.Rego){rego.Query(q)}, opts...)...).PrepareForEval(ctx)
-		if err != nil {
-			return pq, fmt.Errorf("policy: prepare %s: %w", q, err)
-		}
-		return pq, nil
-	}
-	g := &grants{cache: newKeptCache[*keptGrant](grantEntries)}
-	var err error
-	if g.grantQuery, err = prepare(GrantQuery); err != nil {
+	q, err := prepareQuery(compiler, store, GrantQuery)
+	if err != nil {
 		return nil, err
 	}
-	return g, nil
+	return &grants{grantQuery: q, cache: newKeptCache[*keptGrant](grantEntries)}, nil
 }
 
 // grantReadsOtherInput returns the first input reference, in the rules
@@ -147,11 +138,11 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 	if kg := g.cache.get(e.buf); kg != nil {
 		return kg
 	}
-	rs, err := evalQuery(ctx, g.grantQuery, grantInput(in))
-	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
+	v, results, err := g.grantQuery.eval(ctx, grantInput(in))
+	if err != nil || results != 1 {
 		return nil
 	}
-	obj, ok := rs[0].Expressions[0].Value.(ast.Object)
+	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil
 	}
@@ -226,7 +217,7 @@ func grantInput(in *Input) ast.Value {
 
 // evalWithGrant evaluates the decision for in with its kept grant; ok is
 // false when no grant can serve it and the caller must evaluate Query.
-func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input, reads inputReads) (d Decision, err error, ok bool) {
+func (g *grants) evalWithGrant(ctx context.Context, query *preparedQuery, in *Input, reads inputReads) (d Decision, err error, ok bool) {
 	if !usesGrant(in.Request) {
 		return d, nil, false
 	}
@@ -240,11 +231,8 @@ func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery
 		return d, nil, false
 	}
 	obj.Insert(keyGrant, kg.term)
-	rs, err := evalQuery(ctx, query, obj)
-	if err != nil {
-		return policyErrorDecision(), newEvalError(err), true
-	}
-	d, err = decodeResultSet(rs, &kg.obligations)
+	v, results, err := query.eval(ctx, obj)
+	d, err = decodeResult(v, results, err, &kg.obligations)
 	return d, err, true
 }
 
