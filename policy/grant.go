@@ -36,6 +36,10 @@ type grants struct {
 type keptGrant struct {
 	term        *ast.Term
 	obligations knownObligations
+	// tokens are the input's parts the grant was evaluated on (scopes,
+	// scope_index, patient, baskets): the grant's key covers everything
+	// they are rendered from, so later requests of its kind reuse them.
+	tokens tokenTerms
 }
 
 // prepareGrants prepares the two queries when the policy set defines
@@ -138,7 +142,9 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 	if kg := g.cache.get(e.buf); kg != nil {
 		return kg
 	}
-	v, results, err := g.grantQuery.eval(ctx, grantInput(in))
+	var b builder
+	tokens := in.tokenTerms(&b)
+	v, results, err := g.grantQuery.eval(ctx, grantInput(&b, in, tokens))
 	if err != nil || results != 1 {
 		return nil
 	}
@@ -146,7 +152,7 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 	if !ok {
 		return nil
 	}
-	kg := &keptGrant{term: ast.NewTerm(obj)}
+	kg := &keptGrant{term: ast.NewTerm(obj), tokens: tokens}
 	if o := obj.Get(keyObligations); o != nil {
 		if _, isObj := o.Value.(ast.Object); isObj { // null when the request settles them
 			kg.obligations.term = o
@@ -187,8 +193,7 @@ func grantKey(e *keyEncoder, in *Input) {
 // nothing else: a grant rule that read more would see it undefined here and
 // differ from the decision evaluated without a kept grant, which the golden
 // test (both ways, thousands of inputs) reports.
-func grantInput(in *Input) ast.Value {
-	var b builder
+func grantInput(b *builder, in *Input, tokens tokenTerms) ast.Value {
 	r := in.Request
 	operation := ast.InternedNullTerm
 	if op := r.Operation; op != nil {
@@ -197,7 +202,6 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
 		)
 	}
-	scopes, scopeIndex := scopeTerms(in.Scopes)
 	items := make([][2]*ast.Term, 0, 5)
 	items = append(items,
 		ast.Item(keyRequest, b.object(
@@ -205,12 +209,12 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
 			ast.Item(keyOperation, operation),
 		)),
-		ast.Item(keyScopes, scopes),
-		ast.Item(keyScopeIndex, scopeIndex),
-		ast.Item(keyPatient, b.patient(in.Patient)),
+		ast.Item(keyScopes, tokens.scopes),
+		ast.Item(keyScopeIndex, tokens.scopeIndex),
+		ast.Item(keyPatient, tokens.patient),
 	)
-	if in.Baskets != nil {
-		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
+	if tokens.baskets != nil {
+		items = append(items, ast.Item(keyBaskets, tokens.baskets))
 	}
 	return ast.NewObject(items...)
 }
@@ -225,13 +229,12 @@ func (g *grants) evalWithGrant(ctx context.Context, query *preparedQuery, in *In
 	if kg == nil {
 		return d, nil, false
 	}
-	v := in.value(reads)
-	obj, isObj := v.(ast.Object)
-	if !isObj {
+	var b builder
+	input := in.valueWith(&b, reads, kg.tokens, kg.term)
+	if input == nil {
 		return d, nil, false
 	}
-	obj.Insert(keyGrant, kg.term)
-	v, results, err := query.eval(ctx, obj)
+	v, results, err := query.eval(ctx, input)
 	d, err = decodeResult(v, results, err, &kg.obligations)
 	return d, err, true
 }

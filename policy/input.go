@@ -86,23 +86,43 @@ func (in *Input) Value() ast.Value { return in.value(allInputReads) }
 // value is Value with input.token and input.client rendered only when
 // reads says the policy may read them (inputreads.go).
 func (in *Input) value(reads inputReads) ast.Value {
+	var b builder
+	return in.valueWith(&b, reads, in.tokenTerms(&b), nil)
+}
+
+// tokenTerms are the parts of the input document that depend only on the
+// token: input.scopes, input.scope_index, input.patient and input.baskets
+// (nil when absent). A kept grant holds them (grant.go): its key covers
+// everything they are rendered from.
+type tokenTerms struct{ scopes, scopeIndex, patient, baskets *ast.Term }
+
+func (in *Input) tokenTerms(b *builder) tokenTerms {
+	// One lookup of the kept terms for both (scopeTerms).
+	scopes, scopeIndex := scopeTerms(in.Scopes)
+	t := tokenTerms{scopes: scopes, scopeIndex: scopeIndex, patient: b.patient(in.Patient)}
+	if in.Baskets != nil {
+		t.baskets = b.baskets(in.Baskets)
+	}
+	return t
+}
+
+// valueWith renders the input document with the token's parts tt and, when
+// not nil, input.grant, in one object.
+func (in *Input) valueWith(b *builder, reads inputReads, tt tokenTerms, grant *ast.Term) ast.Value {
 	token, ok := in.renderToken(reads)
 	if !ok {
 		return nil
 	}
-	var b builder
-	// One lookup of the kept terms for both (scopeTerms).
-	scopes, scopeIndex := scopeTerms(in.Scopes)
-	items := make([][2]*ast.Term, 0, 7)
+	items := make([][2]*ast.Term, 0, 8)
 	// The order of Value before the parts became optional.
 	items = append(items, ast.Item(keyRequest, b.request(in.Request, in.Entries, true)))
 	if token != nil {
 		items = append(items, ast.Item(keyToken, token))
 	}
 	items = append(items,
-		ast.Item(keyScopes, scopes),
-		ast.Item(keyScopeIndex, scopeIndex),
-		ast.Item(keyPatient, b.patient(in.Patient)),
+		ast.Item(keyScopes, tt.scopes),
+		ast.Item(keyScopeIndex, tt.scopeIndex),
+		ast.Item(keyPatient, tt.patient),
 	)
 	if reads.client {
 		items = append(items, ast.Item(keyClient, b.object(
@@ -110,8 +130,11 @@ func (in *Input) value(reads inputReads) ast.Value {
 			ast.Item(keyThumbprint, b.stringOrNull(in.Client.Thumbprint)),
 		)))
 	}
-	if in.Baskets != nil {
-		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
+	if tt.baskets != nil {
+		items = append(items, ast.Item(keyBaskets, tt.baskets))
+	}
+	if grant != nil {
+		items = append(items, ast.Item(keyGrant, grant))
 	}
 	return ast.NewObject(items...)
 }

@@ -66,9 +66,8 @@ func (e *Engine) InputWithGrantForTest(ctx context.Context, in *Input) ast.Value
 	if kg == nil {
 		return nil
 	}
-	obj := in.value(e.reads).(ast.Object)
-	obj.Insert(keyGrant, kg.term)
-	return obj
+	var b builder
+	return in.valueWith(&b, e.reads, kg.tokens, kg.term)
 }
 
 // NewEvalErrorForTest is newEvalError, for comparing error codes.
