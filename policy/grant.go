@@ -36,6 +36,9 @@ type grants struct {
 type keptGrant struct {
 	term        *ast.Term
 	obligations knownObligations
+	// allow is the grant's allow_decision: when nothing denies a request
+	// of its kind, the policy returns that term as the decision.
+	allow knownDecision
 	// tokens are the input's parts the grant was evaluated on (scopes,
 	// scope_index, patient, baskets): the grant's key covers everything
 	// they are rendered from, so later requests of its kind reuse them.
@@ -158,6 +161,11 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 			kg.obligations.term = o
 		}
 	}
+	if a := obj.Get(keyAllowDecision); a != nil {
+		if _, isObj := a.Value.(ast.Object); isObj { // null when the request settles the obligations
+			kg.allow.term = a
+		}
+	}
 	g.cache.put(string(e.buf), kg)
 	return kg
 }
@@ -235,11 +243,19 @@ func (g *grants) evalWithGrant(ctx context.Context, query *preparedQuery, in *In
 		return d, nil, false
 	}
 	v, results, err := query.eval(ctx, input)
+	if err == nil && results == 1 {
+		if d, ok := kg.allow.decoded(v); ok {
+			return d, nil, true
+		}
+	}
 	d, err = decodeResult(v, results, err, &kg.obligations)
 	return d, err, true
 }
 
-var keyGrant = ast.StringTerm("grant")
+var (
+	keyGrant         = ast.StringTerm("grant")
+	keyAllowDecision = ast.StringTerm("allow_decision")
+)
 
 // keptCache is a bounded LRU by string key. Kept values are shared by
 // concurrent evaluations: OPA never mutates a term it was given, and a
