@@ -20,7 +20,9 @@ const GrantQuery = "data.fhir.pep.scope_grant"
 
 // grantEntries bounds the grants an Engine keeps: one per token (scope set,
 // baskets claim, patient) and kind of request in recent use. A grant of
-// three bucket scopes holds about 11 KB, so the bound is about 11 MB.
+// three bucket scopes, with its decoded allowing decision and the token's
+// input parts, holds about 15 KB (10 KB before the fourth round), so the
+// bound is about 15 MB.
 const grantEntries = 1024
 
 // grants evaluates and keeps GrantQuery results.
