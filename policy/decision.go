@@ -223,6 +223,36 @@ func (k *knownObligations) decoded(t *ast.Term) (Obligations, bool) {
 	return copyObligations(k.o), true
 }
 
+// knownDecision is a decision term decoded at most once (the allowing
+// decision a kept grant settles, grant.rego allow_decision; grant.go). When
+// the policy returns that very term, the engine copies its decoded form.
+type knownDecision struct {
+	term *ast.Term // nil: none
+	once sync.Once
+	d    Decision
+	ok   bool // decoded without error
+}
+
+// decoded returns a copy of the decoded decision when v is k's term's value
+// (the same object, not an equal one) and decodes without error; ok is
+// false otherwise, and the caller decodes v itself.
+func (k *knownDecision) decoded(v ast.Value) (Decision, bool) {
+	if k == nil || k.term == nil {
+		return Decision{}, false
+	}
+	if obj, isObj := v.(ast.Object); !isObj || obj != k.term.Value {
+		return Decision{}, false
+	}
+	k.once.Do(func() {
+		d, err := decodeDecision(k.term.Value, nil)
+		k.d, k.ok = d, err == nil
+	})
+	if !k.ok {
+		return Decision{}, false
+	}
+	return copyDecision(k.d), true
+}
+
 func decodeObligations(v ast.Value, field string, withEntries bool) (Obligations, error) {
 	var o Obligations
 	obj, ok := v.(ast.Object)

@@ -7,33 +7,28 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
-func TestDecodeResultSet(t *testing.T) {
+func TestDecodeResult(t *testing.T) {
 	allow := ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": []}`).Value
-	one := func(values ...any) rego.Result {
-		r := rego.Result{}
-		for _, v := range values {
-			r.Expressions = append(r.Expressions, &rego.ExpressionValue{Value: v})
-		}
-		return r
-	}
+	evalErr := &topdown.Error{Code: topdown.ConflictErr, Message: "x"}
 	tests := []struct {
-		name string
-		rs   rego.ResultSet
-		want error
+		name    string
+		v       ast.Value
+		results int
+		err     error
+		want    error
 	}{
-		{name: "one result", rs: rego.ResultSet{one(allow)}},
-		{name: "no result", rs: nil, want: ErrUndefined},
-		{name: "two results", rs: rego.ResultSet{one(allow), one(allow)}, want: ErrMultiple},
-		{name: "two expressions", rs: rego.ResultSet{one(allow, allow)}, want: ErrMistyped},
-		{name: "no expression", rs: rego.ResultSet{one()}, want: ErrMistyped},
-		{name: "JSON instead of AST", rs: rego.ResultSet{one(map[string]any{"allow": true})}, want: ErrMistyped},
+		{name: "one result", v: allow, results: 1},
+		{name: "no result", results: 0, want: ErrUndefined},
+		{name: "two results", v: allow, results: 2, want: ErrMultiple},
+		{name: "evaluation error", v: allow, results: 1, err: evalErr, want: ErrEval},
+		{name: "not an object", v: ast.String("allow"), results: 1, want: ErrMistyped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := decodeResultSet(tt.rs, nil)
+			d, err := decodeResult(tt.v, tt.results, tt.err, nil)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}

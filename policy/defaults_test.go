@@ -239,6 +239,8 @@ func TestDefaultPoliciesFailClosed(t *testing.T) {
 		for _, path := range [][]string{
 			{"request"}, {"request", "interaction"}, {"request", "resource_type"}, {"request", "id"},
 			{"request", "wants_xml"}, {"request", "compartment"}, {"request", "params"}, {"request", "param_list"},
+			{"request", "facts"}, {"request", "facts", "json_format"}, {"request", "facts", "id_valid"},
+			{"request", "facts", "param_facts_known"}, {"request", "param_facts"},
 			{"scopes"}, {"scope_index"}, {"patient"}, {"patient", "ids"}, {"patient", "value"}, {"token"}, {"client"},
 		} {
 			t.Run(name+" without "+strings.Join(path, "."), func(t *testing.T) {

@@ -29,7 +29,7 @@ const Query = "data.fhir.pep.decision"
 // Engine is a loaded, compiled and prepared policy set. It is immutable and
 // safe for concurrent use; a configuration reload loads a new Engine.
 type Engine struct {
-	query         rego.PreparedEvalQuery
+	query         *preparedQuery
 	version       string
 	bucketSystems []string
 	cache         *decisionCache // nil unless WithDecisionCache
@@ -161,18 +161,11 @@ func Load(ctx context.Context, fsys fs.FS, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	regoOpts := []func(*rego.Rego){
-		rego.Compiler(compiler),
-		rego.Store(store),
-		rego.Capabilities(cfg.capabilities),
-		rego.StrictBuiltinErrors(true),
-		rego.GenerateJSON(resultAsAST),
-	}
-	pq, err := rego.New(append([]func(*rego.Rego){rego.Query(Query)}, regoOpts...)...).PrepareForEval(ctx)
+	pq, err := prepareQuery(compiler, store, Query)
 	if err != nil {
-		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
+		return nil, err
 	}
-	g, err := prepareGrants(ctx, compiler, regoOpts...)
+	g, err := prepareGrants(compiler, store)
 	if err != nil {
 		return nil, err
 	}
@@ -288,27 +281,21 @@ func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return policyErrorDecision(), &EvalError{Code: topdown.CancelErr, cause: err}
 	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
-	if err != nil {
-		return policyErrorDecision(), newEvalError(err)
-	}
-	return decodeResultSet(rs, nil)
+	v, results, err := e.query.eval(ctx, input)
+	return decodeResult(v, results, err, nil)
 }
 
-// decodeResultSet decodes the one decision of rs; decision.obligations are
-// taken from known (nil: none) when they are its term.
-func decodeResultSet(rs rego.ResultSet, known *knownObligations) (Decision, error) {
+// decodeResult decodes the one decision a query gave (results is their
+// number), or reports why there is none; decision.obligations are taken
+// from known (nil: none) when they are its term.
+func decodeResult(v ast.Value, results int, err error, known *knownObligations) (Decision, error) {
 	switch {
-	case len(rs) == 0:
+	case err != nil:
+		return policyErrorDecision(), newEvalError(err)
+	case results == 0:
 		return policyErrorDecision(), ErrUndefined
-	case len(rs) > 1:
+	case results > 1:
 		return policyErrorDecision(), ErrMultiple
-	case len(rs[0].Expressions) != 1:
-		return policyErrorDecision(), mistyped("result", "one expression")
-	}
-	v, ok := rs[0].Expressions[0].Value.(ast.Value)
-	if !ok {
-		return policyErrorDecision(), mistyped("result", "an AST value")
 	}
 	return decodeDecision(v, known)
 }

@@ -403,3 +403,35 @@ func BenchmarkEvalMinimalPolicy(b *testing.B) {
 		}
 	}
 }
+
+// errAfterCtx is a context that reports itself cancelled after its Err has
+// been asked n times: a cancellation that arrives during an evaluation,
+// without a clock or a goroutine.
+type errAfterCtx struct {
+	context.Context
+	n int
+}
+
+func (c *errAfterCtx) Err() error {
+	if c.n <= 0 {
+		return context.Canceled
+	}
+	c.n--
+	return nil
+}
+
+// TestEvalCancelledDuringEvaluation: the evaluator asks the context before
+// every expression (engine.go, ctxCancel), so a request cancelled while its
+// policy runs stops with a cancellation error, not after the whole query.
+func TestEvalCancelledDuringEvaluation(t *testing.T) {
+	e := mustLoad(t, module(`decision := {"allow": true, "status": 200, "reasons": [], "n": count([x | some x in numbers.range(1, 1000000); x > 0])}`))
+	ctx := &errAfterCtx{Context: context.Background(), n: 50}
+	d, err := e.Eval(ctx, ast.MustParseTerm(`{}`).Value)
+	var ee *policy.EvalError
+	if !errors.As(err, &ee) || ee.Code != "eval_cancel_error" || d.Allow {
+		t.Fatalf("Eval(cancelled during evaluation) = %+v, %v; want deny with eval_cancel_error", d, err)
+	}
+	if ctx.n > 0 {
+		t.Fatalf("the context was asked %d times fewer than it allows", ctx.n)
+	}
+}

@@ -3,11 +3,10 @@ package policy
 import (
 	"container/list"
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 
 	"github.com/hdp-il/fhir-pep/fhir"
 )
@@ -21,12 +20,14 @@ const GrantQuery = "data.fhir.pep.scope_grant"
 
 // grantEntries bounds the grants an Engine keeps: one per token (scope set,
 // baskets claim, patient) and kind of request in recent use. A grant of
-// three bucket scopes holds about 11 KB, so the bound is about 11 MB.
+// three bucket scopes, with its decoded allowing decision and the token's
+// input parts, holds about 15 KB (10 KB before the fourth round), so the
+// bound is about 15 MB.
 const grantEntries = 1024
 
 // grants evaluates and keeps GrantQuery results.
 type grants struct {
-	grantQuery rego.PreparedEvalQuery
+	grantQuery *preparedQuery
 	cache      *keptCache[*keptGrant]
 }
 
@@ -37,6 +38,13 @@ type grants struct {
 type keptGrant struct {
 	term        *ast.Term
 	obligations knownObligations
+	// allow is the grant's allow_decision: when nothing denies a request
+	// of its kind, the policy returns that term as the decision.
+	allow knownDecision
+	// tokens are the input's parts the grant was evaluated on (scopes,
+	// scope_index, patient, baskets): the grant's key covers everything
+	// they are rendered from, so later requests of its kind reuse them.
+	tokens tokenTerms
 }
 
 // prepareGrants prepares the two queries when the policy set defines
@@ -45,24 +53,16 @@ type keptGrant struct {
 // evaluating it again would give the same result, and it is evaluated on
 // grantInput, where any other input field is undefined. Otherwise it
 // returns nil and EvalInput evaluates Query alone (correct, only slower).
-func prepareGrants(ctx context.Context, compiler *ast.Compiler, opts ...func(*rego.Rego)) (*grants, error) {
+func prepareGrants(compiler *ast.Compiler, store storage.Store) (*grants, error) {
 	rules := compiler.GetRulesExact(ast.MustParseRef(GrantQuery))
 	if len(rules) == 0 || !deterministic(compiler) || grantReadsOtherInput(compiler, rules) != nil {
 		return nil, nil
 	}
-	prepare := func(q string) (rego.PreparedEvalQuery, error) {
-		pq, err := rego.New(append([]func(*rego.Rego){rego.Query(q)}, opts...)...).PrepareForEval(ctx)
-		if err != nil {
-			return pq, fmt.Errorf("policy: prepare %s: %w", q, err)
-		}
-		return pq, nil
-	}
-	g := &grants{cache: newKeptCache[*keptGrant](grantEntries)}
-	var err error
-	if g.grantQuery, err = prepare(GrantQuery); err != nil {
+	q, err := prepareQuery(compiler, store, GrantQuery)
+	if err != nil {
 		return nil, err
 	}
-	return g, nil
+	return &grants{grantQuery: q, cache: newKeptCache[*keptGrant](grantEntries)}, nil
 }
 
 // grantReadsOtherInput returns the first input reference, in the rules
@@ -147,18 +147,25 @@ func (g *grants) grantFor(ctx context.Context, in *Input) *keptGrant {
 	if kg := g.cache.get(e.buf); kg != nil {
 		return kg
 	}
-	rs, err := g.grantQuery.Eval(ctx, rego.EvalParsedInput(grantInput(in)), rego.EvalMetrics(noMetrics))
-	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
+	var b builder
+	tokens := in.tokenTerms(&b)
+	v, results, err := g.grantQuery.eval(ctx, grantInput(&b, in, tokens))
+	if err != nil || results != 1 {
 		return nil
 	}
-	obj, ok := rs[0].Expressions[0].Value.(ast.Object)
+	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil
 	}
-	kg := &keptGrant{term: ast.NewTerm(obj)}
+	kg := &keptGrant{term: ast.NewTerm(obj), tokens: tokens}
 	if o := obj.Get(keyObligations); o != nil {
 		if _, isObj := o.Value.(ast.Object); isObj { // null when the request settles them
 			kg.obligations.term = o
+		}
+	}
+	if a := obj.Get(keyAllowDecision); a != nil {
+		if _, isObj := a.Value.(ast.Object); isObj { // null when the request settles the obligations
+			kg.allow.term = a
 		}
 	}
 	g.cache.put(string(e.buf), kg)
@@ -196,8 +203,7 @@ func grantKey(e *keyEncoder, in *Input) {
 // nothing else: a grant rule that read more would see it undefined here and
 // differ from the decision evaluated without a kept grant, which the golden
 // test (both ways, thousands of inputs) reports.
-func grantInput(in *Input) ast.Value {
-	var b builder
+func grantInput(b *builder, in *Input, tokens tokenTerms) ast.Value {
 	r := in.Request
 	operation := ast.InternedNullTerm
 	if op := r.Operation; op != nil {
@@ -206,7 +212,6 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyLevel, b.stringOrNull(string(op.Level))),
 		)
 	}
-	scopes, scopeIndex := scopeTerms(in.Scopes)
 	items := make([][2]*ast.Term, 0, 5)
 	items = append(items,
 		ast.Item(keyRequest, b.object(
@@ -214,19 +219,19 @@ func grantInput(in *Input) ast.Value {
 			ast.Item(keyResourceType, b.stringOrNull(r.ResourceType)),
 			ast.Item(keyOperation, operation),
 		)),
-		ast.Item(keyScopes, scopes),
-		ast.Item(keyScopeIndex, scopeIndex),
-		ast.Item(keyPatient, b.patient(in.Patient)),
+		ast.Item(keyScopes, tokens.scopes),
+		ast.Item(keyScopeIndex, tokens.scopeIndex),
+		ast.Item(keyPatient, tokens.patient),
 	)
-	if in.Baskets != nil {
-		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
+	if tokens.baskets != nil {
+		items = append(items, ast.Item(keyBaskets, tokens.baskets))
 	}
 	return ast.NewObject(items...)
 }
 
 // evalWithGrant evaluates the decision for in with its kept grant; ok is
 // false when no grant can serve it and the caller must evaluate Query.
-func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery, in *Input, reads inputReads) (d Decision, err error, ok bool) {
+func (g *grants) evalWithGrant(ctx context.Context, query *preparedQuery, in *Input, reads inputReads) (d Decision, err error, ok bool) {
 	if !usesGrant(in.Request) {
 		return d, nil, false
 	}
@@ -234,21 +239,25 @@ func (g *grants) evalWithGrant(ctx context.Context, query rego.PreparedEvalQuery
 	if kg == nil {
 		return d, nil, false
 	}
-	v := in.value(reads)
-	obj, isObj := v.(ast.Object)
-	if !isObj {
+	var b builder
+	input := in.valueWith(&b, reads, kg.tokens, kg.term)
+	if input == nil {
 		return d, nil, false
 	}
-	obj.Insert(keyGrant, kg.term)
-	rs, err := query.Eval(ctx, rego.EvalParsedInput(obj), rego.EvalMetrics(noMetrics))
-	if err != nil {
-		return policyErrorDecision(), newEvalError(err), true
+	v, results, err := query.eval(ctx, input)
+	if err == nil && results == 1 {
+		if d, ok := kg.allow.decoded(v); ok {
+			return d, nil, true
+		}
 	}
-	d, err = decodeResultSet(rs, &kg.obligations)
+	d, err = decodeResult(v, results, err, &kg.obligations)
 	return d, err, true
 }
 
-var keyGrant = ast.StringTerm("grant")
+var (
+	keyGrant         = ast.StringTerm("grant")
+	keyAllowDecision = ast.StringTerm("allow_decision")
+)
 
 // keptCache is a bounded LRU by string key. Kept values are shared by
 // concurrent evaluations: OPA never mutates a term it was given, and a

@@ -115,7 +115,8 @@ func TestGrantKept(t *testing.T) {
 // scope_grant that reads anything else sees it undefined.
 func TestGrantInputFields(t *testing.T) {
 	in := grantTestInput(t, "/Patient/pat-1/$everything?x=1", grantLab, []Basket{{System: "a", Code: "b"}})
-	obj := grantInput(in).(ast.Object)
+	var b builder
+	obj := grantInput(&b, in, in.tokenTerms(&b)).(ast.Object)
 	var keys []string
 	for _, k := range obj.Keys() {
 		keys = append(keys, string(k.Value.(ast.String)))
@@ -134,7 +135,7 @@ func TestGrantInputFields(t *testing.T) {
 		t.Errorf("grant input request keys %v, want %v", keys, want)
 	}
 	in.Baskets = nil
-	if grantInput(in).(ast.Object).Get(keyBaskets) != nil {
+	if grantInput(&b, in, in.tokenTerms(&b)).(ast.Object).Get(keyBaskets) != nil {
 		t.Error("no baskets claim: input.baskets must stay absent")
 	}
 }
@@ -280,5 +281,49 @@ func TestEvalInputConcurrent(t *testing.T) {
 	close(errs)
 	for target := range errs {
 		t.Errorf("%s: decision differs from the one without a kept grant", target)
+	}
+}
+
+// TestKeptTokenTermsMatchInput: the input parts a kept grant holds
+// (scopes, scope_index, patient, baskets) are exactly what Value renders
+// for every later request the grant serves, across patients and baskets
+// claims that differ only in nil versus empty, so that a grant kept for one
+// token never lends its parts to another.
+func TestKeptTokenTermsMatchInput(t *testing.T) {
+	e, err := Load(context.Background(), policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	patients := []Patient{
+		{System: "s", Value: "v", IDs: []string{"pat-1"}},
+		{System: "s", Value: "v", IDs: []string{"pat-1", "pat-2"}},
+		{System: "s", Value: "v", IDs: []string{}},
+		{System: "s", Value: "v"},
+		{Value: "v", IDs: []string{"pat-1"}},
+		{},
+	}
+	baskets := [][]Basket{nil, {}, {{System: "a", Code: "b"}}, {{System: "a", Code: "b", HistoricalDepth: "2024-01-01"}}}
+	scopes := []string{grantLab, grantLab + " patient/Patient.rs", ""}
+	for _, target := range []string{"/Observation/obs-1", "/Observation/obs-2", "/Observation?code=1", "/Patient/pat-1"} {
+		for _, s := range scopes {
+			for _, p := range patients {
+				for _, bs := range baskets {
+					in := grantTestInput(t, target, s, bs)
+					in.Patient = p
+					kg := e.grants.grantFor(ctx, in)
+					if kg == nil {
+						t.Fatalf("%s %q %+v %v: no grant", target, s, p, bs)
+					}
+					var b builder
+					got := in.valueWith(&b, allInputReads, kg.tokens, kg.term)
+					want := in.Value().(ast.Object)
+					want.Insert(keyGrant, kg.term)
+					if got.Compare(want) != 0 {
+						t.Fatalf("%s %q %+v %v: with the kept parts\n%v\nrendered\n%v", target, s, p, bs, got, want)
+					}
+				}
+			}
+		}
 	}
 }

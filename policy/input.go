@@ -86,23 +86,43 @@ func (in *Input) Value() ast.Value { return in.value(allInputReads) }
 // value is Value with input.token and input.client rendered only when
 // reads says the policy may read them (inputreads.go).
 func (in *Input) value(reads inputReads) ast.Value {
+	var b builder
+	return in.valueWith(&b, reads, in.tokenTerms(&b), nil)
+}
+
+// tokenTerms are the parts of the input document that depend only on the
+// token: input.scopes, input.scope_index, input.patient and input.baskets
+// (nil when absent). A kept grant holds them (grant.go): its key covers
+// everything they are rendered from.
+type tokenTerms struct{ scopes, scopeIndex, patient, baskets *ast.Term }
+
+func (in *Input) tokenTerms(b *builder) tokenTerms {
+	// One lookup of the kept terms for both (scopeTerms).
+	scopes, scopeIndex := scopeTerms(in.Scopes)
+	t := tokenTerms{scopes: scopes, scopeIndex: scopeIndex, patient: b.patient(in.Patient)}
+	if in.Baskets != nil {
+		t.baskets = b.baskets(in.Baskets)
+	}
+	return t
+}
+
+// valueWith renders the input document with the token's parts tt and, when
+// not nil, input.grant, in one object.
+func (in *Input) valueWith(b *builder, reads inputReads, tt tokenTerms, grant *ast.Term) ast.Value {
 	token, ok := in.renderToken(reads)
 	if !ok {
 		return nil
 	}
-	var b builder
-	// One lookup of the kept terms for both (scopeTerms).
-	scopes, scopeIndex := scopeTerms(in.Scopes)
-	items := make([][2]*ast.Term, 0, 7)
+	items := make([][2]*ast.Term, 0, 8)
 	// The order of Value before the parts became optional.
 	items = append(items, ast.Item(keyRequest, b.request(in.Request, in.Entries, true)))
 	if token != nil {
 		items = append(items, ast.Item(keyToken, token))
 	}
 	items = append(items,
-		ast.Item(keyScopes, scopes),
-		ast.Item(keyScopeIndex, scopeIndex),
-		ast.Item(keyPatient, b.patient(in.Patient)),
+		ast.Item(keyScopes, tt.scopes),
+		ast.Item(keyScopeIndex, tt.scopeIndex),
+		ast.Item(keyPatient, tt.patient),
 	)
 	if reads.client {
 		items = append(items, ast.Item(keyClient, b.object(
@@ -110,8 +130,11 @@ func (in *Input) value(reads inputReads) ast.Value {
 			ast.Item(keyThumbprint, b.stringOrNull(in.Client.Thumbprint)),
 		)))
 	}
-	if in.Baskets != nil {
-		items = append(items, ast.Item(keyBaskets, b.baskets(in.Baskets)))
+	if tt.baskets != nil {
+		items = append(items, ast.Item(keyBaskets, tt.baskets))
+	}
+	if grant != nil {
+		items = append(items, ast.Item(keyGrant, grant))
 	}
 	return ast.NewObject(items...)
 }
@@ -184,6 +207,7 @@ var (
 	keyParamList       = ast.StringTerm("param_list")
 	keyParamFacts      = ast.StringTerm("param_facts")
 	keyWantsXML        = ast.StringTerm("wants_xml")
+	keyFacts           = ast.StringTerm("facts")
 	keyEntriesInput    = ast.StringTerm("entries")
 	keyType            = ast.StringTerm("type")
 	keyLevel           = ast.StringTerm("level")
@@ -326,6 +350,7 @@ func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *a
 		ast.Item(keyParamList, paramList),
 		ast.Item(keyParamFacts, b.paramFacts(r.Params)),
 		ast.Item(keyWantsXML, ast.InternedTerm(r.WantsXML)),
+		ast.Item(keyFacts, requestFacts(r)),
 	)
 	if top && (r.Interaction == fhir.InteractionBatch || r.Interaction == fhir.InteractionTransaction) {
 		terms := make([]*ast.Term, len(entries))
@@ -335,6 +360,50 @@ func (b *builder) request(r *fhir.Request, entries []*fhir.Request, top bool) *a
 		items = append(items, ast.Item(keyEntriesInput, b.array(terms...)))
 	}
 	return b.object(items...)
+}
+
+// The per-request protocol facts (input.request.facts, policies/README.md).
+// Each is what a helper rule of the policy used to work out on every
+// request from the other request fields; the policy's rules now read them
+// (request.rego) and deny when one is anything but true, so a missing or
+// mistyped fact denies. Go's tests compare every fact with that helper rule
+// (kept in the Rego test fixtures, fixtures_test.rego: with_facts) on the
+// golden corpus and fuzzed requests (facts_test.go).
+var (
+	keyJSONFormat      = ast.StringTerm("json_format")
+	keyIDValid         = ast.StringTerm("id_valid")
+	keyParamFactsKnown = ast.StringTerm("param_facts_known")
+)
+
+// factTerms holds the facts objects of every combination of the two facts
+// that vary, indexed by factIndex: a request's facts cost no allocation.
+var factTerms = func() (terms [4]*ast.Term) {
+	for i := range terms {
+		terms[i] = ast.NewTerm(ast.NewObject(
+			ast.Item(keyJSONFormat, ast.InternedTerm(i&1 != 0)),
+			ast.Item(keyIDValid, ast.InternedTerm(i&2 != 0)),
+			// Go always renders param_facts (paramFacts) in the shape the
+			// policy's parameter rules read.
+			ast.Item(keyParamFactsKnown, ast.InternedTerm(true)),
+		))
+	}
+	return terms
+}()
+
+// requestFacts renders request.facts for r:
+//   - json_format: the request asks for JSON (request.wants_xml is false);
+//   - id_valid: request.id is a non-empty string (an empty id renders as
+//     null);
+//   - param_facts_known: request.param_facts is the summary Go computed.
+func requestFacts(r *fhir.Request) *ast.Term {
+	i := 0
+	if !r.WantsXML {
+		i |= 1
+	}
+	if r.ID != "" {
+		i |= 2
+	}
+	return factTerms[i]
 }
 
 // params renders request.params (key with modifier and chain -> raw values

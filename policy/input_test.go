@@ -99,13 +99,13 @@ func TestInputValue(t *testing.T) {
 			name:  "read",
 			input: valueInput(t, get(t, "/Observation/obs-1")),
 			want: `{"request": {"method": "GET", "interaction": "read", "resource_type": "Observation", "id": "obs-1",
-				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false},` + valueRest + `}`,
+				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": true, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "vread",
 			input: valueInput(t, get(t, "/Observation/obs-1/_history/2")),
 			want: `{"request": {"method": "GET", "interaction": "vread", "resource_type": "Observation", "id": "obs-1",
-				"version_id": "2", "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false},` + valueRest + `}`,
+				"version_id": "2", "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": true, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name: "search with modifiers, chains and _has",
@@ -124,7 +124,7 @@ func TestInputValue(t *testing.T) {
 					{"name": "_format", "modifier": "", "chain": "", "has": false, "values": ["json"]}
 				],
 				"param_facts": {"has": true, "chained": true, "names": ["_format", "_has", "code", "date", "subject"]},
-				"wants_xml": false},` + valueRest + `}`,
+				"wants_xml": false, "facts": {"json_format": true, "id_valid": false, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "POST _search form body",
@@ -138,7 +138,7 @@ func TestInputValue(t *testing.T) {
 					{"name": "category", "modifier": "", "chain": "", "has": false, "values": ["vital-signs"]}
 				],
 				"param_facts": {"has": false, "chained": false, "names": ["category", "code"]},
-				"wants_xml": false},` + valueRest + `}`,
+				"wants_xml": false, "facts": {"json_format": true, "id_valid": false, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "compartment search",
@@ -148,14 +148,14 @@ func TestInputValue(t *testing.T) {
 				"params": {"category": ["laboratory"]},
 				"param_list": [{"name": "category", "modifier": "", "chain": "", "has": false, "values": ["laboratory"]}],
 				"param_facts": {"has": false, "chained": false, "names": ["category"]},
-				"wants_xml": false},` + valueRest + `}`,
+				"wants_xml": false, "facts": {"json_format": true, "id_valid": false, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "everything",
 			input: valueInput(t, get(t, "/Patient/p1/$everything")),
 			want: `{"request": {"method": "GET", "interaction": "operation", "resource_type": "Patient", "id": "p1",
 				"version_id": null, "compartment": null, "operation": {"name": "$everything", "level": "instance"},
-				` + noParams + `, "wants_xml": false},` + valueRest + `}`,
+				` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": true, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "capabilities as XML",
@@ -165,22 +165,22 @@ func TestInputValue(t *testing.T) {
 				"params": {"_format": ["xml"]},
 				"param_list": [{"name": "_format", "modifier": "", "chain": "", "has": false, "values": ["xml"]}],
 				"param_facts": {"has": false, "chained": false, "names": ["_format"]},
-				"wants_xml": true},` + valueRest + `}`,
+				"wants_xml": true, "facts": {"json_format": false, "id_valid": false, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "transaction with entries",
 			input: valueInput(t, transaction, get(t, "/Observation?category=laboratory"), get(t, "/Patient/p1"), nil),
 			want: `{"request": {"method": "POST", "interaction": "transaction", "resource_type": null, "id": null,
-				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false,
+				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": false, "param_facts_known": true},
 				"entries": [
 					{"method": "GET", "interaction": "search-type", "resource_type": "Observation", "id": null,
 					 "version_id": null, "compartment": null, "operation": null,
 					 "params": {"category": ["laboratory"]},
 					 "param_list": [{"name": "category", "modifier": "", "chain": "", "has": false, "values": ["laboratory"]}],
 					 "param_facts": {"has": false, "chained": false, "names": ["category"]},
-					 "wants_xml": false},
+					 "wants_xml": false, "facts": {"json_format": true, "id_valid": false, "param_facts_known": true}},
 					{"method": "GET", "interaction": "read", "resource_type": "Patient", "id": "p1",
-					 "version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false},
+					 "version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": true, "param_facts_known": true}},
 					null
 				]},` + valueRest + `}`,
 		},
@@ -188,14 +188,14 @@ func TestInputValue(t *testing.T) {
 			name:  "batch without entries",
 			input: valueInput(t, parseRequest(t, "POST", "", http.Header{"Content-Type": {"application/fhir+json"}}, `{"resourceType": "Bundle", "type": "batch"}`)),
 			want: `{"request": {"method": "POST", "interaction": "batch", "resource_type": null, "id": null,
-				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false,
+				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": false, "param_facts_known": true},
 				"entries": []},` + valueRest + `}`,
 		},
 		{
 			name:  "entries ignored outside a batch",
 			input: valueInput(t, get(t, "/Observation/obs-1"), get(t, "/Patient/p1")),
 			want: `{"request": {"method": "GET", "interaction": "read", "resource_type": "Observation", "id": "obs-1",
-				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false},` + valueRest + `}`,
+				"version_id": null, "compartment": null, "operation": null, ` + noParams + `, "wants_xml": false, "facts": {"json_format": true, "id_valid": true, "param_facts_known": true}},` + valueRest + `}`,
 		},
 		{
 			name:  "nothing known",

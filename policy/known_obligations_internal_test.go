@@ -10,10 +10,10 @@ import (
 	"github.com/hdp-il/fhir-pep/policies"
 )
 
-// The obligations a kept grant settles are decoded once and copied out:
-// each decision equals the one decoded from scratch (Eval), and a caller
-// that changes what it got changes neither the kept form nor the next
-// decision.
+// The allowing decision a kept grant settles (allow_decision, with its
+// obligations) is decoded once and copied out: each decision equals the one
+// decoded from scratch (Eval), and a caller that changes what it got
+// changes neither the kept form nor the next decision.
 func TestKeptGrantObligationsCopied(t *testing.T) {
 	e, err := Load(context.Background(), policies.FS())
 	if err != nil {
@@ -43,10 +43,39 @@ func TestKeptGrantObligationsCopied(t *testing.T) {
 		}
 		got.Obligations.Response.Types["Extra"] = []string{"x"}
 		got.Obligations.Response.Depths = map[string]string{"x": "2020-01-01"}
+		got.Reasons = append(got.Reasons, "scribbled")
+		got.Status = 500
 	}
 	kg := e.grants.grantFor(ctx, in)
-	if kg == nil || kg.obligations.term == nil || !kg.obligations.ok {
-		t.Fatalf("the grant's obligations were not kept decoded: %+v", kg)
+	if kg == nil || kg.allow.term == nil || !kg.allow.ok {
+		t.Fatalf("the grant's allowing decision was not kept decoded: %+v", kg)
+	}
+}
+
+// knownDecision serves only its own term's object (not an equal one), and
+// never a term that fails to decode.
+func TestKnownDecisionOnlyItsTerm(t *testing.T) {
+	good := ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": [], "obligations": {"search_params": [{"name": "a", "value": "b"}]}}`)
+	equal := ast.MustParseTerm(good.String())
+	k := &knownDecision{term: good}
+	if _, ok := k.decoded(equal.Value); ok {
+		t.Fatal("served for another term")
+	}
+	d, ok := k.decoded(good.Value)
+	if !ok || !d.Allow || len(d.Obligations.SearchParams) != 1 {
+		t.Fatalf("not served for its own term: %+v %v", d, ok)
+	}
+	var none *knownDecision
+	if _, ok := none.decoded(good.Value); ok {
+		t.Fatal("nil served")
+	}
+	if _, ok := (&knownDecision{}).decoded(good.Value); ok {
+		t.Fatal("served without a term")
+	}
+	bad := ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": [], "obligations": {"search_params": "x"}}`)
+	kb := &knownDecision{term: bad}
+	if _, ok := kb.decoded(bad.Value); ok {
+		t.Fatal("served a term that does not decode")
 	}
 }
 

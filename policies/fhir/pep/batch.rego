@@ -18,7 +18,7 @@ batch_deny contains "batch_empty" if count(batch_entries) == 0
 
 batch_deny contains "batch_too_large" if not batch_size_ok
 
-batch_deny contains "format_not_supported" if not json_format
+batch_deny contains "format_not_supported" if not input.request.facts.json_format == true
 
 batch_deny contains "batch_entry_denied" if {
 	some d in entry_decisions

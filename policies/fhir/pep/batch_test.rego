@@ -81,7 +81,7 @@ test_nested_batch_denied if {
 }
 
 test_xml_batch_denied if {
-	req := object.union(batch("batch", [search("Observation", {})]), {"wants_xml": true})
+	req := with_facts(object.union(batch("batch", [search("Observation", {})]), {"wants_xml": true}))
 	d := pep.decision with input as inp(req, [lab_scope])
 	d.allow == false
 	d.reasons == ["format_not_supported"]

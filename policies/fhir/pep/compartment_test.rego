@@ -230,7 +230,7 @@ test_compartment_search_without_compartment_id_denied if {
 }
 
 test_patient_read_without_id_denied if {
-	d := pep.decision with input as inp(object.remove(read("Patient", "pat-1"), ["id"]), [patient_scope])
+	d := pep.decision with input as inp(with_facts(object.remove(read("Patient", "pat-1"), ["id"])), [patient_scope])
 	d.allow == false
 	"id_missing" in d.reasons
 }

@@ -73,3 +73,33 @@ test_reasons_sorted_and_combined if {
 	d.status == 400
 	d.reasons == ["chained_param_not_allowed", "param_not_allowed", "scope_missing"]
 }
+
+# When the grant settles the obligations, an allowed request's decision is
+# the grant's allow_decision; when only the client's query settles them
+# (a pinned scope), allow_decision is null and the decision is built for
+# the request, with the same shape.
+test_allow_decision_from_grant if {
+	i := inp(read("Observation", "obs-1"), [lab_scope])
+	d := pep.decision with input as i
+	g := pep.scope_grant with input as i
+	d.allow == true
+	g.allow_decision == d
+}
+
+test_allow_decision_null_when_query_settles if {
+	i := inp(search("Observation", {"_security": [lab], "category": ["laboratory"]}), [lab_and_category, measurements_scope])
+	d := pep.decision with input as i
+	g := pep.scope_grant with input as i
+	d.allow == true
+	g.allow_decision == null
+	object.keys(d) == {"allow", "status", "reasons", "obligations"}
+}
+
+test_denied_despite_allow_decision if {
+	i := inp(object.union(read("Observation", "obs-1"), {"facts": {"id_valid": false}}), [lab_scope])
+	g := pep.scope_grant with input as i
+	g.allow_decision != null
+	d := pep.decision with input as i
+	d.allow == false
+	d.reasons == ["id_missing"]
+}

@@ -4,8 +4,9 @@ import data.fhir.pep
 
 # Shared test inputs. Tests build an input with inp(request, scopes) and
 # evaluate data.fhir.pep.decision with it. Like Go, the fixtures add the
-# precomputed fields (request.param_facts, scopes[_].security_items,
-# scope_index; README.md); Go's tests check that both compute the same.
+# precomputed fields (request.param_facts, request.facts,
+# scopes[_].security_items, scope_index; README.md); Go's tests check that
+# both compute the same.
 
 il_buckets := "http://fhir.health.gov.il/cs/il-hdp-information-buckets"
 
@@ -95,9 +96,40 @@ base_request := {
 	"param_list": [],
 	"param_facts": {"has": false, "chained": false, "names": []},
 	"wants_xml": false,
+	"facts": {"json_format": true, "id_valid": false, "param_facts_known": true},
 }
 
-request(overrides) := with_param_facts(object.union(base_request, overrides))
+request(overrides) := with_facts(with_param_facts(object.union(base_request, overrides)))
+
+# The per-request facts Go precomputes (input.request.facts), worked out
+# from req's other fields exactly as the policy's helper rules json_format,
+# valid_id and param_facts_known did before Go took them over. Go's tests
+# (policy/facts_test.go) compare Go's facts with these on every request of
+# the golden corpus and on fuzzed requests; a test that changes a field a
+# fact depends on recomputes the facts with with_facts.
+with_facts(req) := object.union(req, {"facts": {
+	"json_format": json_format(req),
+	"id_valid": valid_id(req),
+	"param_facts_known": param_facts_known(req),
+}})
+
+# The request says it wants JSON.
+json_format(req) if {
+	req.wants_xml == false
+} else := false
+
+# The request's id is a non-empty string.
+valid_id(req) if {
+	is_string(req.id)
+	req.id != ""
+} else := false
+
+# request.param_facts has the shape the policy's parameter rules read.
+param_facts_known(req) if {
+	is_boolean(req.param_facts.has)
+	is_boolean(req.param_facts.chained)
+	is_array(req.param_facts.names)
+} else := false
 
 # The precomputed request.param_facts, from both params and param_list, so
 # that tests may set either.

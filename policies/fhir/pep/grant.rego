@@ -48,6 +48,7 @@ scope_grant := {
 	"response_depths": response_depths,
 	"depth_params": depth_params,
 	"patient_ref_params": patient_ref_params,
+	"allow_decision": grant_allow_decision,
 }
 
 # Reasons to deny that depend only on what grant depends on: the kind of
@@ -95,6 +96,20 @@ grant_obligations := {
 	params != null
 	narrowing := resolved_narrowing
 	narrowing != null
+} else := null
+
+# The decision of a request nothing denies when the grant settles all its
+# obligations (decision.rego: single_decision), else null. Kept in the
+# grant, the decision is the grant's own object: OPA need not build it on
+# every request, and Go decodes it once per grant.
+grant_allow_decision := {
+	"allow": true,
+	"status": 200,
+	"reasons": [],
+	"obligations": o,
+} if {
+	o := grant_obligations
+	o != null
 } else := null
 
 # read_as_search (decision.rego) on the grant's search parameters.

@@ -77,17 +77,13 @@ rtype := input.request.resource_type if {
 
 concrete_type if rtype
 
-valid_id if {
-	is_string(input.request.id)
-	input.request.id != ""
-}
-
 # Negation note: OPA hoists a reference argument of a call out of `not`, so
 # `not input.x in s` is undefined (not true) when input.x is missing. Every
 # negated check therefore negates a helper rule, which is false when missing.
+# The one exception used here is a comparison with a constant, `not input.x
+# == true`, which holds when input.x is missing (the facts below; their
+# tests in request_test.rego check it).
 known_interaction if input.request.interaction in interactions
-
-json_format if input.request.wants_xml == false
 
 kind_deny contains "interaction_unknown" if not known_interaction
 
@@ -107,28 +103,43 @@ kind_deny contains "operation_not_allowed" if {
 	not everything_request
 }
 
-# Fail closed: a request that does not say it wants JSON is refused.
-deny contains "format_not_supported" if not json_format
+# Per-request protocol facts. Go works them out from the request's other
+# fields and sends them as input.request.facts (README.md, "Precomputed
+# fields"): evaluating them here on every request cost more than the rest
+# of a decision with a kept grant. Each rule below states its check on its
+# fact and denies unless the fact is exactly true, so a missing or mistyped
+# fact denies (fail closed). What each fact means is in README.md; the Rego
+# test fixtures (fixtures_test.rego, with_facts) define them from the other
+# fields, and Go's tests compare Go's facts with those definitions.
+#
+# `not input.request.facts.<fact> == true` is written directly, not through
+# a helper rule: OPA then evaluates it without entering another rule
+# (README.md, "Keep it fast").
+
+# Fail closed: a request that does not say it wants JSON (wants_xml false)
+# is refused.
+deny contains "format_not_supported" if not input.request.facts.json_format == true
 
 kind_deny contains "type_missing" if {
 	data_request
 	not concrete_type
 }
 
+# An instance request needs an id: a non-empty string.
 deny contains "id_missing" if {
 	input.request.interaction in {"read", "vread", "history-instance"}
-	not valid_id
+	not input.request.facts.id_valid == true
 }
 
 deny contains "id_missing" if {
 	input.request.interaction == "operation"
 	everything_request
-	not valid_id
+	not input.request.facts.id_valid == true
 }
 
 # Parameters, from Go's summary input.request.param_facts (README.md): a
 # reverse chain (_has), a chain, the parameter names. A request without that
-# summary is refused.
+# summary is refused (param_facts_known, below).
 deny contains "has_param_not_allowed" if input.request.param_facts.has == true
 
 deny contains "chained_param_not_allowed" if input.request.param_facts.chained == true
@@ -148,10 +159,5 @@ deny contains "param_not_allowed" if input.request.params["_revinclude:iterate"]
 
 deny contains "param_not_allowed" if input.request.params["_revinclude:recurse"]
 
-param_facts_known if {
-	is_boolean(input.request.param_facts.has)
-	is_boolean(input.request.param_facts.chained)
-	is_array(input.request.param_facts.names)
-}
-
-deny contains "param_not_allowed" if not param_facts_known
+# The rules above trust Go's summary; a request without it is refused.
+deny contains "param_not_allowed" if not input.request.facts.param_facts_known == true

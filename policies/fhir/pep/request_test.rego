@@ -30,7 +30,7 @@ test_xml_search_denied if {
 }
 
 test_missing_wants_xml_denied if {
-	d := pep.decision with input as inp(object.remove(base_request, ["wants_xml"]), [lab_scope])
+	d := pep.decision with input as inp(with_facts(object.remove(base_request, ["wants_xml"])), [lab_scope])
 	d.allow == false
 	"format_not_supported" in d.reasons
 }
@@ -146,7 +146,7 @@ test_iterate_includes_denied if {
 }
 
 test_param_facts_missing_denied if {
-	req := object.remove(search("Observation", {}), ["param_facts"])
+	req := with_facts(object.remove(search("Observation", {}), ["param_facts"]))
 	d := pep.decision with input as inp(req, [lab_scope])
 	d.allow == false
 	d.status == 400
@@ -154,7 +154,7 @@ test_param_facts_missing_denied if {
 }
 
 test_param_facts_mistyped_denied if {
-	req := object.union(search("Observation", {}), {"param_facts": {"has": "no", "chained": false, "names": []}})
+	req := with_facts(object.union(search("Observation", {}), {"param_facts": {"has": "no", "chained": false, "names": []}}))
 	d := pep.decision with input as inp(req, [lab_scope])
 	d.allow == false
 	d.reasons == ["param_not_allowed"]
@@ -221,4 +221,90 @@ test_missing_request_denied if {
 	d := pep.decision with input as object.remove(inp(base_request, [lab_scope]), ["request"])
 	d.allow == false
 	"interaction_unknown" in d.reasons
+}
+
+# The per-request facts (input.request.facts): each check denies unless its
+# fact is exactly true, so a missing or mistyped fact denies.
+
+test_fact_false_denied if {
+	every fact, reason in {"json_format": "format_not_supported", "id_valid": "id_missing", "param_facts_known": "param_not_allowed"} {
+		req := object.union(read("Observation", "obs-1"), {"facts": {fact: false}})
+		d := pep.decision with input as inp(req, [lab_scope])
+		d.allow == false
+		d.status == 400
+		d.reasons == [reason]
+	}
+}
+
+test_fact_mistyped_denied if {
+	every fact, reason in {"json_format": "format_not_supported", "id_valid": "id_missing", "param_facts_known": "param_not_allowed"} {
+		every value in ["true", 1, {}, [true], null] {
+			req := object.union(read("Observation", "obs-1"), {"facts": {fact: value}})
+			d := pep.decision with input as inp(req, [lab_scope])
+			d.allow == false
+			d.reasons == [reason]
+		}
+	}
+}
+
+test_fact_missing_denied if {
+	every fact, reason in {"json_format": "format_not_supported", "id_valid": "id_missing", "param_facts_known": "param_not_allowed"} {
+		req := read("Observation", "obs-1")
+		without := object.union(object.remove(req, ["facts"]), {"facts": object.remove(req.facts, [fact])})
+		not fact in object.keys(without.facts)
+		d := pep.decision with input as inp(without, [lab_scope])
+		d.allow == false
+		d.reasons == [reason]
+	}
+}
+
+test_facts_missing_denied if {
+	d := pep.decision with input as inp(object.remove(read("Observation", "obs-1"), ["facts"]), [lab_scope])
+	d.allow == false
+	d.status == 400
+	d.reasons == ["format_not_supported", "id_missing", "param_not_allowed"]
+}
+
+test_facts_not_an_object_denied if {
+	every facts in [true, [], "json_format", null] {
+		d := pep.decision with input as inp(object.union(read("Observation", "obs-1"), {"facts": facts}), [lab_scope])
+		d.allow == false
+		d.reasons == ["format_not_supported", "id_missing", "param_not_allowed"]
+	}
+}
+
+# A fact, not the field it summarises, decides: a request whose wants_xml
+# says JSON but whose fact says otherwise is refused, and so is the reverse
+# (the facts are Go's; it sends both, and its tests check they agree).
+test_fact_decides_not_field if {
+	xml_fact := object.union(read("Observation", "obs-1"), {"facts": {"json_format": false}})
+	d1 := pep.decision with input as inp(xml_fact, [lab_scope])
+	d1.reasons == ["format_not_supported"]
+	xml_field := object.union(read("Observation", "obs-1"), {"wants_xml": true})
+	d2 := pep.decision with input as inp(xml_field, [lab_scope])
+	d2.allow == true
+}
+
+test_fixture_facts if {
+	with_facts(base_request).facts == base_request.facts
+	read("Observation", "obs-1").facts == {"json_format": true, "id_valid": true, "param_facts_known": true}
+	read("Observation", "").facts.id_valid == false
+	read("Observation", 7).facts.id_valid == false
+	request({"wants_xml": true}).facts.json_format == false
+	with_facts(object.remove(base_request, ["wants_xml"])).facts.json_format == false
+	with_facts(object.remove(base_request, ["param_facts"])).facts.param_facts_known == false
+}
+
+test_batch_entry_facts_checked if {
+	entry := object.union(read("Observation", "obs-1"), {"facts": {"json_format": true, "id_valid": "yes", "param_facts_known": true}})
+	d := pep.decision with input as inp(request({"interaction": "batch", "resource_type": null, "entries": [entry]}), [lab_scope])
+	d.allow == false
+	"id_missing" in d.reasons
+}
+
+test_batch_facts_missing_denied if {
+	req := object.remove(request({"interaction": "batch", "resource_type": null, "entries": [read("Observation", "obs-1")]}), ["facts"])
+	d := pep.decision with input as inp(req, [lab_scope])
+	d.allow == false
+	"format_not_supported" in d.reasons
 }
