@@ -27,6 +27,10 @@ type work struct {
 	arena        []byte
 	clinical     int // index in watches of the clinical date, or -1
 	narrowedType string
+	// planType is the type watches and clinical were planned for
+	// (planFacts), when planned: valid for the Access of one check only.
+	planType []byte
+	planned  bool
 }
 
 var workPool = sync.Pool{New: func() any { return new(work) }}
@@ -48,6 +52,7 @@ func getWork(a *Access, body []byte, maxDepth int) *work {
 	w.issues = w.issues[:0]
 	w.forbidden = false
 	w.narrowedType = ""
+	w.planned = false
 	return w
 }
 
