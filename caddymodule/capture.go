@@ -66,11 +66,26 @@ func (c *capture) release() {
 	if c.body == nil {
 		return
 	}
-	if c.body.Cap() <= maxPooledCapture {
+	switch n := c.body.Cap(); {
+	case n >= shelfMinCap:
+		// The slice goes on the shelf and the emptied Buffer to the
+		// pool: one buffer is never in both.
+		c.body.Reset()
+		captureShelf.give(c.body.Bytes())
+		*c.body = bytes.Buffer{}
+		captureBuffers.Put(c.body)
+	case n <= maxPooledCapture:
 		captureBuffers.Put(c.body)
 	}
-	if c.out != nil && cap(*c.out) <= maxPooledCapture {
-		outputBuffers.Put(c.out)
+	if c.out != nil {
+		switch n := cap(*c.out); {
+		case n >= shelfMinCap:
+			outputShelf.give(*c.out)
+			*c.out = nil
+			outputBuffers.Put(c.out)
+		case n <= maxPooledCapture:
+			outputBuffers.Put(c.out)
+		}
 	}
 	// Every field back to its zero value but the emptied map: nothing
 	// of this answer can reach the next request that gets the capture.
@@ -81,10 +96,19 @@ func (c *capture) release() {
 }
 
 // output returns an empty pooled buffer for the checked answer, valid
-// until release. Hand what was appended to it to keepOutput.
+// until release, with room for about the body (an answer the check
+// rebuilds is about as long as the upstream's). Hand what was appended to
+// it to keepOutput.
 func (c *capture) output() []byte {
 	if c.out == nil {
 		c.out = outputBuffers.Get().(*[]byte)
+	}
+	if n := c.body.Len() + c.body.Len()/16; n >= shelfMinCap && cap(*c.out) < n {
+		if b := outputShelf.take(n); b != nil {
+			*c.out = b
+		} else {
+			*c.out = make([]byte, 0, n)
+		}
 	}
 	return (*c.out)[:0]
 }
@@ -114,6 +138,13 @@ func (c *capture) WriteHeader(status int) {
 	// is not copied through every doubling. The announcement is only a
 	// hint: the limit is still enforced on what is actually written.
 	if n, err := strconv.ParseInt(c.header.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= c.limit {
+		if n >= shelfMinCap && c.body.Cap() < int(n) {
+			if b := captureShelf.take(int(n)); b != nil {
+				// Nothing is written yet: the pool's small slice
+				// is dropped for the shelf's.
+				*c.body = *bytes.NewBuffer(b)
+			}
+		}
 		c.body.Grow(int(n))
 	}
 }
