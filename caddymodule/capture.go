@@ -2,9 +2,12 @@ package caddymodule
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/hdp-il/fhir-pep/enforce"
 )
 
 // maxPooledCapture is the largest capture buffer kept for reuse. Bigger
@@ -43,6 +46,9 @@ type capture struct {
 	// out is the pooled buffer of the checked answer (output), released
 	// with body.
 	out *[]byte
+	// edited is the checked Bundle as body and edits (bundle); it
+	// aliases body and is emptied on release.
+	edited enforce.Edited
 }
 
 // captures recycles the capture itself and its header map, which every
@@ -87,11 +93,13 @@ func (c *capture) release() {
 			outputBuffers.Put(c.out)
 		}
 	}
-	// Every field back to its zero value but the emptied map: nothing
-	// of this answer can reach the next request that gets the capture.
+	// Every field back to its zero value but the emptied map and the
+	// Edited's emptied slices: nothing of this answer can reach the next
+	// request that gets the capture.
 	h := c.header
 	clear(h)
-	*c = capture{header: h}
+	c.edited.Reset()
+	*c = capture{header: h, edited: c.edited}
 	captures.Put(c)
 }
 
@@ -125,6 +133,32 @@ func (c *capture) keepOutput(b []byte) {
 		return
 	}
 	*c.out = b[:0]
+}
+
+// editedBytes returns the checked Bundle whole: the body itself when the
+// check changed nothing, else rebuilt in the output buffer.
+func (c *capture) editedBytes() []byte {
+	if c.edited.Unchanged() {
+		return c.edited.Body()
+	}
+	out := c.edited.AppendTo(c.output())
+	c.keepOutput(out)
+	return out
+}
+
+// chunks recycles the buffers checked Bundles are written through: a
+// 64 KiB chunk stays in cache, where a rebuilt 2 MB body did not.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// writeEdited writes the checked Bundle to w.
+func (c *capture) writeEdited(w io.Writer) {
+	if c.edited.Unchanged() {
+		_, _ = w.Write(c.edited.Body())
+		return
+	}
+	chunk := chunks.Get().(*[]byte)
+	_, _ = c.edited.WriteTo(w, *chunk)
+	chunks.Put(chunk)
 }
 
 func (c *capture) Header() http.Header { return c.header }
