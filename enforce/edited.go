@@ -27,19 +27,11 @@ type Edited struct {
 // out (reset first) instead of a rebuilt body. On error out is empty.
 func (a *Access) FilterBundleEdited(body []byte, opts FilterOptions, out *Edited) (Stats, error) {
 	out.Reset()
-	if len(body) > a.e.maxBytes {
-		return Stats{}, ErrTooLarge
-	}
-	w := getWork(a, body, a.e.maxDepth)
-	defer putWork(w)
-	w.narrowedType = opts.NarrowedType
-	var stats Stats
-	if err := w.bundle(opts, &stats); err != nil {
+	w, stats, err := a.walkBundle(body, opts)
+	if err != nil {
 		return Stats{}, err
 	}
-	if w.forbidden {
-		return Stats{}, ErrForbiddenLabel
-	}
+	defer putWork(w)
 	if err := out.set(body, w.edits, w.repl); err != nil {
 		return Stats{}, err
 	}
