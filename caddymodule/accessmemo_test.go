@@ -140,7 +140,7 @@ func TestAccessMemoConcurrent(t *testing.T) {
 // not write into it (run with -race).
 func TestSharedAccessUnderConcurrentReads(t *testing.T) {
 	f := newGateFixture(t)
-	f.pcm.set("lab", activeAnswer(f.caller, f.clock.now(), nil))
+	f.pcm.set("lab", activeAnswer(f.caller, f.clock.Now(), nil))
 	if w := f.serve(f.request("GET", "/R4/Observation/obs-lab", f.caller, "lab")); w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
 	}

@@ -2,9 +2,12 @@ package caddymodule
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/hdp-il/fhir-pep/enforce"
 )
 
 // maxPooledCapture is the largest capture buffer kept for reuse. Bigger
@@ -43,6 +46,9 @@ type capture struct {
 	// out is the pooled buffer of the checked answer (output), released
 	// with body.
 	out *[]byte
+	// edited is the checked Bundle as body and edits (bundle); it
+	// aliases body and is emptied on release.
+	edited enforce.Edited
 }
 
 // captures recycles the capture itself and its header map, which every
@@ -66,25 +72,51 @@ func (c *capture) release() {
 	if c.body == nil {
 		return
 	}
-	if c.body.Cap() <= maxPooledCapture {
+	switch n := c.body.Cap(); {
+	case n >= shelfMinCap:
+		// The slice goes on the shelf and the emptied Buffer to the
+		// pool: one buffer is never in both.
+		c.body.Reset()
+		captureShelf.give(c.body.Bytes())
+		*c.body = bytes.Buffer{}
+		captureBuffers.Put(c.body)
+	case n <= maxPooledCapture:
 		captureBuffers.Put(c.body)
 	}
-	if c.out != nil && cap(*c.out) <= maxPooledCapture {
-		outputBuffers.Put(c.out)
+	if c.out != nil {
+		switch n := cap(*c.out); {
+		case n >= shelfMinCap:
+			outputShelf.give(*c.out)
+			*c.out = nil
+			outputBuffers.Put(c.out)
+		case n <= maxPooledCapture:
+			outputBuffers.Put(c.out)
+		}
 	}
-	// Every field back to its zero value but the emptied map: nothing
-	// of this answer can reach the next request that gets the capture.
+	// Every field back to its zero value but the emptied map and the
+	// Edited's emptied slices: nothing of this answer can reach the next
+	// request that gets the capture.
 	h := c.header
 	clear(h)
-	*c = capture{header: h}
+	c.edited.Reset()
+	*c = capture{header: h, edited: c.edited}
 	captures.Put(c)
 }
 
 // output returns an empty pooled buffer for the checked answer, valid
-// until release. Hand what was appended to it to keepOutput.
+// until release, with room for about the body (an answer the check
+// rebuilds is about as long as the upstream's). Hand what was appended to
+// it to keepOutput.
 func (c *capture) output() []byte {
 	if c.out == nil {
 		c.out = outputBuffers.Get().(*[]byte)
+	}
+	if n := c.body.Len() + c.body.Len()/16; n >= shelfMinCap && cap(*c.out) < n {
+		if b := outputShelf.take(n); b != nil {
+			*c.out = b
+		} else {
+			*c.out = make([]byte, 0, n)
+		}
 	}
 	return (*c.out)[:0]
 }
@@ -103,6 +135,32 @@ func (c *capture) keepOutput(b []byte) {
 	*c.out = b[:0]
 }
 
+// editedBytes returns the checked Bundle whole: the body itself when the
+// check changed nothing, else rebuilt in the output buffer.
+func (c *capture) editedBytes() []byte {
+	if c.edited.Unchanged() {
+		return c.edited.Body()
+	}
+	out := c.edited.AppendTo(c.output())
+	c.keepOutput(out)
+	return out
+}
+
+// chunks recycles the buffers checked Bundles are written through: a
+// 64 KiB chunk stays in cache, where a rebuilt 2 MB body did not.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// writeEdited writes the checked Bundle to w.
+func (c *capture) writeEdited(w io.Writer) {
+	if c.edited.Unchanged() {
+		_, _ = w.Write(c.edited.Body())
+		return
+	}
+	chunk := chunks.Get().(*[]byte)
+	_, _ = c.edited.WriteTo(w, *chunk)
+	chunks.Put(chunk)
+}
+
 func (c *capture) Header() http.Header { return c.header }
 
 func (c *capture) WriteHeader(status int) {
@@ -114,6 +172,13 @@ func (c *capture) WriteHeader(status int) {
 	// is not copied through every doubling. The announcement is only a
 	// hint: the limit is still enforced on what is actually written.
 	if n, err := strconv.ParseInt(c.header.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= c.limit {
+		if n >= shelfMinCap && c.body.Cap() < int(n) {
+			if b := captureShelf.take(int(n)); b != nil {
+				// Nothing is written yet: the pool's small slice
+				// is dropped for the shelf's.
+				*c.body = *bytes.NewBuffer(b)
+			}
+		}
 		c.body.Grow(int(n))
 	}
 }

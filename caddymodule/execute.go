@@ -72,7 +72,7 @@ func (p *PEP) read(ctx context.Context, fetch fetchFunc, pl *plan) (result, erro
 		if err != nil {
 			return result{}, err
 		}
-		resource, ok := singleMatch(found.body, req.ResourceType, req.ID)
+		resource, ok := singleMatch(found.payload(), req.ResourceType, req.ID)
 		if !ok {
 			return withheldResult("not_found_or_withheld", found.out.withheld), nil
 		}
@@ -133,10 +133,9 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 		return result{}, err
 	}
 	start := p.now()
-	out, stats, err := access.FilterBundleInto(c.output(), c.body.Bytes(), enforce.FilterOptions{
+	stats, err := access.FilterBundleEdited(c.body.Bytes(), enforce.FilterOptions{
 		AnnotateWithheld: p.AnnotateWithheld, NarrowedType: narrowedType, Links: c.links,
-	})
-	c.keepOutput(out)
+	}, &c.edited)
 	p.observeStage(p.metrics.stageCheck, start)
 	if isForbiddenLabel(err) {
 		p.forbiddenLabelFound()
@@ -157,7 +156,7 @@ func (p *PEP) bundle(ctx context.Context, fetch fetchFunc, access *enforce.Acces
 	}
 	returned := stats.Returned + stats.Included
 	p.metrics.returned.Add(float64(returned))
-	return result{status: http.StatusOK, body: out, out: outcome{returned: returned, withheld: stats.WithheldCount()}}, nil
+	return result{status: http.StatusOK, bundle: c, out: outcome{returned: returned, withheld: stats.WithheldCount()}}, nil
 }
 
 // capabilities passes the server's CapabilityStatement, which holds no
@@ -319,7 +318,7 @@ func (p *PEP) batch(ctx context.Context, fetch fetchFunc, pl *plan) (result, err
 			res = p.answer(asDenial(err))
 		}
 		var e entry
-		e.Resource = res.body
+		e.Resource = res.payload()
 		e.Response.Status = strconv.Itoa(res.status) + " " + http.StatusText(res.status)
 		out.Entry = append(out.Entry, e)
 		total.returned += res.out.returned

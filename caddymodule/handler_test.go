@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 	"github.com/hdp-il/fhir-pep/internal/testpki"
 	"github.com/hdp-il/fhir-pep/introspection"
 	"github.com/hdp-il/fhir-pep/trust"
@@ -59,26 +60,8 @@ type gateFixture struct {
 	caller  *testpki.Leaf
 	logs    *observer.ObservedLogs
 	reg     *prometheus.Registry
-	clock   *testClock
+	clock   *testclock.Clock // the PEP's injected clock: tests move it instead of sleeping
 	reached *http.Request
-}
-
-// testClock is the PEP's injected clock: tests move it instead of sleeping.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func newGateFixture(t testing.TB, edits ...func(*PEP)) *gateFixture {
@@ -104,7 +87,7 @@ func newGateFixtureOn(t testing.TB, core zapcore.Core, edits ...func(*PEP)) *gat
 		caller: caller,
 		trust:  &fakeTrust{members: map[string]string{introspection.Thumbprint(caller.Cert.Raw): "org-sp-hospital-a"}},
 		reg:    prometheus.NewRegistry(),
-		clock:  &testClock{t: time.Now()},
+		clock:  testclock.New(time.Now()),
 		fhir:   newFakeFHIR(t),
 	}
 	f.fhir.add(
@@ -130,7 +113,7 @@ func newGateFixtureOn(t testing.TB, core zapcore.Core, edits ...func(*PEP)) *gat
 			Timeout:               caddy.Duration(2 * time.Second),
 		},
 	}
-	f.pep.now = f.clock.now
+	f.pep.now = f.clock.Now
 	for _, edit := range edits {
 		edit(f.pep)
 	}
@@ -526,7 +509,7 @@ func BenchmarkGateCacheHit(b *testing.B) {
 	r := f.request("GET", "/R4/Observation", f.caller, "good")
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := f.pep.authenticate(&exchange{r: r, start: f.clock.now()}); err != nil {
+		if err := f.pep.authenticate(&exchange{r: r, start: f.clock.Now()}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -536,11 +519,11 @@ func BenchmarkGateCacheHit(b *testing.B) {
 // (and cached) while valid is refused once that clock passes its exp.
 func TestGateChecksTokenTimesOnThePEPClock(t *testing.T) {
 	f := newGateFixture(t)
-	f.pcm.set("good", activeAnswer(f.caller, f.clock.now(), nil)) // exp in 10 minutes
+	f.pcm.set("good", activeAnswer(f.caller, f.clock.Now(), nil)) // exp in 10 minutes
 	if w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good")); w.Code != 200 {
 		t.Fatalf("fresh token: status %d", w.Code)
 	}
-	f.clock.advance(11 * time.Minute)
+	f.clock.Advance(11 * time.Minute)
 	w := f.serve(f.request("GET", "/R4/Observation", f.caller, "good"))
 	var oo outcomeBody
 	_ = json.Unmarshal(w.Body.Bytes(), &oo)

@@ -112,7 +112,7 @@ func TestPagingFollowLink(t *testing.T) {
 			f.fhir.mu.Lock()
 			f.fhir.requests = nil
 			f.fhir.mu.Unlock()
-			f.clock.advance(tc.advance)
+			f.clock.Advance(tc.advance)
 			w := f.serve(f.request(tc.method, "/R4"+strings.TrimPrefix(tc.target, "/R4"), f.caller, tc.token))
 			if w.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, tc.status, w.Body)

@@ -20,7 +20,7 @@ func benchmarkDecide(b *testing.B, decisionCache int) {
 	f := newGateFixture(b, func(p *PEP) { p.Policy = &PolicyConfig{DecisionCache: decisionCache} })
 	f.pcm.set("lab", activeAnswer(f.caller, time.Now(), nil))
 	f.serve(f.request("GET", "/R4/metadata", f.caller, "lab")) // resolve and cache the patient
-	x := &exchange{r: f.request("GET", "/R4/metadata", f.caller, "lab"), start: f.clock.now()}
+	x := &exchange{r: f.request("GET", "/R4/metadata", f.caller, "lab"), start: f.clock.Now()}
 	if err := f.pep.authenticate(x); err != nil {
 		b.Fatalf("gate: %v", err)
 	}

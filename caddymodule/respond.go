@@ -14,6 +14,10 @@ import (
 type result struct {
 	status int
 	body   []byte
+	// bundle, when set, holds the answer instead of body: a checked
+	// Bundle kept as its upstream body and the check's edits
+	// (capture.edited), which respond writes out without rebuilding it.
+	bundle *capture
 	// header holds what only this answer carries (ETag, WWW-Authenticate,
 	// Retry-After); respond adds the headers of every answer.
 	header http.Header
@@ -74,7 +78,7 @@ func respond(w http.ResponseWriter, res result) {
 	// value), each sliced to its full capacity so that an append by
 	// another handler copies instead of overwriting its neighbour. Keys
 	// are canonical literals, as Set would make them.
-	vals := &[4]string{"application/fhir+json; charset=utf-8", "no-store", "nosniff", strconv.Itoa(len(res.body))}
+	vals := &[4]string{"application/fhir+json; charset=utf-8", "no-store", "nosniff", strconv.Itoa(res.len())}
 	if res.header.Get("Content-Type") == "" {
 		// Every answer is FHIR JSON but the SMART discovery document.
 		h["Content-Type"] = vals[0:1:1]
@@ -83,7 +87,29 @@ func respond(w http.ResponseWriter, res result) {
 	h["X-Content-Type-Options"] = vals[2:3:3]
 	h["Content-Length"] = vals[3:4:4]
 	w.WriteHeader(res.status)
+	if res.bundle != nil {
+		res.bundle.writeEdited(w)
+		return
+	}
 	_, _ = w.Write(res.body)
+}
+
+// len is the length of the answer's body.
+func (res result) len() int {
+	if res.bundle != nil {
+		return res.bundle.edited.Len()
+	}
+	return len(res.body)
+}
+
+// payload returns the answer's body, rebuilding a checked Bundle held as
+// edits (in its capture's output buffer) for the callers that need it
+// whole: a read answered by a search's single match, a batch entry.
+func (res result) payload() []byte {
+	if res.bundle != nil {
+		return res.bundle.editedBytes()
+	}
+	return res.body
 }
 
 // bearerChallenge renders an RFC 6750 section 3 challenge. Per the RFC, a

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -223,6 +224,33 @@ func BenchmarkScannerSkipNarrative(b *testing.B) {
 	for b.Loop() {
 		s.reset(body, DefaultMaxDepth)
 		if err := s.skipValue(); err != nil || !s.atEnd() {
+			b.Fatal(err)
+		}
+	}
+	if cpu := cpuTime() - start; cpu > 0 {
+		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+	}
+}
+
+// BenchmarkFilterNarrativeSearchsetEdited is the check of
+// BenchmarkFilterNarrativeSearchsetInto with the answer written from the
+// body and the edits through a 64 KiB chunk (as caddymodule answers)
+// instead of rebuilt.
+func BenchmarkFilterNarrativeSearchsetEdited(b *testing.B) {
+	body := stubNarrativeSearchset(900)
+	a := testAccess(b)
+	self := []byte(`[{"relation":"self","url":"` + testPublic + `/Observation?code=718-7"}]`)
+	opts := FilterOptions{AnnotateWithheld: true, NarrowedType: "Observation", Links: func([]byte) ([]byte, error) { return self, nil }}
+	var ed Edited
+	chunk := make([]byte, 0, 64<<10)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		if _, err := a.FilterBundleEdited(body, opts, &ed); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ed.WriteTo(io.Discard, chunk); err != nil {
 			b.Fatal(err)
 		}
 	}

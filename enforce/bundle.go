@@ -150,19 +150,11 @@ func (a *Access) FilterBundleInto(dst, body []byte, opts FilterOptions) ([]byte,
 }
 
 func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias bool) ([]byte, Stats, error) {
-	if len(body) > a.e.maxBytes {
-		return dst, Stats{}, ErrTooLarge
-	}
-	w := getWork(a, body, a.e.maxDepth)
-	defer putWork(w)
-	w.narrowedType = opts.NarrowedType
-	var stats Stats
-	if err := w.bundle(opts, &stats); err != nil {
+	w, stats, err := a.walkBundle(body, opts)
+	if err != nil {
 		return dst, Stats{}, err
 	}
-	if w.forbidden {
-		return dst, Stats{}, ErrForbiddenLabel
-	}
+	defer putWork(w)
 	if len(w.edits) == 0 {
 		if mayAlias {
 			return body, stats, nil
@@ -174,6 +166,26 @@ func (a *Access) filterBundle(dst, body []byte, opts FilterOptions, mayAlias boo
 		return dst, Stats{}, err
 	}
 	return out, stats, nil
+}
+
+// walkBundle checks body as a Bundle: every entry decided, the edits
+// collected in the walk it returns, which the caller puts back (putWork).
+func (a *Access) walkBundle(body []byte, opts FilterOptions) (*work, Stats, error) {
+	if len(body) > a.e.maxBytes {
+		return nil, Stats{}, ErrTooLarge
+	}
+	w := getWork(a, body, a.e.maxDepth)
+	w.narrowedType = opts.NarrowedType
+	var stats Stats
+	err := w.bundle(opts, &stats)
+	if err == nil && w.forbidden {
+		err = ErrForbiddenLabel
+	}
+	if err != nil {
+		putWork(w)
+		return nil, Stats{}, err
+	}
+	return w, stats, nil
 }
 
 // bundle walks the Bundle, deciding every entry and collecting the edits.

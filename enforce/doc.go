@@ -14,6 +14,9 @@
 //     unchanged. Not allowed: answer 404 with NotFoundBody. Error: 502.
 //   - Access.FilterBundle / AppendFilterBundle: a search, history,
 //     $everything or batch response. Send the returned body. Error: 502.
+//     FilterBundleEdited gives the same answer as the upstream's body and
+//     the check's edits (Edited), to be written out in chunks without
+//     rebuilding a big Bundle in memory first.
 //   - Enforcer.RewriteLocation: Location and Content-Location headers.
 //   - SanitizeOperationOutcome: any upstream OperationOutcome (error answers).
 //   - NotFoundBody: the one body of every 404, real or not.
@@ -248,5 +251,6 @@
 // compare the keys of a small object (up to eight plain ones) directly,
 // and the other objects go through a per-object 64-bit bloom mask before
 // comparing keys. Scratch state is
-// pooled; AppendFilterBundle with a reused buffer allocates nothing.
+// pooled; AppendFilterBundle with a reused buffer, and FilterBundleEdited
+// into a reused Edited, allocate nothing.
 package enforce

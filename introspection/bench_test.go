@@ -4,10 +4,12 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 )
 
 // warmCache returns a cache holding an active answer for "tok".
-func warmCache(b testing.TB) (*Cache, *Claims, *fakeClock) {
+func warmCache(b testing.TB) (*Cache, *Claims, *testclock.Clock) {
 	b.Helper()
 	clock := newFakeClock()
 	claims := claimsExpiring(b, clock.Now().Add(time.Hour), testThumbprint)

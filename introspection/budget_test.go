@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 )
 
-func newTestBudget(t *testing.T, clock *fakeClock, cfg BudgetConfig) *Budget {
+func newTestBudget(t *testing.T, clock *testclock.Clock, cfg BudgetConfig) *Budget {
 	t.Helper()
 	cfg.Now = clock.Now
 	b, err := NewBudget(cfg)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hdp-il/fhir-pep/internal/testclock"
 )
 
 // fakeUpstream answers from a map, or through fn when set.
@@ -56,7 +58,7 @@ func claimsExpiring(t testing.TB, exp time.Time, thumbprint string) *Claims {
 	return c
 }
 
-func newTestCache(t testing.TB, u Upstream, clock *fakeClock, edit func(*CacheConfig)) *Cache {
+func newTestCache(t testing.TB, u Upstream, clock *testclock.Clock, edit func(*CacheConfig)) *Cache {
 	t.Helper()
 	cfg := CacheConfig{Now: clock.Now}
 	if edit != nil {

@@ -18,10 +18,8 @@ import (
 	"github.com/hdp-il/fhir-pep/internal/testclock"
 )
 
-// fakeClock is the injected clock shared by the PEP and the fake PCM.
-type fakeClock = testclock.Clock
-
-func newFakeClock() *fakeClock {
+// newFakeClock is the injected clock shared by the PEP and the fake PCM.
+func newFakeClock() *testclock.Clock {
 	return testclock.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 }
 
@@ -41,7 +39,7 @@ const (
 type fakePCM struct {
 	t     testing.TB
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *testclock.Clock
 	done  chan struct{} // closed at cleanup: releases blocked handlers
 
 	tokenURL      string
@@ -69,7 +67,7 @@ type fakePCM struct {
 	mtlsOnly bool
 }
 
-func newFakePCM(t testing.TB, clock *fakeClock) *fakePCM {
+func newFakePCM(t testing.TB, clock *testclock.Clock) *fakePCM {
 	t.Helper()
 	p := &fakePCM{
 		t:         t,
@@ -294,7 +292,7 @@ func (p *fakePCM) tokenConfig(cert *testClientCert) TokenSourceConfig {
 }
 
 // activeAnswer is a complete PCM answer for an active token.
-func activeAnswer(t testing.TB, clock *fakeClock, thumbprint string, edit func(map[string]any)) []byte {
+func activeAnswer(t testing.TB, clock *testclock.Clock, thumbprint string, edit func(map[string]any)) []byte {
 	t.Helper()
 	now := clock.Now()
 	m := map[string]any{

@@ -55,6 +55,7 @@ type round struct {
 	elapsed   time.Duration
 	latencies []time.Duration // sorted
 	bytes     int64
+	cpu       cpuUse
 }
 
 func (r round) throughput() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -69,18 +70,20 @@ func (r round) quantile(q float64) time.Duration {
 // run sends GET url from workers goroutines for d, after a warm-up of
 // warm. Any answer other than 200 aborts the round: a bench of refusals
 // measures nothing.
-func (c *client) run(url string, workers int, warm, d time.Duration) (round, error) {
+func (c *client) run(url string, workers int, warm, d time.Duration, serverPid int) (round, error) {
 	if err := c.loop(url, workers, warm, nil); err != nil {
 		return round{}, fmt.Errorf("warm-up: %w", err)
 	}
 	per := make([][]time.Duration, workers)
 	var bytes atomic.Int64
+	cpu0 := sampleCPU(serverPid)
 	start := time.Now()
 	err := c.loop(url, workers, d, func(w int, lat time.Duration, n int64) {
 		per[w] = append(per[w], lat)
 		bytes.Add(n)
 	})
 	elapsed := time.Since(start)
+	cpu1 := sampleCPU(serverPid)
 	if err != nil {
 		return round{}, err
 	}
@@ -89,7 +92,7 @@ func (c *client) run(url string, workers int, warm, d time.Duration) (round, err
 		all = append(all, p...)
 	}
 	slices.Sort(all)
-	return round{requests: len(all), elapsed: elapsed, latencies: all, bytes: bytes.Load()}, nil
+	return round{requests: len(all), elapsed: elapsed, latencies: all, bytes: bytes.Load(), cpu: cpuPerRequest(cpu0, cpu1, len(all))}, nil
 }
 
 func (c *client) loop(url string, workers int, d time.Duration, record func(w int, lat time.Duration, n int64)) error {

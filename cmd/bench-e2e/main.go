@@ -49,16 +49,17 @@ func main() {
 		profile  = flag.String("profile", "", "directory for CPU profiles of fhir-pep taken during the first round, one per scenario and site (from the admin endpoint)")
 		only     = flag.String("only", "", "run one scenario only: read, search or stampede")
 		access   = flag.Bool("access-log", false, "give both sites Caddyfile.example's access log (as production runs), not only the PEP its audit log")
+		floor    = flag.Bool("floor", false, "also measure a yardstick site that only holds the answer back and writes the audit line (cmd/bench-e2e/floor; builds its own binary from this tree instead of -bin)")
 		verbose  = flag.Bool("v", false, "print build output")
 	)
 	flag.Parse()
-	if err := run(*bin, *rounds, *duration, *warmup, *conns, *big, *burst, *profile, *only, *access, *verbose); err != nil {
+	if err := run(*bin, *rounds, *duration, *warmup, *conns, *big, *burst, *profile, *only, *access, *floor, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, profileDir, only string, accessLog, verbose bool) error {
+func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, profileDir, only string, accessLog, floor, verbose bool) error {
 	switch only {
 	case "", "read", "search", "stampede":
 	default:
@@ -74,7 +75,7 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 	if bin, err = filepath.Abs(bin); err != nil {
 		return err
 	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(bin); err != nil && !floor {
 		return fmt.Errorf("%s: %w (make build first)", bin, err)
 	}
 	s, err := newStub(fhirBase, big)
@@ -86,7 +87,7 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 		buildLog = os.Stderr
 	}
 	fmt.Printf("starting the stack (ntn-sim, pcm-sim, FHIR stub, fhir-pep)...\n")
-	st, err := startStack(root, bin, s, buildLog, accessLog)
+	st, err := startStack(root, bin, s, buildLog, accessLog, floor)
 	if err != nil {
 		return err
 	}
@@ -101,15 +102,19 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 	}
 
 	host, _ := os.Hostname()
+	binName := filepath.Base(bin)
+	if floor {
+		binName = "fhir-pep with the bench_floor yardstick, built from this tree"
+	}
 	logs := "audit log on the PEP site, no access logs"
 	if accessLog {
 		logs = "audit log on the PEP site, access log on both"
 	}
 	fmt.Printf("\nfhir-pep vs plain reverse_proxy, same binary (%s), TLS 1.3 + client certificate, %d keep-alive connections,\n%d alternating rounds of %s per site (after %s warm-up), %s, host %s, %s\n\n",
-		filepath.Base(bin), conns, rounds, d, warm, logs, host, time.Now().UTC().Format(time.RFC3339))
+		binName, conns, rounds, d, warm, logs, host, time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("Bodies: the read %d bytes, the searchset %d bytes (%d Observations).\n\n", len(s.readBody), len(s.bigSet), big)
-	fmt.Println("| request | plain req/s | fhir-pep req/s | ratio (median) | target | added p50 | added p99 |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| request | plain req/s | fhir-pep req/s | ratio (median) | target | added p50 | added p99 | server CPU per request, plain -> fhir-pep | CPU ratio (median) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for i, sc := range scenarios {
 		if only != "" && only != sc.short() {
 			continue
@@ -121,11 +126,11 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 				return st.profile(filepath.Join(profileDir, fmt.Sprintf("scenario-%d-%s.pprof", i+1, site)), secs, fn)
 			}
 		}
-		line, err := measureScenario(c, st, sc, rounds, d, warm, prof)
+		lines, err := measureScenario(c, st, sc, rounds, d, warm, prof)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
-		fmt.Println(line)
+		fmt.Println(strings.Join(lines, "\n"))
 	}
 	if only != "" && only != "stampede" {
 		return nil
@@ -134,8 +139,10 @@ func run(bin string, rounds int, d, warm time.Duration, conns, big, burst int, p
 	if err != nil {
 		return err
 	}
-	fmt.Printf("| %d concurrent requests, one new token: PCM introspections | | | %d (%d answered 200) | exactly 1 | | |\n", burst, calls, ok)
-	fmt.Printf("\nratio = fhir-pep throughput / plain throughput, median of the rounds; added = fhir-pep latency - plain latency, median of the rounds.\n")
+	fmt.Printf("| %d concurrent requests, one new token: PCM introspections | | | %d (%d answered 200) | exactly 1 | | | | |\n", burst, calls, ok)
+	fmt.Printf("\nratio = fhir-pep throughput / plain throughput, median of the rounds; added = fhir-pep latency - plain latency, median of the rounds.\n" +
+		"CPU ratio = CPU per plain request / CPU per fhir-pep request, each the fhir-pep process's CPU plus this process's (load generator and stub) over the\n" +
+		"measured round divided by its requests: what the throughput ratio would be on a machine the bench has to itself, and steadier than it.\n")
 	return nil
 }
 
@@ -166,49 +173,78 @@ type profiler func(site string, fn func() error) error
 // short is the scenario's name for -only: the word before the colon.
 func (sc scenario) short() string { return strings.SplitN(sc.name, ":", 2)[0] }
 
-// measureScenario runs the alternating rounds. With prof, the first
+// measureScenario runs the alternating rounds: each round measures every
+// site once, in an order rotated from round to round. With prof, the first
 // round of each site runs under a CPU profile of its own, so the plain
 // and the PEP site's profiles can be compared (the process serves both).
-func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time.Duration, prof profiler) (string, error) {
-	var ratios, plainTP, pepTP []float64
-	var addP50, addP99 []time.Duration
+// It returns one table line per site other than plain.
+func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time.Duration, prof profiler) ([]string, error) {
+	sites := st.sites()
+	type series struct {
+		ratios, tp, cpuRatios []float64
+		addP50, addP99, cpu   []time.Duration
+	}
+	per := make([]series, len(sites))
 	for r := range rounds {
-		order := []int{st.plainPort, st.pepPort}
-		if r%2 == 1 {
-			order = []int{st.pepPort, st.plainPort}
-		}
-		res := map[int]round{}
-		for _, port := range order {
+		res := make([]round, len(sites))
+		for k := range sites {
+			i := (k + r) % len(sites)
 			var rd round
 			run := func() (err error) {
-				rd, err = c.run(fmt.Sprintf("https://localhost:%d%s", port, sc.path), c.conns, warm, d)
+				rd, err = c.run(fmt.Sprintf("https://localhost:%d%s", sites[i].port, sc.path), c.conns, warm, d, st.pepPid)
 				return err
 			}
 			var err error
 			if prof != nil && r == 0 {
-				site := "pep"
-				if port == st.plainPort {
-					site = "plain"
-				}
-				err = prof(site, run)
+				err = prof(sites[i].name, run)
 			} else {
 				err = run()
 			}
 			if err != nil {
-				return "", err
+				return nil, fmt.Errorf("%s site: %w", sites[i].name, err)
 			}
-			res[port] = rd
+			res[i] = rd
 		}
-		plain, pep := res[st.plainPort], res[st.pepPort]
-		ratios = append(ratios, pep.throughput()/plain.throughput())
-		plainTP = append(plainTP, plain.throughput())
-		pepTP = append(pepTP, pep.throughput())
-		addP50 = append(addP50, pep.quantile(0.50)-plain.quantile(0.50))
-		addP99 = append(addP99, pep.quantile(0.99)-plain.quantile(0.99))
-		fmt.Fprintf(os.Stderr, "  round %d %-8s plain %8.0f req/s  fhir-pep %8.0f req/s  ratio %.2f\n", r+1, sc.short(), plain.throughput(), pep.throughput(), ratios[len(ratios)-1])
+		plain := res[0]
+		line := fmt.Sprintf("  round %d %-8s plain %6.0f req/s", r+1, sc.short(), plain.throughput())
+		per[0].tp = append(per[0].tp, plain.throughput())
+		per[0].cpu = append(per[0].cpu, plain.cpu.server)
+		for i := 1; i < len(sites); i++ {
+			x, s := res[i], &per[i]
+			s.ratios = append(s.ratios, x.throughput()/plain.throughput())
+			s.tp = append(s.tp, x.throughput())
+			s.addP50 = append(s.addP50, x.quantile(0.50)-plain.quantile(0.50))
+			s.addP99 = append(s.addP99, x.quantile(0.99)-plain.quantile(0.99))
+			line += fmt.Sprintf("  %s %6.0f req/s ratio %.2f", sites[i].name, x.throughput(), s.ratios[len(s.ratios)-1])
+			if plain.cpu.ok && x.cpu.ok {
+				s.cpuRatios = append(s.cpuRatios, float64(plain.cpu.total())/float64(x.cpu.total()))
+				s.cpu = append(s.cpu, x.cpu.server)
+				line += fmt.Sprintf(" (CPU ratio %.2f)", s.cpuRatios[len(s.cpuRatios)-1])
+			}
+		}
+		if plain.cpu.ok {
+			line += "  CPU/req server+load:"
+			for i, x := range res {
+				line += fmt.Sprintf(" %s %s+%s", sites[i].name, us(x.cpu.server), us(x.cpu.harness))
+			}
+		}
+		fmt.Fprintln(os.Stderr, line)
 	}
-	return fmt.Sprintf("| %s | %.0f | %.0f | **%.2f** (%s) | >= %.2f | %s | %s |", sc.name, median(plainTP), median(pepTP), median(ratios), join(ratios), sc.target,
-		medianDur(addP50).Round(time.Microsecond), medianDur(addP99).Round(time.Microsecond)), nil
+	var lines []string
+	for i := 1; i < len(sites); i++ {
+		s := per[i]
+		name, target := sc.name, fmt.Sprintf(">= %.2f", sc.target)
+		if sites[i].name == "floor" {
+			name, target = "floor (capture + audit line, no checks): "+sc.short(), "(yardstick)"
+		}
+		cpuCols := "| |"
+		if len(s.cpuRatios) > 0 {
+			cpuCols = fmt.Sprintf("| %s -> %s | %.2f (%s) |", us(medianDur(per[0].cpu)), us(medianDur(s.cpu)), median(s.cpuRatios), join(s.cpuRatios))
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %.0f | %.0f | **%.2f** (%s) | %s | %s | %s %s", name, median(per[0].tp), median(s.tp), median(s.ratios), join(s.ratios), target,
+			medianDur(s.addP50).Round(time.Microsecond), medianDur(s.addP99).Round(time.Microsecond), cpuCols))
+	}
+	return lines, nil
 }
 
 // stampede mints a new token and sends burst requests with it at once; the
@@ -233,6 +269,9 @@ func stampede(st *stack, burst int) (int64, int, error) {
 	}
 	return after - before, ok, nil
 }
+
+// us prints a duration in whole microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%dµs", d.Microseconds()) }
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)

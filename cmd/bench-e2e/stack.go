@@ -37,6 +37,8 @@ type stack struct {
 	stub  *http.Server
 
 	plainPort, pepPort, adminPort, pcmAdminPort int
+	floorPort                                   int // 0 without -floor
+	pepPid                                      int // the fhir-pep process, for CPU accounting
 	tls                                         *tls.Config
 }
 
@@ -61,7 +63,7 @@ func freePorts(n int) ([]int, error) {
 	return out, nil
 }
 
-func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog bool) (st *stack, err error) {
+func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog, floor bool) (st *stack, err error) {
 	dir, err := os.MkdirTemp("", "fhir-pep-bench-")
 	if err != nil {
 		return nil, err
@@ -82,12 +84,27 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog bool) 
 			return st, fmt.Errorf("building %s: %w", sim, err)
 		}
 	}
-	ports, err := freePorts(8)
+	if floor {
+		// The yardstick site needs a binary with its module: fhir-pep's
+		// own modules plus bench_floor, built from this tree.
+		pepBin = filepath.Join(dir, "bin", "fhir-pep-floor")
+		cmd := exec.Command("go", "build", "-o", pepBin, "./cmd/bench-e2e/floorbin")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = root, logOut, logOut
+		if err := cmd.Run(); err != nil {
+			return st, fmt.Errorf("building the floor binary: %w", err)
+		}
+	}
+	ports, err := freePorts(9)
 	if err != nil {
 		return st, err
 	}
 	ntnPort, ntnAdmin, pcmPort, pcmAdmin, stubPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 	st.plainPort, st.pepPort, st.adminPort, st.pcmAdminPort = ports[5], ports[6], ports[7], pcmAdmin
+	floorSite := ""
+	if floor {
+		st.floorPort = ports[8]
+		floorSite = floorSiteBlock
+	}
 
 	if err := st.run("ntn-sim", "ntn-sim ready", filepath.Join(dir, "bin", "ntn-sim"),
 		"-pki", st.pki.Dir, "-addr", fmt.Sprintf("127.0.0.1:%d", ntnPort),
@@ -117,7 +134,8 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog bool) 
 	if accessLog {
 		site = accessLogDirective
 	}
-	if err := os.WriteFile(caddyfile, []byte(strings.ReplaceAll(benchCaddyfile, "#ACCESS_LOG#", site)), 0o600); err != nil {
+	conf := strings.ReplaceAll(strings.ReplaceAll(benchCaddyfile, "#FLOOR_SITE#", floorSite), "#ACCESS_LOG#", site)
+	if err := os.WriteFile(caddyfile, []byte(conf), 0o600); err != nil {
 		return st, err
 	}
 	cmd := exec.Command(pepBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
@@ -126,7 +144,7 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog bool) 
 		"AUDIT_LOG="+filepath.Join(dir, "audit.log"), "ACCESS_LOG="+filepath.Join(dir, "access.log"),
 		fmt.Sprintf("ADMIN_PORT=%d", st.adminPort), fmt.Sprintf("NTN_PORT=%d", ntnPort),
 		fmt.Sprintf("PCM_PORT=%d", pcmPort), fmt.Sprintf("STUB_PORT=%d", stubPort),
-		fmt.Sprintf("PLAIN_PORT=%d", st.plainPort), fmt.Sprintf("PEP_PORT=%d", st.pepPort),
+		fmt.Sprintf("PLAIN_PORT=%d", st.plainPort), fmt.Sprintf("PEP_PORT=%d", st.pepPort), fmt.Sprintf("FLOOR_PORT=%d", st.floorPort),
 		"XDG_DATA_HOME="+filepath.Join(dir, "caddy-data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "caddy-config"))
 	logFile, err := os.Create(filepath.Join(dir, "fhir-pep.log"))
 	if err != nil {
@@ -137,6 +155,7 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog bool) 
 		return st, err
 	}
 	st.procs = append(st.procs, cmd)
+	st.pepPid = cmd.Process.Pid
 
 	if st.tls, err = clientTLS(st.pki, "hospital-a"); err != nil {
 		return st, err
@@ -191,7 +210,8 @@ func (st *stack) run(name, ready, bin string, args ...string) error {
 func (st *stack) waitServing(d time.Duration) error {
 	c := newClient(st.tls, 1, "none")
 	deadline := time.Now().Add(d)
-	for _, port := range []int{st.plainPort, st.pepPort} {
+	for _, site := range st.sites() {
+		port := site.port
 		for {
 			_, _, err := c.get(context.Background(), fmt.Sprintf("https://localhost:%d%s/metadata", port, fhirBase))
 			if err == nil {
@@ -325,7 +345,7 @@ const benchCaddyfile = `{
 	}
 	log audit {
 		output file {$AUDIT_LOG}
-		include http.handlers.fhir_pep.audit
+		include http.handlers.fhir_pep.audit http.handlers.bench_floor.audit
 		level INFO
 	}
 	ntn {
@@ -381,4 +401,40 @@ https://localhost:{$PEP_PORT} {
 	#ACCESS_LOG#
 	reverse_proxy 127.0.0.1:{$STUB_PORT}
 }
+#FLOOR_SITE#
 `
+
+// floorSiteBlock is the -floor site: the plain site with bench_floor
+// (cmd/bench-e2e/floor) in front of reverse_proxy, writing its audit line
+// into the same audit log as the PEP.
+const floorSiteBlock = `
+https://localhost:{$FLOOR_PORT} {
+	bind 127.0.0.1
+	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
+		protocols tls1.3
+		client_auth {
+			mode require
+			verifier ntn
+		}
+	}
+	#ACCESS_LOG#
+	bench_floor
+	reverse_proxy 127.0.0.1:{$STUB_PORT}
+}
+`
+
+// site is one of the measured sites of the process.
+type site struct {
+	name string // plain, pep or floor
+	port int
+}
+
+// sites are the sites of a round: plain first (the reference), fhir-pep,
+// and with -floor the yardstick.
+func (st *stack) sites() []site {
+	out := []site{{"plain", st.plainPort}, {"pep", st.pepPort}}
+	if st.floorPort != 0 {
+		out = append(out, site{"floor", st.floorPort})
+	}
+	return out
+}

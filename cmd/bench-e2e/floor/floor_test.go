@@ -1,0 +1,87 @@
+package floor
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// The yardstick is only worth its numbers if it does what it stands for:
+// the answer leaves after the audit line is written, whole, with the
+// upstream's status and headers; no audit logger, no answer.
+func TestServeHTTPAuditsBeforeAnswering(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := &Handler{logger: zap.New(core), key: []byte("k")}
+	body := `{"resourceType":"Observation","id":"obs-1"}`
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if logs.Len() != 0 {
+			t.Error("audit line written before the upstream answered")
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Header().Set("Content-Length", "44")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(body[:10]))
+		_, _ = w.Write([]byte(body[10:]))
+		return nil
+	})
+	rec := &orderRecorder{ResponseRecorder: httptest.NewRecorder(), logs: logs}
+	if err := h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/fhir/R4/Observation/obs-1", nil), next); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK || rec.Body.String() != body || rec.Header().Get("Content-Type") != "application/fhir+json" {
+		t.Fatalf("answer %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	if !rec.auditedFirst {
+		t.Error("the answer's header left before the audit line was written")
+	}
+	if logs.Len() != 1 || logs.All()[0].Message != "decision" || len(logs.All()[0].Context) < 20 {
+		t.Fatalf("audit lines: %+v", logs.All())
+	}
+}
+
+func TestServeHTTPFailsClosedWithoutAuditLogger(t *testing.T) {
+	h := &Handler{logger: zap.NewNop(), key: []byte("k")}
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, _ = w.Write([]byte("{}"))
+		return nil
+	})
+	rec := httptest.NewRecorder()
+	err := h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil), next)
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("err = %v, want a 503 handler error", err)
+	}
+	if rec.Body.Len() != 0 {
+		t.Fatalf("answered %q without an audit line", rec.Body.String())
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	for in, ok := range map[string]bool{"bench_floor": true, "bench_floor x": false, "bench_floor {\n\tx\n}": false} {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if (err == nil) != ok {
+			t.Errorf("%q: err = %v", in, err)
+		}
+	}
+}
+
+// orderRecorder notes whether the audit line existed when the header was
+// written.
+type orderRecorder struct {
+	*httptest.ResponseRecorder
+	logs         *observer.ObservedLogs
+	auditedFirst bool
+}
+
+func (o *orderRecorder) WriteHeader(code int) {
+	o.auditedFirst = o.logs.Len() == 1
+	o.ResponseRecorder.WriteHeader(code)
+}
+
