@@ -62,9 +62,18 @@ func (e *Edited) set(body []byte, edits []edit, repl []byte) error {
 	return nil
 }
 
-// Reset empties e, keeping its slices for reuse.
+// Reset empties e, keeping its slices for reuse unless one huge answer
+// grew them beyond what a pooled walk may keep (putWork): an Edited lives
+// in a pooled capture, and must not pin that answer's memory.
 func (e *Edited) Reset() {
-	*e = Edited{edits: e.edits[:0], repl: e.repl[:0]}
+	edits, repl := e.edits[:0], e.repl[:0]
+	if cap(edits) > retainLimit/32 {
+		edits = nil
+	}
+	if cap(repl) > retainLimit {
+		repl = nil
+	}
+	*e = Edited{edits: edits, repl: repl}
 }
 
 // Len is the length of the edited body.

@@ -142,3 +142,31 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	}
 	return c.buf.Write(p)
 }
+
+// An Edited is kept in a pooled capture: Reset keeps its slices for the
+// next answer only within the bounds a pooled walk keeps (putWork), so one
+// huge answer does not pin its edits and replacements.
+func TestEditedResetBoundsRetention(t *testing.T) {
+	tests := []struct {
+		name                 string
+		edits, repl          int
+		keepEdits, keepRepls bool
+	}{
+		{"usual answer", 2000, 64 << 10, true, true},
+		{"at the bounds", retainLimit / 32, retainLimit, true, true},
+		{"too many edits", retainLimit/32 + 1, 1, false, true},
+		{"too many replacement bytes", 1, retainLimit + 1, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := Edited{edits: make([]edit, 1, tt.edits), repl: make([]byte, 1, tt.repl), body: []byte("{}"), size: 9}
+			e.Reset()
+			if e.Len() != 0 || e.Body() != nil || len(e.edits) != 0 || len(e.repl) != 0 {
+				t.Fatalf("not empty after Reset: %+v", e)
+			}
+			if (cap(e.edits) == tt.edits) != tt.keepEdits || (cap(e.repl) == tt.repl) != tt.keepRepls {
+				t.Fatalf("kept edits cap %d (of %d), repl cap %d (of %d); want kept %v, %v", cap(e.edits), tt.edits, cap(e.repl), tt.repl, tt.keepEdits, tt.keepRepls)
+			}
+		})
+	}
+}
