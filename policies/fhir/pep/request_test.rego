@@ -308,3 +308,24 @@ test_batch_facts_missing_denied if {
 	d.allow == false
 	"format_not_supported" in d.reasons
 }
+
+# The helper rules' old names hold exactly when their facts are true, for
+# site rules written against them.
+test_helper_names_follow_the_facts if {
+	r := read("Observation", "obs-1")
+	pep.json_format with input as inp(r, [lab_scope])
+	pep.valid_id with input as inp(r, [lab_scope])
+	pep.param_facts_known with input as inp(r, [lab_scope])
+	every fact in ["json_format", "id_valid", "param_facts_known"] {
+		every v in [false, "true", 1, null] {
+			bad := object.union(r, {"facts": object.union(r.facts, {fact: v})})
+			not helper_holds(fact) with input as inp(bad, [lab_scope])
+		}
+	}
+}
+
+helper_holds("json_format") if pep.json_format
+
+helper_holds("id_valid") if pep.valid_id
+
+helper_holds("param_facts_known") if pep.param_facts_known
