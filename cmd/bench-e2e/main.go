@@ -49,7 +49,7 @@ func main() {
 		profile  = flag.String("profile", "", "directory for CPU profiles of fhir-pep taken during the first round, one per scenario and site (from the admin endpoint)")
 		only     = flag.String("only", "", "run one scenario only: read, search or stampede")
 		access   = flag.Bool("access-log", false, "give both sites Caddyfile.example's access log (as production runs), not only the PEP its audit log")
-		floor    = flag.Bool("floor", false, "also measure a yardstick site that only holds the answer back and writes the audit line (cmd/bench-e2e/floor; builds its own binary from this tree instead of -bin)")
+		floor    = flag.Bool("floor", false, "also measure yardstick sites that only hold the answer back and write the audit line, or do one of the two (cmd/bench-e2e/floor; builds its own binary from this tree instead of -bin)")
 		verbose  = flag.Bool("v", false, "print build output")
 	)
 	flag.Parse()
@@ -234,8 +234,13 @@ func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time
 	for i := 1; i < len(sites); i++ {
 		s := per[i]
 		name, target := sc.name, fmt.Sprintf(">= %.2f", sc.target)
-		if sites[i].name == "floor" {
-			name, target = "floor (capture + audit line, no checks): "+sc.short(), "(yardstick)"
+		switch sites[i].name {
+		case "floor":
+			name, target = "floor (answer held back + audit line, no checks): "+sc.short(), "(yardstick)"
+		case "floor-capture":
+			name, target = "floor, answer held back only: "+sc.short(), "(yardstick)"
+		case "floor-audit":
+			name, target = "floor, audit line only: "+sc.short(), "(yardstick)"
 		}
 		cpuCols := "| |"
 		if len(s.cpuRatios) > 0 {

@@ -37,8 +37,8 @@ type stack struct {
 	stub  *http.Server
 
 	plainPort, pepPort, adminPort, pcmAdminPort int
-	floorPort                                   int // 0 without -floor
-	pepPid                                      int // the fhir-pep process, for CPU accounting
+	floorPorts                                  [3]int // bench_floor, capture only, audit only; 0 without -floor
+	pepPid                                      int    // the fhir-pep process, for CPU accounting
 	tls                                         *tls.Config
 }
 
@@ -94,7 +94,7 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog, floor
 			return st, fmt.Errorf("building the floor binary: %w", err)
 		}
 	}
-	ports, err := freePorts(9)
+	ports, err := freePorts(11)
 	if err != nil {
 		return st, err
 	}
@@ -102,8 +102,8 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog, floor
 	st.plainPort, st.pepPort, st.adminPort, st.pcmAdminPort = ports[5], ports[6], ports[7], pcmAdmin
 	floorSite := ""
 	if floor {
-		st.floorPort = ports[8]
-		floorSite = floorSiteBlock
+		copy(st.floorPorts[:], ports[8:11])
+		floorSite = floorSiteBlocks
 	}
 
 	if err := st.run("ntn-sim", "ntn-sim ready", filepath.Join(dir, "bin", "ntn-sim"),
@@ -144,7 +144,8 @@ func startStack(root, pepBin string, s *stub, logOut io.Writer, accessLog, floor
 		"AUDIT_LOG="+filepath.Join(dir, "audit.log"), "ACCESS_LOG="+filepath.Join(dir, "access.log"),
 		fmt.Sprintf("ADMIN_PORT=%d", st.adminPort), fmt.Sprintf("NTN_PORT=%d", ntnPort),
 		fmt.Sprintf("PCM_PORT=%d", pcmPort), fmt.Sprintf("STUB_PORT=%d", stubPort),
-		fmt.Sprintf("PLAIN_PORT=%d", st.plainPort), fmt.Sprintf("PEP_PORT=%d", st.pepPort), fmt.Sprintf("FLOOR_PORT=%d", st.floorPort),
+		fmt.Sprintf("PLAIN_PORT=%d", st.plainPort), fmt.Sprintf("PEP_PORT=%d", st.pepPort), fmt.Sprintf("FLOOR_PORT=%d", st.floorPorts[0]),
+		fmt.Sprintf("FLOOR_CAPTURE_PORT=%d", st.floorPorts[1]), fmt.Sprintf("FLOOR_AUDIT_PORT=%d", st.floorPorts[2]),
 		"XDG_DATA_HOME="+filepath.Join(dir, "caddy-data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "caddy-config"))
 	logFile, err := os.Create(filepath.Join(dir, "fhir-pep.log"))
 	if err != nil {
@@ -404,10 +405,11 @@ https://localhost:{$PEP_PORT} {
 #FLOOR_SITE#
 `
 
-// floorSiteBlock is the -floor site: the plain site with bench_floor
+// floorSiteBlocks are the -floor sites: the plain site with bench_floor
 // (cmd/bench-e2e/floor) in front of reverse_proxy, writing its audit line
-// into the same audit log as the PEP.
-const floorSiteBlock = `
+// into the same audit log as the PEP; then the same with only one of its
+// two duties, holding the answer back or writing the audit line.
+const floorSiteBlocks = `
 https://localhost:{$FLOOR_PORT} {
 	bind 127.0.0.1
 	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
@@ -421,20 +423,48 @@ https://localhost:{$FLOOR_PORT} {
 	bench_floor
 	reverse_proxy 127.0.0.1:{$STUB_PORT}
 }
+
+https://localhost:{$FLOOR_CAPTURE_PORT} {
+	bind 127.0.0.1
+	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
+		protocols tls1.3
+		client_auth {
+			mode require
+			verifier ntn
+		}
+	}
+	#ACCESS_LOG#
+	bench_floor capture
+	reverse_proxy 127.0.0.1:{$STUB_PORT}
+}
+
+https://localhost:{$FLOOR_AUDIT_PORT} {
+	bind 127.0.0.1
+	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
+		protocols tls1.3
+		client_auth {
+			mode require
+			verifier ntn
+		}
+	}
+	#ACCESS_LOG#
+	bench_floor audit
+	reverse_proxy 127.0.0.1:{$STUB_PORT}
+}
 `
 
 // site is one of the measured sites of the process.
 type site struct {
-	name string // plain, pep or floor
+	name string // plain, pep, floor, floor-capture or floor-audit
 	port int
 }
 
 // sites are the sites of a round: plain first (the reference), fhir-pep,
-// and with -floor the yardstick.
+// and with -floor the yardsticks.
 func (st *stack) sites() []site {
 	out := []site{{"plain", st.plainPort}, {"pep", st.pepPort}}
-	if st.floorPort != 0 {
-		out = append(out, site{"floor", st.floorPort})
+	if st.floorPorts[0] != 0 {
+		out = append(out, site{"floor", st.floorPorts[0]}, site{"floor-capture", st.floorPorts[1]}, site{"floor-audit", st.floorPorts[2]})
 	}
 	return out
 }

@@ -41,6 +41,11 @@ func init() {
 
 // Handler is the bench_floor handler.
 type Handler struct {
+	// Only, when set, does one of the two duties: "capture" holds the
+	// answer back without an audit line, "audit" writes the audit line
+	// and lets the answer stream. It splits the floor's cost in two.
+	Only string `json:"only,omitempty"`
+
 	logger *zap.Logger
 	key    []byte
 }
@@ -71,12 +76,34 @@ var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // ServeHTTP captures the upstream answer, writes the audit line, then
 // answers.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.Only == "audit" {
+		if err := h.audit(http.StatusOK); err != nil {
+			return err
+		}
+		return next.ServeHTTP(w, r)
+	}
 	body := bodies.Get().(*bytes.Buffer)
 	defer func() { body.Reset(); bodies.Put(body) }()
 	c := &capture{header: make(http.Header), body: body, status: http.StatusOK}
 	if err := next.ServeHTTP(c, r); err != nil {
 		return err
 	}
+	if h.Only != "capture" {
+		if err := h.audit(c.status); err != nil {
+			return err
+		}
+	}
+	for k, v := range c.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.WriteHeader(c.status)
+	_, err := w.Write(body.Bytes())
+	return err
+}
+
+// audit writes the audit line, or fails closed without a logger for it.
+func (h *Handler) audit(status int) error {
 	ce := h.logger.Check(zap.InfoLevel, "decision")
 	if ce == nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, errNotAudited)
@@ -102,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		zap.String("interaction", "read"),
 		zap.String("resource_type", "Observation"),
 		zap.String("outcome", "allow"),
-		zap.Int("status", c.status),
+		zap.Int("status", status),
 		zap.String("reason", ""),
 		zap.String("stage", ""),
 		zap.Int("returned", 1),
@@ -111,13 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		zap.String("patient_hash", base64.RawURLEncoding.EncodeToString(mac.Sum(nil))),
 		zap.Bool("dry_run", false),
 	)
-	for k, v := range c.header {
-		w.Header()[k] = v
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
-	w.WriteHeader(c.status)
-	_, err := w.Write(body.Bytes())
-	return err
+	return nil
 }
 
 // capture holds the upstream's answer.
@@ -140,17 +161,22 @@ func (c *capture) Write(p []byte) (int, error) { return c.body.Write(p) }
 
 // parseCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	bench_floor
+//	bench_floor [capture|audit]
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var f Handler
 	return &f, f.UnmarshalCaddyfile(h.Dispenser)
 }
 
-// UnmarshalCaddyfile takes no arguments and no block.
+// UnmarshalCaddyfile takes an optional duty (Only) and no block.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
+	if d.NextArg() {
+		if h.Only = d.Val(); h.Only != "capture" && h.Only != "audit" {
+			return d.Errf("bench_floor: unknown duty %q (want capture or audit)", h.Only)
+		}
+	}
 	if d.NextArg() || d.NextBlock(0) {
-		return d.Err("bench_floor takes no arguments")
+		return d.Err("bench_floor takes at most one argument and no block")
 	}
 	return nil
 }

@@ -63,10 +63,18 @@ func TestServeHTTPFailsClosedWithoutAuditLogger(t *testing.T) {
 }
 
 func TestUnmarshalCaddyfile(t *testing.T) {
-	for in, ok := range map[string]bool{"bench_floor": true, "bench_floor x": false, "bench_floor {\n\tx\n}": false} {
+	for in, want := range map[string]string{
+		"bench_floor": "", "bench_floor capture": "capture", "bench_floor audit": "audit",
+		"bench_floor x": "error", "bench_floor capture audit": "error", "bench_floor {\n\tx\n}": "error",
+	} {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
-		if (err == nil) != ok {
+		if got := h.Only; err != nil {
+			got = "error"
+		} else if got != want {
+			t.Errorf("%q: Only = %q, want %q", in, got, want)
+		}
+		if (err != nil) != (want == "error") {
 			t.Errorf("%q: err = %v", in, err)
 		}
 	}
@@ -85,3 +93,31 @@ func (o *orderRecorder) WriteHeader(code int) {
 	o.ResponseRecorder.WriteHeader(code)
 }
 
+// Each duty alone: "capture" answers whole with no audit line, "audit"
+// writes the line before the upstream is asked and lets the answer stream.
+func TestServeHTTPOneDuty(t *testing.T) {
+	for _, only := range []string{"capture", "audit"} {
+		t.Run(only, func(t *testing.T) {
+			core, logs := observer.New(zap.InfoLevel)
+			h := &Handler{Only: only, logger: zap.New(core), key: []byte("k")}
+			var auditedBeforeUpstream, streamed bool
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				auditedBeforeUpstream = logs.Len() == 1
+				_, streamed = w.(*httptest.ResponseRecorder)
+				_, _ = w.Write([]byte("{}"))
+				return nil
+			})
+			rec := httptest.NewRecorder()
+			if err := h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil), next); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Body.String() != "{}" {
+				t.Fatalf("answer %q", rec.Body.String())
+			}
+			wantLines := map[string]int{"capture": 0, "audit": 1}[only]
+			if logs.Len() != wantLines || auditedBeforeUpstream != (only == "audit") || streamed != (only == "audit") {
+				t.Fatalf("lines %d, audited before upstream %v, streamed %v", logs.Len(), auditedBeforeUpstream, streamed)
+			}
+		})
+	}
+}
