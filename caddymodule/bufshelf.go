@@ -5,25 +5,25 @@ import (
 	"sync"
 )
 
-// Big buffers (a 2 MB searchset read from the upstream, the checked
-// Bundle rebuilt from it) are kept on a shelf between answers instead of in
-// a sync.Pool. A pool is emptied by every garbage collection, and with
-// megabytes allocated per answer the collector runs every few requests:
-// each big search then allocated two fresh buffers and the runtime cleared
-// them, 2.7% of the process on the 2 MB search (docs/benchmarks.md,
-// fourth round). Small buffers stay in the pools.
+// Big capture buffers (a 2 MB searchset read from the upstream) are kept
+// on a shelf between answers instead of in a sync.Pool. A pool is emptied
+// by every garbage collection, and with megabytes allocated per answer the
+// collector runs every few requests: each big search then allocated a fresh
+// buffer and the runtime cleared it, part of the 2.7% of the process spent
+// clearing on the 2 MB search (docs/benchmarks.md, fourth round). Small
+// buffers stay in the pool.
 const (
 	// shelfMinCap is the capacity from which a buffer goes on a shelf.
 	shelfMinCap = 256 << 10
-	// shelfMaxBytes bounds what one shelf holds between answers: 16
+	// shelfMaxBytes bounds what the shelf holds between answers: 16
 	// connections' worth of 2 MB answers. Beyond it buffers go to the
 	// collector as before.
 	shelfMaxBytes = 32 << 20
 )
 
 // shelf holds spare big buffers, bounded in bytes. The buffers hold
-// earlier answers' bytes: every user writes before it reads and reads only
-// what it wrote (a capture's Buffer, an output appended from length 0).
+// earlier answers' bytes: a capture's Buffer starts empty on one, so its
+// user reads only what it wrote.
 type shelf struct {
 	mu   sync.Mutex
 	bufs [][]byte // by increasing capacity
@@ -31,12 +31,8 @@ type shelf struct {
 	max  int
 }
 
-// Two shelves, so that a capture's body and the output built from it
-// never compete for the same buffers.
-var (
-	captureShelf = &shelf{max: shelfMaxBytes}
-	outputShelf  = &shelf{max: shelfMaxBytes}
-)
+// captureShelf holds the capture buffers of big answers.
+var captureShelf = &shelf{max: shelfMaxBytes}
 
 // take returns an empty buffer of capacity at least n, the smallest that
 // fits, or nil when the shelf has none.

@@ -20,9 +20,10 @@ const maxPooledCapture = 8 << 20
 // CPU (docs/benchmarks.md).
 var captureBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// outputBuffers recycles the buffers a checked Bundle is rebuilt in
-// (bundle): a fresh 2 MB slice for every big search was cleared and
-// collected again on every request.
+// outputBuffers recycles the buffers a checked Bundle is rebuilt in when
+// a caller needs it whole (editedBytes: a read answered by a search's
+// single match, a batch entry); an answer to the client is written from
+// the edits instead (writeEdited).
 var outputBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // capture buffers what the next handler (reverse_proxy) writes, so that the
@@ -43,8 +44,8 @@ type capture struct {
 	// response check (enforce.FilterOptions.Links); nil keeps the
 	// upstream's links under the usual check. Set by linkRewritingFetch.
 	links func(raw []byte) ([]byte, error)
-	// out is the pooled buffer of the checked answer (output), released
-	// with body.
+	// out is the pooled buffer a checked Bundle is rebuilt in
+	// (editedBytes), released with body.
 	out *[]byte
 	// edited is the checked Bundle as body and edits (bundle); it
 	// aliases body and is emptied on release.
@@ -83,15 +84,8 @@ func (c *capture) release() {
 	case n <= maxPooledCapture:
 		captureBuffers.Put(c.body)
 	}
-	if c.out != nil {
-		switch n := cap(*c.out); {
-		case n >= shelfMinCap:
-			outputShelf.give(*c.out)
-			*c.out = nil
-			outputBuffers.Put(c.out)
-		case n <= maxPooledCapture:
-			outputBuffers.Put(c.out)
-		}
+	if c.out != nil && cap(*c.out) <= maxPooledCapture {
+		outputBuffers.Put(c.out)
 	}
 	// Every field back to its zero value but the emptied map and the
 	// Edited's emptied slices: nothing of this answer can reach the next
@@ -103,47 +97,18 @@ func (c *capture) release() {
 	captures.Put(c)
 }
 
-// output returns an empty pooled buffer for the checked answer, valid
-// until release, with room for about the body (an answer the check
-// rebuilds is about as long as the upstream's). Hand what was appended to
-// it to keepOutput.
-func (c *capture) output() []byte {
-	if c.out == nil {
-		c.out = outputBuffers.Get().(*[]byte)
-	}
-	if n := c.body.Len() + c.body.Len()/16; n >= shelfMinCap && cap(*c.out) < n {
-		if b := outputShelf.take(n); b != nil {
-			*c.out = b
-		} else {
-			*c.out = make([]byte, 0, n)
-		}
-	}
-	return (*c.out)[:0]
-}
-
-// keepOutput keeps b, appended to output(), as the buffer to pool when
-// it had to grow. A b that is the body itself (a check that changed
-// nothing returns its input) is not kept: the body's buffer goes back to
-// its own pool, and one buffer in two pools would be handed out twice.
-func (c *capture) keepOutput(b []byte) {
-	if c.out == nil || cap(b) <= cap(*c.out) {
-		return
-	}
-	if body := c.body.Bytes(); len(body) > 0 && len(b) > 0 && &b[0] == &body[0] {
-		return
-	}
-	*c.out = b[:0]
-}
-
 // editedBytes returns the checked Bundle whole: the body itself when the
-// check changed nothing, else rebuilt in the output buffer.
+// check changed nothing, else rebuilt in the output buffer (valid until
+// release).
 func (c *capture) editedBytes() []byte {
 	if c.edited.Unchanged() {
 		return c.edited.Body()
 	}
-	out := c.edited.AppendTo(c.output())
-	c.keepOutput(out)
-	return out
+	if c.out == nil {
+		c.out = outputBuffers.Get().(*[]byte)
+	}
+	*c.out = c.edited.AppendTo((*c.out)[:0])
+	return *c.out
 }
 
 // chunks recycles the buffers checked Bundles are written through: a

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/hdp-il/fhir-pep/enforce"
 )
 
 func TestCapture(t *testing.T) {
@@ -72,43 +75,67 @@ func TestCaptureReuseStartsEmpty(t *testing.T) {
 	}
 }
 
-// TestCaptureOutput: the output buffer grows once and is kept for the
-// pool, but never when the "output" is the body itself (a Bundle the
-// check left unchanged), which would put one buffer in two pools.
-func TestCaptureOutput(t *testing.T) {
-	tests := []struct {
-		name     string
-		fill     func(c *capture) []byte
-		wantKept bool
-	}{
-		{"grown output kept", func(c *capture) []byte { return append(c.output(), bytes.Repeat([]byte("y"), 4096)...) }, true},
-		{"body itself not kept", func(c *capture) []byte { return c.body.Bytes() }, false},
-		{"nothing appended", func(c *capture) []byte { return c.output() }, false},
+// TestCaptureEditedBytes: a checked Bundle the check left unchanged is the
+// body itself (no output buffer taken); an edited one is rebuilt in the
+// output buffer, which a second call reuses.
+func TestCaptureEditedBytes(t *testing.T) {
+	t.Run("unchanged", func(t *testing.T) {
+		c := newCapture(1 << 20)
+		defer c.release()
+		ed, body := editedSearchset(t, 0)
+		c.edited = ed
+		if got := c.editedBytes(); &got[0] != &body[0] || c.out != nil {
+			t.Fatal("an unchanged Bundle was copied")
+		}
+	})
+	t.Run("edited", func(t *testing.T) {
+		c := newCapture(1 << 20)
+		ed, _ := editedSearchset(t, 50)
+		c.edited = ed
+		got := c.editedBytes()
+		if !bytes.Contains(got, []byte("https://pep.test/fhir/Observation/49")) || bytes.Contains(got, []byte("up.test")) || len(got) != ed.Len() {
+			t.Fatalf("rebuilt %s", got)
+		}
+		if again := c.editedBytes(); &again[0] != &got[0] {
+			t.Fatal("the output buffer was not reused")
+		}
+		c.release()
+		if c.out != nil {
+			t.Fatal("output buffer not released")
+		}
+	})
+}
+
+// editedSearchset checks a searchset of n of the patient's Observations
+// whose fullUrls name the upstream, so that the check moves every fullUrl:
+// a real Edited with n edits over body.
+func editedSearchset(t *testing.T, n int) (enforce.Edited, []byte) {
+	t.Helper()
+	e, err := enforce.New(enforce.Config{
+		Compartment:  map[string][][]string{"Observation": {{"subject"}}},
+		UpstreamBase: "http://up.test/fhir", PublicBase: "https://pep.test/fhir",
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newCapture(1 << 20)
-			c.Header().Set("Content-Length", "8192")
-			if _, err := c.Write(bytes.Repeat([]byte("x"), 8192)); err != nil {
-				t.Fatal(err)
-			}
-			before := cap(c.output())
-			out := tt.fill(c)
-			c.keepOutput(out)
-			kept := cap(*c.out) != before
-			if kept != tt.wantKept {
-				t.Fatalf("kept %v (cap %d -> %d), want %v", kept, before, cap(*c.out), tt.wantKept)
-			}
-			if kept && &(*c.out)[:1][0] != &out[0] {
-				t.Fatal("kept buffer is not the output")
-			}
-			if body := c.body.Bytes(); cap(*c.out) > 0 && &(*c.out)[:1][0] == &body[0] {
-				t.Fatal("the body's buffer was kept as the output buffer")
-			}
-			c.release()
-			if c.out != nil || c.body != nil {
-				t.Fatal("buffers not released")
-			}
-		})
+	a, err := e.Access(enforce.Scope{PatientIDs: []string{"p1"}, Grants: map[string][]enforce.Bucket{"Observation": {{System: bucketSystem, Code: "laboratoryTests"}}}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	entries := make([]string, n)
+	for i := range entries {
+		id := strconv.Itoa(i)
+		entries[i] = `{"fullUrl":"http://up.test/fhir/Observation/` + id + `","resource":{"resourceType":"Observation","id":"` + id +
+			`","meta":{"security":[{"system":"` + bucketSystem + `","code":"laboratoryTests"}]},"subject":{"reference":"Patient/p1"}}}`
+	}
+	body := []byte(`{"resourceType":"Bundle","type":"searchset","entry":[` + strings.Join(entries, ",") + `]}`)
+	var ed enforce.Edited
+	st, err := a.FilterBundleEdited(body, enforce.FilterOptions{}, &ed)
+	if err != nil || st.WithheldCount() != 0 {
+		t.Fatalf("check: %v, %+v", err, st)
+	}
+	if ed.Unchanged() != (n == 0) {
+		t.Fatalf("Unchanged %v for %d entries", ed.Unchanged(), n)
+	}
+	return ed, body
 }

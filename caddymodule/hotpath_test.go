@@ -216,10 +216,14 @@ func TestReleasedCaptureIsEmpty(t *testing.T) {
 	c.WriteHeader(http.StatusTeapot)
 	_, _ = c.Write([]byte("body"))
 	c.links = func(raw []byte) ([]byte, error) { return raw, nil }
-	_ = c.output()
+	c.edited, _ = editedSearchset(t, 3)
+	_ = c.editedBytes()
 	c.release()
 	if len(c.header) != 0 || c.status != 0 || c.body != nil || c.limit != 0 || c.overflow || c.links != nil || c.out != nil {
 		t.Fatalf("released capture keeps state: %+v", c)
+	}
+	if c.edited.Body() != nil || c.edited.Len() != 0 || !c.edited.Unchanged() {
+		t.Fatalf("released capture keeps its Edited: %+v", c.edited)
 	}
 }
 

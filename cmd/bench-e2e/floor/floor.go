@@ -3,9 +3,10 @@
 // policy enforcement point with fhir-pep's guarantees must do on an allowed
 // read besides its checks. It holds the upstream's answer back until it is
 // complete (a response check needs the whole body before the first byte
-// may leave) and writes one audit line of the same shape and size as
-// fhir-pep's through the same Caddy logger and file writer, synchronously,
-// before the answer is sent (audit { required }). It checks nothing.
+// may leave) and writes one audit record of an allowed read through
+// fhir-pep's own audit sink, to the same Caddy logger and file,
+// synchronously, before the answer is sent (audit { required }). It checks
+// nothing.
 //
 // A site with bench_floor in front of reverse_proxy, measured beside the
 // plain and the fhir-pep sites, splits what fhir-pep adds into the part
@@ -15,12 +16,10 @@ package floor
 
 import (
 	"bytes"
-	"crypto/hmac"
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -30,7 +29,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
+
+	"github.com/hdp-il/fhir-pep/audit"
 )
 
 func init() {
@@ -46,8 +46,8 @@ type Handler struct {
 	// and lets the answer stream. It splits the floor's cost in two.
 	Only string `json:"only,omitempty"`
 
-	logger *zap.Logger
-	key    []byte
+	sink   *audit.LogSink
+	hasher *audit.PatientHasher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,18 +58,19 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision names the audit logger as fhir-pep's audit sink names its own
-// (a child of the handler's logger), so the bench's `log audit` block can
-// include both.
+// Provision sets up fhir-pep's own audit sink and patient hasher on a
+// logger named as fhir-pep names its own (a child of the handler's
+// logger), so the bench's `log audit` block can include both.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger().Named("audit")
-	h.key = make([]byte, 32)
-	_, err := rand.Read(h.key)
-	return err
+	key := make([]byte, audit.MinPatientKeyLen)
+	_, _ = rand.Read(key)
+	hasher, err := audit.NewPatientHasher(key)
+	if err != nil {
+		return err
+	}
+	h.sink, h.hasher = audit.NewLogSink(ctx.Logger().Named("audit")), hasher
+	return nil
 }
-
-// errNotAudited fails the request closed, as audit { required } does.
-var errNotAudited = errors.New("bench_floor: audit logger disabled")
 
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -102,42 +103,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return err
 }
 
-// audit writes the audit line, or fails closed without a logger for it.
+// audit writes an allowed read's audit record through fhir-pep's own
+// sink (audit.LogSink, as its Auditor does), failing closed as
+// audit { required } does when the line is not written.
 func (h *Handler) audit(status int) error {
-	ce := h.logger.Check(zap.InfoLevel, "decision")
-	if ce == nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, errNotAudited)
-	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	mac := hmac.New(sha256.New, h.key)
-	mac.Write([]byte("000000018"))
-	now := time.Now()
-	ce.Write(
-		zap.String("decision_id", hex.EncodeToString(id[:])),
-		zap.String("correlation_id", base64.RawURLEncoding.EncodeToString(id[:])),
-		zap.String("time", now.UTC().Format("2006-01-02T15:04:05.000Z07:00")),
-		zap.String("member_id", "org-sp-hospital-a"),
-		zap.String("thumbprint", "-84RHdND8vjkyWPzS-wq4fDjRb8D4VapJlmOSfDkdfU"),
-		zap.String("client_id", "http://pcm.fhir.health.gov.il/organization/org-sp-hospital-a"),
-		zap.Strings("consent_refs", []string{"Consent/consent-dripk3zqowdz", "HealthcareService/hs-org-sp-hospital-a"}),
-		zap.String("consent_id", ""),
-		zap.String("access_type", ""),
-		zap.String("sp_organization_id", "org-sp-hospital-a"),
-		zap.Strings("baskets", nil),
-		zap.String("intent", "HealthcareService"),
-		zap.String("interaction", "read"),
-		zap.String("resource_type", "Observation"),
-		zap.String("outcome", "allow"),
-		zap.Int("status", status),
-		zap.String("reason", ""),
-		zap.String("stage", ""),
-		zap.Int("returned", 1),
-		zap.Int("withheld", 0),
-		zap.String("policy_version", "eb2fdca48402686ee6122f053285de1dc8570356486a2152407adca4cfa4355d"),
-		zap.String("patient_hash", base64.RawURLEncoding.EncodeToString(mac.Sum(nil))),
-		zap.Bool("dry_run", false),
-	)
+	rec := audit.Record{
+		DecisionID:       hex.EncodeToString(id[:]),
+		CorrelationID:    base64.RawURLEncoding.EncodeToString(id[:]),
+		Time:             time.Now(),
+		MemberID:         "org-sp-hospital-a",
+		Thumbprint:       "-84RHdND8vjkyWPzS-wq4fDjRb8D4VapJlmOSfDkdfU",
+		ClientID:         "http://pcm.fhir.health.gov.il/organization/org-sp-hospital-a",
+		ConsentRefs:      []string{"Consent/consent-dripk3zqowdz", "HealthcareService/hs-org-sp-hospital-a"},
+		SPOrganizationID: "org-sp-hospital-a",
+		Intent:           "HealthcareService",
+		Interaction:      "read",
+		ResourceType:     "Observation",
+		Outcome:          audit.OutcomeAllow,
+		Status:           status,
+		Returned:         1,
+		PolicyVersion:    "eb2fdca48402686ee6122f053285de1dc8570356486a2152407adca4cfa4355d",
+		PatientHash:      h.hasher.Hash("http://fhir.health.gov.il/identifier/il-national-id", "000000018"),
+	}
+	if err := h.sink.Write(context.Background(), rec); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/hdp-il/fhir-pep/audit"
 )
 
 // The yardstick is only worth its numbers if it does what it stands for:
@@ -17,7 +19,7 @@ import (
 // upstream's status and headers; no audit logger, no answer.
 func TestServeHTTPAuditsBeforeAnswering(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	h := &Handler{logger: zap.New(core), key: []byte("k")}
+	h := newHandler(t, zap.New(core), "")
 	body := `{"resourceType":"Observation","id":"obs-1"}`
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if logs.Len() != 0 {
@@ -40,13 +42,13 @@ func TestServeHTTPAuditsBeforeAnswering(t *testing.T) {
 	if !rec.auditedFirst {
 		t.Error("the answer's header left before the audit line was written")
 	}
-	if logs.Len() != 1 || logs.All()[0].Message != "decision" || len(logs.All()[0].Context) < 20 {
+	if logs.Len() != 1 || logs.All()[0].Message != audit.LogMessage || len(logs.All()[0].ContextMap()) != 23 {
 		t.Fatalf("audit lines: %+v", logs.All())
 	}
 }
 
 func TestServeHTTPFailsClosedWithoutAuditLogger(t *testing.T) {
-	h := &Handler{logger: zap.NewNop(), key: []byte("k")}
+	h := newHandler(t, zap.NewNop(), "")
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		_, _ = w.Write([]byte("{}"))
 		return nil
@@ -99,7 +101,7 @@ func TestServeHTTPOneDuty(t *testing.T) {
 	for _, only := range []string{"capture", "audit"} {
 		t.Run(only, func(t *testing.T) {
 			core, logs := observer.New(zap.InfoLevel)
-			h := &Handler{Only: only, logger: zap.New(core), key: []byte("k")}
+			h := newHandler(t, zap.New(core), only)
 			var auditedBeforeUpstream, streamed bool
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 				auditedBeforeUpstream = logs.Len() == 1
@@ -120,4 +122,13 @@ func TestServeHTTPOneDuty(t *testing.T) {
 			}
 		})
 	}
+}
+
+func newHandler(t *testing.T, logger *zap.Logger, only string) *Handler {
+	t.Helper()
+	hasher, err := audit.NewPatientHasher(make([]byte, audit.MinPatientKeyLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Handler{Only: only, sink: audit.NewLogSink(logger), hasher: hasher}
 }
