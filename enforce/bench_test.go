@@ -134,7 +134,8 @@ func BenchmarkScannerSkip(b *testing.B) {
 }
 
 // BenchmarkFilterStubSearchsetInto is BenchmarkFilterStubSearchset into a
-// reused buffer, as the PEP runs it (the capture's pooled output).
+// reused buffer (the PEP answered so until the fourth round; it now writes
+// from the edits, BenchmarkFilterNarrativeSearchsetEdited).
 func BenchmarkFilterStubSearchsetInto(b *testing.B) {
 	body := stubSearchset(900)
 	a := testAccess(b)

@@ -68,25 +68,38 @@ func (w *work) apply(dst, body []byte) ([]byte, error) {
 // applyEdits appends body with edits (replacement bytes in repl) applied
 // to dst; it sorts edits.
 func applyEdits(dst, body []byte, edits []edit, repl []byte) ([]byte, error) {
+	size, err := sortEdits(edits, len(body))
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Grow(dst, size)
+	prev := 0
+	for _, e := range edits {
+		out = append(out, body[prev:e.start]...)
+		out = append(out, repl[e.rOff:e.rOff+e.rLen]...)
+		prev = e.end
+	}
+	return append(out, body[prev:]...), nil
+}
+
+// sortEdits sorts edits by position and returns the length of a body of n
+// bytes once they are applied. It fails closed (errEditOverlap) on edits
+// that overlap or reach outside the body, which would be a bug in the
+// walkers.
+func sortEdits(edits []edit, n int) (int, error) {
 	slices.SortFunc(edits, func(x, y edit) int {
 		if c := cmp.Compare(x.start, y.start); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.end, y.end)
 	})
-	size := len(body)
+	size, prev := n, 0
 	for _, e := range edits {
-		size += e.rLen - (e.end - e.start)
-	}
-	out := slices.Grow(dst, size)
-	prev := 0
-	for _, e := range edits {
-		if e.start < prev || e.end < e.start {
-			return nil, errEditOverlap
+		if e.start < prev || e.end < e.start || e.end > n {
+			return 0, errEditOverlap
 		}
-		out = append(out, body[prev:e.start]...)
-		out = append(out, repl[e.rOff:e.rOff+e.rLen]...)
+		size += e.rLen - (e.end - e.start)
 		prev = e.end
 	}
-	return append(out, body[prev:]...), nil
+	return size, nil
 }

@@ -1,7 +1,6 @@
 package enforce
 
 import (
-	"cmp"
 	"io"
 	"slices"
 )
@@ -43,20 +42,10 @@ func (a *Access) FilterBundleEdited(body []byte, opts FilterOptions, out *Edited
 // applyEdits does.
 func (e *Edited) set(body []byte, edits []edit, repl []byte) error {
 	e.edits = append(e.edits[:0], edits...)
-	slices.SortFunc(e.edits, func(x, y edit) int {
-		if c := cmp.Compare(x.start, y.start); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.end, y.end)
-	})
-	size, prev := len(body), 0
-	for _, ed := range e.edits {
-		if ed.start < prev || ed.end < ed.start || ed.end > len(body) {
-			e.Reset()
-			return errEditOverlap
-		}
-		size += ed.rLen - (ed.end - ed.start)
-		prev = ed.end
+	size, err := sortEdits(e.edits, len(body))
+	if err != nil {
+		e.Reset()
+		return err
 	}
 	e.body, e.repl, e.size = body, append(e.repl[:0], repl...), size
 	return nil

@@ -42,14 +42,18 @@ func TestPlanFactsOncePerType(t *testing.T) {
 	if !watched {
 		t.Fatal("no type had anything to watch: the test compares nothing")
 	}
-	// A new check (another Access) plans anew.
-	plain := testAccess(t)
-	w2 := getWork(plain, nil, DefaultMaxDepth)
-	w2.planFacts([]byte("Observation"))
-	if len(w2.watches) != 0 || w2.clinical != -1 {
-		t.Fatalf("a check without rules kept a plan: %v %d", w2.watches, w2.clinical)
+	// A new check plans anew: a walk the pool hands to another Access
+	// (reset, as getWork does) must not keep the plan it made for the
+	// same type under the previous one.
+	w.planFacts([]byte("Observation"))
+	if len(w.watches) == 0 {
+		t.Fatal("the rule check watches nothing on Observation: the test compares nothing")
 	}
-	putWork(w2)
+	w.reset(testAccess(t), nil, DefaultMaxDepth)
+	w.planFacts([]byte("Observation"))
+	if len(w.watches) != 0 || w.clinical != -1 {
+		t.Fatalf("a check without rules kept a plan: %v %d", w.watches, w.clinical)
+	}
 }
 
 // TestFilterBundleRulesPerEntry: with rules (facts read), every entry of

@@ -40,6 +40,13 @@ const retainLimit = 1 << 20
 
 func getWork(a *Access, body []byte, maxDepth int) *work {
 	w := workPool.Get().(*work)
+	w.reset(a, body, maxDepth)
+	return w
+}
+
+// reset readies a pooled walk for a check of body under a: nothing of the
+// previous check (its edits, its plan of facts) is left.
+func (w *work) reset(a *Access, body []byte, maxDepth int) {
 	w.a = a
 	w.s.reset(body, maxDepth)
 	w.s.acc = a
@@ -53,7 +60,6 @@ func getWork(a *Access, body []byte, maxDepth int) *work {
 	w.forbidden = false
 	w.narrowedType = ""
 	w.planned = false
-	return w
 }
 
 func putWork(w *work) {
