@@ -253,8 +253,9 @@ func compile(ctx context.Context, modules map[string]*ast.Module, store storage.
 	return c, nil
 }
 
-// resultAsAST keeps the result as an ast.Value: decoding from the AST skips a
-// JSON-like conversion on every request.
+// resultAsAST keeps a rego result as an ast.Value (readBucketSystems, at
+// load), without a JSON-like conversion; decisions are evaluated by
+// preparedQuery (query.go).
 func resultAsAST(t *ast.Term, _ *rego.EvalContext) (any, error) {
 	return t.Value, nil
 }
@@ -276,8 +277,8 @@ func (e *Engine) Eval(ctx context.Context, input ast.Value) (Decision, error) {
 		// written as "allow unless a deny rule fires" would allow.
 		return policyErrorDecision(), ErrInput
 	}
-	// OPA notices a cancelled context only while it evaluates; a fast
-	// decision could finish first.
+	// A request already cancelled is refused without evaluating, as the
+	// evaluator would refuse it before its first expression (ctxCancel).
 	if err := ctx.Err(); err != nil {
 		return policyErrorDecision(), &EvalError{Code: topdown.CancelErr, cause: err}
 	}

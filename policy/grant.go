@@ -31,10 +31,13 @@ type grants struct {
 	cache      *keptCache[*keptGrant]
 }
 
-// keptGrant is one GrantQuery result and its obligations object, decoded
-// once: when the decision returns the grant's obligations (the same term:
-// OPA hands back the input's term, it does not rebuild it), decodeDecision
-// copies the decoded form instead of decoding them again.
+// keptGrant is one GrantQuery result, with the two of its terms a decision
+// may return decoded at most once (OPA hands back the input's term, it does
+// not rebuild it): allow, the whole allowing decision the default policy
+// returns when nothing denies (allow_decision), and obligations, for a
+// policy whose decision returns the grant's obligations in a decision of
+// its own (the default policy did before allow_decision; a site's policy
+// may still). The engine copies the decoded form instead of decoding again.
 type keptGrant struct {
 	term        *ast.Term
 	obligations knownObligations
