@@ -183,7 +183,7 @@ func decodeDecision(v ast.Value, known *knownObligations) (Decision, error) {
 		return policyErrorDecision(), mistyped("decision.reasons", "an array of non-empty strings")
 	}
 	if t := obj.Get(keyObligations); t != nil {
-		o, ok := known.decoded(t)
+		o, ok := known.decoded(t.Value)
 		if !ok {
 			var err error
 			if o, err = decodeObligations(t.Value, "decision.obligations", true); err != nil {
@@ -196,62 +196,61 @@ func decodeDecision(v ast.Value, known *knownObligations) (Decision, error) {
 	return d, nil
 }
 
-// knownObligations is an obligations term decoded at most once (the
-// obligations a kept grant settles; grant.go). A term is never mutated
-// after OPA returned it, so the same term always decodes the same way.
-type knownObligations struct {
+// decodedOnce is a term of a kept grant decoded at most once (grant.go):
+// the allowing decision (knownDecision) or the obligations
+// (knownObligations) a kept grant settles. OPA hands back the input's
+// term rather than rebuilding it, and a term is never mutated after OPA
+// returned it, so when a result holds that very object its decoded form is
+// copied instead of decoding again.
+type decodedOnce[T termDecoder[T]] struct {
 	term *ast.Term // nil: none
 	once sync.Once
-	o    Obligations
+	v    T
 	ok   bool // decoded without error
 }
 
-// decoded returns a copy of the decoded obligations when t is k's term and
-// decodes without error (decoding them once); ok is false otherwise, and
-// the caller decodes t itself (reporting the error, if any).
-func (k *knownObligations) decoded(t *ast.Term) (Obligations, bool) {
-	if k == nil || k.term == nil || t != k.term {
-		return Obligations{}, false
-	}
-	k.once.Do(func() {
-		o, err := decodeObligations(k.term.Value, "decision.obligations", true)
-		k.o, k.ok = o, err == nil
-	})
-	if !k.ok {
-		return Obligations{}, false
-	}
-	return copyObligations(k.o), true
+// termDecoder is what decodedOnce needs of the type it decodes.
+type termDecoder[T any] interface {
+	decodeTerm(ast.Value) (T, error)
+	deepCopy() T
 }
 
-// knownDecision is a decision term decoded at most once (the allowing
-// decision a kept grant settles, grant.rego allow_decision; grant.go). When
-// the policy returns that very term, the engine copies its decoded form.
-type knownDecision struct {
-	term *ast.Term // nil: none
-	once sync.Once
-	d    Decision
-	ok   bool // decoded without error
-}
+type (
+	knownDecision    = decodedOnce[Decision]
+	knownObligations = decodedOnce[Obligations]
+)
 
-// decoded returns a copy of the decoded decision when v is k's term's value
-// (the same object, not an equal one) and decodes without error; ok is
-// false otherwise, and the caller decodes v itself.
-func (k *knownDecision) decoded(v ast.Value) (Decision, bool) {
+// decoded returns a copy of the decoded form when v is k's term's value
+// (the same object, not an equal one) and it decodes without error; ok is
+// false otherwise, and the caller decodes v itself (reporting the error,
+// if any).
+func (k *decodedOnce[T]) decoded(v ast.Value) (T, bool) {
+	var zero T
 	if k == nil || k.term == nil {
-		return Decision{}, false
+		return zero, false
 	}
 	if obj, isObj := v.(ast.Object); !isObj || obj != k.term.Value {
-		return Decision{}, false
+		return zero, false
 	}
 	k.once.Do(func() {
-		d, err := decodeDecision(k.term.Value, nil)
-		k.d, k.ok = d, err == nil
+		x, err := zero.decodeTerm(k.term.Value)
+		k.v, k.ok = x, err == nil
 	})
 	if !k.ok {
-		return Decision{}, false
+		return zero, false
 	}
-	return copyDecision(k.d), true
+	return k.v.deepCopy(), true
 }
+
+func (Decision) decodeTerm(v ast.Value) (Decision, error) { return decodeDecision(v, nil) }
+
+func (d Decision) deepCopy() Decision { return copyDecision(d) }
+
+func (Obligations) decodeTerm(v ast.Value) (Obligations, error) {
+	return decodeObligations(v, "decision.obligations", true)
+}
+
+func (o Obligations) deepCopy() Obligations { return copyObligations(o) }
 
 func decodeObligations(v ast.Value, field string, withEntries bool) (Obligations, error) {
 	var o Obligations

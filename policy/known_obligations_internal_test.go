@@ -85,19 +85,19 @@ func TestKnownObligationsOnlyItsTerm(t *testing.T) {
 	good := ast.MustParseTerm(`{"search_params": [], "read_as_search": false, "empty_result": false, "response": {"types": {}, "rules": [], "depths": {}}}`)
 	equal := ast.MustParseTerm(good.String())
 	k := &knownObligations{term: good}
-	if _, ok := k.decoded(equal); ok {
+	if _, ok := k.decoded(equal.Value); ok {
 		t.Fatal("served for another term")
 	}
-	if _, ok := k.decoded(good); !ok {
+	if _, ok := k.decoded(good.Value); !ok {
 		t.Fatal("not served for its own term")
 	}
 	var none *knownObligations
-	if _, ok := none.decoded(good); ok {
+	if _, ok := none.decoded(good.Value); ok {
 		t.Fatal("nil served")
 	}
 	bad := ast.MustParseTerm(`{"search_params": "x"}`)
 	kb := &knownObligations{term: bad}
-	if _, ok := kb.decoded(bad); ok {
+	if _, ok := kb.decoded(bad.Value); ok {
 		t.Fatal("served a term that does not decode")
 	}
 	if _, err := decodeDecision(ast.MustParseTerm(`{"allow": true, "status": 200, "reasons": [], "obligations": `+bad.String()+`}`).Value, kb); err == nil {

@@ -236,11 +236,11 @@ func measureScenario(c *client, st *stack, sc scenario, rounds int, d, warm time
 		name, target := sc.name, fmt.Sprintf(">= %.2f", sc.target)
 		switch sites[i].name {
 		case "floor":
-			name, target = "floor (answer held back + audit line, no checks): "+sc.short(), "(yardstick)"
+			name, target = "floor (answer held back + audit record, no checks): "+sc.short(), "(yardstick)"
 		case "floor-capture":
 			name, target = "floor, answer held back only: "+sc.short(), "(yardstick)"
 		case "floor-audit":
-			name, target = "floor, audit line only: "+sc.short(), "(yardstick)"
+			name, target = "floor, audit record only: "+sc.short(), "(yardstick)"
 		}
 		cpuCols := "| |"
 		if len(s.cpuRatios) > 0 {

@@ -406,51 +406,29 @@ https://localhost:{$PEP_PORT} {
 `
 
 // floorSiteBlocks are the -floor sites: the plain site with bench_floor
-// (cmd/bench-e2e/floor) in front of reverse_proxy, writing its audit line
+// (cmd/bench-e2e/floor) in front of reverse_proxy, writing its audit record
 // into the same audit log as the PEP; then the same with only one of its
-// two duties, holding the answer back or writing the audit line.
+// two duties, holding the answer back or writing the record.
 const floorSiteBlocks = `
-https://localhost:{$FLOOR_PORT} {
-	bind 127.0.0.1
-	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
-		protocols tls1.3
-		client_auth {
-			mode require
-			verifier ntn
+(floor) {
+	https://localhost:{args[0]} {
+		bind 127.0.0.1
+		tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
+			protocols tls1.3
+			client_auth {
+				mode require
+				verifier ntn
+			}
 		}
+		#ACCESS_LOG#
+		bench_floor {args[1:]}
+		reverse_proxy 127.0.0.1:{$STUB_PORT}
 	}
-	#ACCESS_LOG#
-	bench_floor
-	reverse_proxy 127.0.0.1:{$STUB_PORT}
 }
 
-https://localhost:{$FLOOR_CAPTURE_PORT} {
-	bind 127.0.0.1
-	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
-		protocols tls1.3
-		client_auth {
-			mode require
-			verifier ntn
-		}
-	}
-	#ACCESS_LOG#
-	bench_floor capture
-	reverse_proxy 127.0.0.1:{$STUB_PORT}
-}
-
-https://localhost:{$FLOOR_AUDIT_PORT} {
-	bind 127.0.0.1
-	tls {$PKI}/tls/pep.crt {$PKI}/tls/pep.key {
-		protocols tls1.3
-		client_auth {
-			mode require
-			verifier ntn
-		}
-	}
-	#ACCESS_LOG#
-	bench_floor audit
-	reverse_proxy 127.0.0.1:{$STUB_PORT}
-}
+import floor {$FLOOR_PORT}
+import floor {$FLOOR_CAPTURE_PORT} capture
+import floor {$FLOOR_AUDIT_PORT} audit
 `
 
 // site is one of the measured sites of the process.
