@@ -159,6 +159,20 @@ func scanString(d []byte, i int) (int, uint8) {
 				goto special
 			}
 			i += 16
+			// With AVX2, the rest of a long string goes to the
+			// assembly, 64 bytes per branch. It reads whole 32-byte
+			// blocks of d only (d runs to the end of the body, not
+			// of the string, so there is nearly always one); the
+			// word loops below finish what is left.
+			if useAVX2 && i+32 <= len(d) {
+				n := (len(d) - i) &^ 31
+				if j := indexSpecialAVX2(d[i:]); j < n {
+					i += j
+					goto special
+				}
+				i += n
+				continue
+			}
 			for i+32 <= len(d) {
 				w := d[i : i+32]
 				p0 := plainBytes(binary.LittleEndian.Uint64(w[0:]))
@@ -220,6 +234,20 @@ func scanString(d []byte, i int) (int, uint8) {
 			i++ // not reached: specialBytes and stringSpecial flag only the cases above
 		}
 	}
+}
+
+// indexSpecialBlocks is the contract of indexSpecialAVX2 in pure Go, the
+// oracle of its tests: the index of the first byte of b that stringSpecial
+// flags among the whole 32-byte blocks of b, or len(b)&^31 if there is none
+// there. Bytes past the last whole block are not looked at.
+func indexSpecialBlocks(b []byte) int {
+	n := len(b) &^ 31
+	for i, c := range b[:n] {
+		if stringSpecial[c] {
+			return i
+		}
+	}
+	return n
 }
 
 // stringSpecial marks the bytes specialBytes flags, for the tail of a body

@@ -232,7 +232,9 @@ func FuzzScannerDifferential(f *testing.F) {
 	var live scanner
 	var old oldScanner
 	f.Fuzz(func(t *testing.T, body []byte, seed uint64, maxDepth uint8) {
-		diffScanners(t, acc, &live, &old, body, seed, int(maxDepth))
+		// Through scanString's pure-Go loops and, on an AVX2 CPU, the
+		// assembly (scanstring_amd64.s).
+		bothPaths(t, func(testing.TB) { diffScanners(t, acc, &live, &old, body, seed, int(maxDepth)) })
 	})
 }
 
@@ -244,7 +246,7 @@ func TestScannerDifferentialBench(t *testing.T) {
 	var old oldScanner
 	for _, body := range [][]byte{stubSearchset(10), stubNarrativeSearchset(10), benchBundle(30, 1), benchBundle(30, 2)} {
 		for seed := range uint64(3) {
-			diffScanners(t, acc, &live, &old, body, seed, DefaultMaxDepth)
+			bothPaths(t, func(testing.TB) { diffScanners(t, acc, &live, &old, body, seed, DefaultMaxDepth) })
 		}
 	}
 }
