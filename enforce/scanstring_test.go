@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -212,4 +213,40 @@ func FuzzScanStringPaths(f *testing.F) {
 		needAVX2(t)
 		compareScanString(t, body)
 	})
+}
+
+// BenchmarkScanStringLen: scanString over plain strings of one length,
+// with and without the assembly, in one process (so the two paths meet
+// the same machine): where the call starts to pay.
+func BenchmarkScanStringLen(b *testing.B) {
+	for _, n := range []int{16, 24, 32, 40, 48, 64, 96, 128, 256, 1024} {
+		// 64 strings of n plain bytes, each closed by a quote, then a
+		// run of plain bytes, as a body goes on after a string.
+		var body []byte
+		for range 64 {
+			body = append(body, repeatByte('a', n)...)
+			body = append(body, '"', ',', '"')
+		}
+		body = append(body, repeatByte('z', 256)...)
+		for _, path := range []struct {
+			name string
+			on   bool
+		}{{"go", false}, {"avx2", true}} {
+			if path.on && !cpuAVX2 {
+				continue
+			}
+			b.Run(fmt.Sprintf("len=%d/%s", n, path.name), func(b *testing.B) {
+				withAVX2(path.on, func() {
+					b.SetBytes(int64(64 * n))
+					for b.Loop() {
+						for i := 0; i < 64*(n+3); i += n + 3 {
+							if end, _ := scanString(body, i); end != i+n {
+								b.Fatal(end)
+							}
+						}
+					}
+				})
+			})
+		}
+	}
 }
