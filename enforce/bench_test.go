@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -238,7 +239,62 @@ func BenchmarkScannerSkipNarrative(b *testing.B) {
 // body and the edits through a 64 KiB chunk (as caddymodule answers)
 // instead of rebuilt.
 func BenchmarkFilterNarrativeSearchsetEdited(b *testing.B) {
-	body := stubNarrativeSearchset(900)
+	benchFilterEdited(b, stubNarrativeSearchset(900))
+}
+
+// BenchmarkFilterHebrewSearchsetEdited is BenchmarkFilterNarrativeSearchsetEdited
+// over the Hebrew searchset: an Israeli HMO's server writes its displays,
+// notes and narratives in Hebrew, 2-byte runes the scanner validates one
+// by one.
+func BenchmarkFilterHebrewSearchsetEdited(b *testing.B) {
+	benchFilterEdited(b, hebrewSearchset(900))
+}
+
+// BenchmarkScannerSkipHebrew is BenchmarkScannerSkipNarrative over the
+// Hebrew searchset.
+func BenchmarkScannerSkipHebrew(b *testing.B) {
+	body := hebrewSearchset(900)
+	var s scanner
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		s.reset(body, DefaultMaxDepth)
+		if err := s.skipValue(); err != nil || !s.atEnd() {
+			b.Fatal(err)
+		}
+	}
+	if cpu := cpuTime() - start; cpu > 0 {
+		b.ReportMetric(float64(len(body))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+	}
+}
+
+// hebrewSearchset is stubNarrativeSearchset with its free text (displays,
+// the note, the narrative's labels and sentences) in Hebrew, as an Israeli
+// HMO's server writes it; codes, systems and LOINC's own display stay.
+func hebrewSearchset(n int) []byte {
+	body := stubNarrativeSearchset(n)
+	for _, r := range [][2]string{
+		{"Sample drawn at the community clinic; analysed at the central laboratory.", "הדגימה נלקחה במרפאה הקהילתית ונבדקה במעבדה המרכזית של הקופה."},
+		{"HMO B central laboratory", "המעבדה המרכזית של קופה ב"},
+		{"Generated Narrative: Observation", "סיכום שנוצר: תצפית"},
+		{`"display":"Laboratory"`, `"display":"מעבדה"`},
+		{`"display":"Normal"`, `"display":"תקין"`},
+		{"<b>status</b>: final", "<b>סטטוס</b>: סופי"},
+		{"<b>category</b>: Laboratory", "<b>קטגוריה</b>: מעבדה"},
+		{"<b>interpretation</b>: Normal", "<b>פירוש</b>: תקין"},
+		{"<b>note</b>", "<b>הערה</b>"},
+		{"<b>performer</b>", "<b>מבצע</b>"},
+		{"<b>value</b>", "<b>ערך</b>"},
+	} {
+		body = bytes.ReplaceAll(body, []byte(r[0]), []byte(r[1]))
+	}
+	return body
+}
+
+// benchFilterEdited is the check as caddymodule answers a search: the
+// edited answer written from the body through a 64 KiB chunk.
+func benchFilterEdited(b *testing.B, body []byte) {
 	a := testAccess(b)
 	self := []byte(`[{"relation":"self","url":"` + testPublic + `/Observation?code=718-7"}]`)
 	opts := FilterOptions{AnnotateWithheld: true, NarrowedType: "Observation", Links: func([]byte) ([]byte, error) { return self, nil }}

@@ -230,6 +230,32 @@ func scanString(d []byte, i int) (int, uint8) {
 				return -1, 0
 			}
 			i += size
+			// Hebrew and Arabic text is 2-byte runes between spaces
+			// and punctuation: going back to the word loops after each
+			// rune costs about 30 instructions per letter. Stay in a
+			// byte loop while the text is 2-byte runes and plain ASCII,
+			// and leave it at anything else (a quote, an escape, a
+			// control byte, a 3- or 4-byte or invalid sequence: the
+			// code above decides those) or after 8 ASCII bytes in a row
+			// (the word loops are faster on ASCII runs). C2..DF followed
+			// by 80..BF is always valid UTF-8: no overlong form, no
+			// surrogate, nothing above U+10FFFF.
+			for ascii := 0; i+1 < len(d); {
+				c := d[i]
+				if c < utf8.RuneSelf {
+					if stringSpecial[c] || ascii == 8 {
+						break
+					}
+					ascii++
+					i++
+					continue
+				}
+				if c < 0xC2 || c > 0xDF || d[i+1]&0xC0 != 0x80 {
+					break
+				}
+				ascii = 0
+				i += 2
+			}
 		default:
 			i++ // not reached: specialBytes and stringSpecial flag only the cases above
 		}
