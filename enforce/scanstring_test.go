@@ -3,6 +3,8 @@ package enforce
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -25,6 +27,33 @@ func bothPaths(t testing.TB, fn func(t testing.TB)) {
 	withAVX2(false, func() { fn(t) })
 	if cpuAVX2 {
 		withAVX2(true, func() { fn(t) })
+	}
+}
+
+// TestAVX2Choice: the default build runs the assembly wherever the CPU and
+// OS can (the both-paths tests set useAVX2 themselves, so they pass with
+// the switch stuck off), and only there: under GODEBUG=cpu.avx2=off, the
+// operators' way to turn the assembly off without a rebuild, and which
+// x/sys/cpu reads into HasAVX2 as it reads the OS's YMM support, a child
+// run of this test must see it off (a check of another CPU flag, HasAVX
+// say, would stay on).
+func TestAVX2Choice(t *testing.T) {
+	if useAVX2 != cpuAVX2 {
+		t.Fatalf("useAVX2 %v, cpuAVX2 %v: the default must be the CPU's", useAVX2, cpuAVX2)
+	}
+	if os.Getenv("FHIR_PEP_TEST_AVX2_OFF") != "" {
+		if cpuAVX2 {
+			t.Fatal("GODEBUG=cpu.avx2=off, yet the assembly is chosen")
+		}
+		return
+	}
+	if !cpuAVX2 {
+		t.Skip("no AVX2 assembly on this CPU or build")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAVX2Choice$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GODEBUG=cpu.avx2=off", "FHIR_PEP_TEST_AVX2_OFF=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child run with GODEBUG=cpu.avx2=off: %v\n%s", err, out)
 	}
 }
 
