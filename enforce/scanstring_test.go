@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"unsafe"
 )
 
 // The bytes the tests put at each position: the four classes indexSpecial
@@ -56,6 +57,10 @@ func TestAVX2Choice(t *testing.T) {
 		t.Fatalf("child run with GODEBUG=cpu.avx2=off: %v\n%s", err, out)
 	}
 }
+
+// uintptrOf is the address of b's first byte, to place test slices at a
+// chosen alignment.
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 func needAVX2(t testing.TB) {
 	if !cpuAVX2 {

@@ -4,12 +4,9 @@ package enforce
 
 import (
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // guardedTail returns a slice of n bytes that ends exactly where a
 // PROT_NONE page starts: reading one byte past its end faults. It uses
