@@ -46,9 +46,13 @@ fmt-check:
 
 # The purego build of enforce is its pure-Go scanner path (scanstring_other.go)
 # on every machine: vetted and tested too, not only on CPUs without AVX2.
+# enforce also has files for one GOARCH or GOOS only (the amd64 assembly, the
+# unix page-guard test): a vet for a non-amd64, non-Linux unix type-checks
+# the other side of each, which no Linux/amd64 run compiles.
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags purego ./enforce/
+	GOOS=freebsd GOARCH=arm64 $(GO) vet ./enforce/
 
 # FHIR_PEP_BIN lets the end-to-end suite use the binary just built instead
 # of compiling its own.

@@ -3,7 +3,10 @@ package enforce
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"testing"
+	"unsafe"
 )
 
 // The bytes the tests put at each position: the four classes indexSpecial
@@ -28,17 +31,56 @@ func bothPaths(t testing.TB, fn func(t testing.TB)) {
 	}
 }
 
+// TestAVX2Choice: the default build runs the assembly wherever the CPU and
+// OS can (the both-paths tests set useAVX2 themselves, so they pass with
+// the switch stuck off), and only there: under GODEBUG=cpu.avx2=off, the
+// operators' way to turn the assembly off without a rebuild, and which
+// x/sys/cpu reads into HasAVX2 as it reads the OS's YMM support, a child
+// run of this test must see it off (a check of another CPU flag, HasAVX
+// say, would stay on).
+func TestAVX2Choice(t *testing.T) {
+	if useAVX2 != cpuAVX2 {
+		t.Fatalf("useAVX2 %v, cpuAVX2 %v: the default must be the CPU's", useAVX2, cpuAVX2)
+	}
+	if os.Getenv("FHIR_PEP_TEST_AVX2_OFF") != "" {
+		if cpuAVX2 {
+			t.Fatal("GODEBUG=cpu.avx2=off, yet the assembly is chosen")
+		}
+		return
+	}
+	if !cpuAVX2 {
+		t.Skip("no AVX2 assembly on this CPU or build")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAVX2Choice$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GODEBUG=cpu.avx2=off", "FHIR_PEP_TEST_AVX2_OFF=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child run with GODEBUG=cpu.avx2=off: %v\n%s", err, out)
+	}
+}
+
+// uintptrOf is the address of b's first byte, to place test slices at a
+// chosen alignment.
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
 func needAVX2(t testing.TB) {
 	if !cpuAVX2 {
 		t.Skip("no AVX2 assembly on this CPU or build")
 	}
 }
 
-// checkIndexSpecial compares the assembly with indexSpecialBlocks on b.
+// checkIndexSpecial compares the assembly with indexSpecialBlocks on b, and
+// on a copy of b with 64 bytes of quotes in its spare capacity: the
+// assembly must go by len, not cap (scanString's bodies often have spare
+// capacity, pooled buffers with old bytes in it).
 func checkIndexSpecial(t testing.TB, b []byte) {
 	t.Helper()
-	if got, want := indexSpecialAVX2(b), indexSpecialBlocks(b); got != want {
+	want := indexSpecialBlocks(b)
+	if got := indexSpecialAVX2(b); got != want {
 		t.Fatalf("len %d: indexSpecialAVX2 %d, indexSpecialBlocks %d\n%q", len(b), got, want, b)
+	}
+	spare := append(append(make([]byte, 0, len(b)+64), b...), repeatByte('"', 64)...)
+	if got := indexSpecialAVX2(spare[:len(b)]); got != want {
+		t.Fatalf("len %d, quotes past it in cap: indexSpecialAVX2 %d, indexSpecialBlocks %d\n%q", len(b), got, want, b)
 	}
 }
 

@@ -3,29 +3,29 @@
 package enforce
 
 import (
-	"syscall"
 	"testing"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
-
 // guardedTail returns a slice of n bytes that ends exactly where a
-// PROT_NONE page starts: reading one byte past its end faults.
+// PROT_NONE page starts: reading one byte past its end faults. It uses
+// x/sys/unix, not syscall: syscall has Mprotect on Linux and Darwin only,
+// and this file builds on every unix (FreeBSD, OpenBSD, Solaris...).
 func guardedTail(t testing.TB, n int) ([]byte, func()) {
 	t.Helper()
-	page := syscall.Getpagesize()
+	page := unix.Getpagesize()
 	size := (n/page + 2) * page
-	m, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		t.Skipf("mmap: %v", err)
 	}
-	if err := syscall.Mprotect(m[size-page:], syscall.PROT_NONE); err != nil {
-		syscall.Munmap(m)
+	if err := unix.Mprotect(m[size-page:], unix.PROT_NONE); err != nil {
+		unix.Munmap(m)
 		t.Skipf("mprotect: %v", err)
 	}
 	end := size - page
-	return m[end-n : end : end], func() { syscall.Munmap(m) }
+	return m[end-n : end : end], func() { unix.Munmap(m) }
 }
 
 // TestIndexSpecialAVX2PageEnd: the assembly never reads past the end of
