@@ -18,6 +18,12 @@ func TestDecisionAllocationBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures allocations over repeated evaluations")
 	}
+	if raceDetector {
+		// Under -race the same decision counts 12 to 25% more, jittering
+		// by a few dozen, so a 25% margin fails at random. make test runs
+		// this test again without -race (Makefile, test-go).
+		t.Skip("allocation counts under the race detector are not the evaluator's")
+	}
 	e := loadDefaults(t)
 	ctx := context.Background()
 	read, search, batch := typicalRead(t), typicalSearch(t), typicalBatch(t)
